@@ -1,0 +1,57 @@
+// Registry: the configured authenticators by name, built from config.auth at
+// start. The table of types (type name -> factory) is in src/auth/registry.cpp:
+// adding an authenticator type is one line there.
+//
+// Thread-safety: immutable after build(); find() is safe from any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "tokend/auth/authenticator.hpp"
+#include "tokend/common/result.hpp"
+
+namespace tokend::config { struct Config; }
+namespace tokend::store { class Store; }
+namespace tokend::metrics { class Metrics; }
+
+namespace tokend::auth {
+
+class PasswordHasher;
+
+// What a factory may use. All references outlive the authenticators.
+struct FactoryContext {
+  const config::Config& config;
+  store::Store& store;
+  metrics::Metrics& metrics;
+  PasswordHasher& hasher;
+};
+
+// Validates `settings` (the object under config.auth[name]) and builds the
+// authenticator; Error{"invalid_config", "<name>.<key>: why"} when invalid.
+using Factory = Result<std::unique_ptr<Authenticator>> (*)(
+    const std::string& name, const nlohmann::json& settings, const FactoryContext& ctx);
+
+class Registry final {
+ public:
+  // Every enabled method of config.auth, or the first configuration error.
+  static Result<Registry> build(const FactoryContext& ctx);
+
+  // The authenticator named `name`, or nullptr (unknown or disabled).
+  Authenticator* find(std::string_view name) const;
+  // Methods that take a username and password (for POST /api/login).
+  std::vector<Authenticator*> password_methods() const;
+  const std::vector<std::unique_ptr<Authenticator>>& all() const { return methods_; }
+
+  // For tests: a registry holding exactly these.
+  static Registry of(std::vector<std::unique_ptr<Authenticator>> methods);
+
+ private:
+  std::vector<std::unique_ptr<Authenticator>> methods_;
+};
+
+}  // namespace tokend::auth

@@ -1,0 +1,130 @@
+// Config: every setting of tokend, parsed and validated once at start into
+// plain structs. Each field's default is the documented default
+// (docs/configuration.md). The file is JSON (config/example.json).
+//
+// Authenticator settings stay JSON objects here: each authenticator's factory
+// parses and validates its own object (src/auth/<type>/), so adding a method
+// never touches this file.
+//
+// Thread-safety: immutable after load; share by const reference.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tokend/common/result.hpp"
+
+namespace tokend::config {
+
+struct ListenConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: any free port (the log says which)
+};
+
+struct TlsConfig {
+  bool enabled = false;
+  std::string cert_file;  // PEM chain
+  std::string key_file;   // PEM private key
+};
+
+struct LimitsConfig {
+  std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_body_bytes = 64 * 1024;
+  int read_timeout_ms = 10'000;    // whole request, from its first byte
+  int idle_timeout_ms = 60'000;    // keep-alive connection with no request
+  int write_timeout_ms = 10'000;
+  std::size_t max_connections = 10'000;
+};
+
+struct ThreadsConfig {
+  int io_threads = 0;              // 0: number of cores
+  int workers = 0;                 // 0: number of cores (hashing, SQLite)
+  std::size_t worker_queue = 1024; // queued jobs before 503
+  int upstream_workers = 16;       // LDAP and OAuth provider calls
+  std::size_t upstream_queue = 256;
+};
+
+struct DatabaseConfig {
+  std::string driver = "sqlite";
+  std::string path = "./data/tokend.db";
+  int busy_timeout_ms = 5000;
+  std::string synchronous = "full";  // full | normal (WAL: normal loses the last commits on power loss, not on a crash)
+};
+
+struct TokenConfig {
+  std::int64_t lifetime_days = 90;       // 0: tokens never expire
+  std::int64_t max_lifetime_days = 365;  // cap for a requested expiresInDays; 0: no cap
+};
+
+struct PasswordConfig {
+  // argon2id at the OWASP Password Storage Cheat Sheet's first recommendation.
+  std::uint32_t memory_kib = 19'456;
+  std::uint32_t iterations = 2;
+  std::uint32_t parallelism = 1;
+  std::size_t max_bytes = 1024;   // longer passwords are refused with 400
+  std::size_t min_length = 8;     // enforced when a password is set
+};
+
+struct ThrottleRule {
+  int max_failures = 0;
+  int window_s = 0;
+};
+
+struct ThrottleConfig {
+  ThrottleRule per_username{5, 300};
+  ThrottleRule per_address{30, 300};
+  std::size_t max_tracked = 100'000;  // bounded memory under a flood
+};
+
+struct SessionConfig {
+  std::string cookie_name = "tokend_session";
+  int idle_timeout_minutes = 30;
+  int absolute_timeout_hours = 12;
+  bool behind_tls_proxy = false;  // cookies get Secure although the listener is plain HTTP
+  std::vector<std::string> allowed_origins;  // extra origins allowed for cookie requests
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace debug info warn error
+  bool access_log = true;
+  std::string file;            // empty: stderr
+};
+
+struct WebConfig {
+  bool enabled = true;
+  std::string root;  // default: the repository's web/ folder
+};
+
+struct Config {
+  ListenConfig listen;
+  TlsConfig tls;
+  LimitsConfig limits;
+  ThreadsConfig threads;
+  DatabaseConfig database;
+  TokenConfig tokens;
+  PasswordConfig passwords;
+  ThrottleConfig throttle;
+  SessionConfig sessions;
+  LogConfig log;
+  WebConfig web;
+  int shutdown_timeout_ms = 10'000;
+  // name -> settings object; each has "type" (defaults to the name) and
+  // optionally "enabled": false. Default: {"userpass": {"type": "userpass"}}.
+  nlohmann::json auth = nlohmann::json::object();
+};
+
+// Parses a config document. Unknown keys are errors (a typo must not silently
+// fall back to a default). Error code "invalid_config" with the offending key.
+Result<Config> parse_config(const nlohmann::json& doc);
+
+// Reads and parses the file at `path`; an empty path gives the defaults.
+Result<Config> load_config(const std::string& path);
+
+// "HOST:PORT" or "[V6]:PORT" into `out`. Error code "invalid_config".
+Status parse_listen(std::string_view text, ListenConfig& out);
+
+}  // namespace tokend::config

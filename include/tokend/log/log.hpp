@@ -1,0 +1,27 @@
+// Logging setup on spdlog. One logger ("tokend") for everything; the access log
+// is one line per request at info level through the same logger.
+//
+// Secrets policy: nothing in tokend logs a password, a token, a session cookie
+// or a provider access token. Code logs usernames, ids, outcomes and reason
+// categories only. redact() exists for the few places that must log text that
+// came from a client (a request target), to cut anything that looks like a
+// credential out of it.
+//
+// Thread-safety: spdlog loggers are thread-safe; init() runs once at start.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "tokend/common/result.hpp"
+
+namespace tokend::log {
+
+// Sets the level ("trace".."error") and the sink (stderr, or `file` appended).
+Status init(std::string_view level, const std::string& file);
+
+// `text` with every run of 32+ hex or base64url characters, and the values of
+// query parameters named like a secret (token, password, code, ...), replaced by "[redacted]".
+std::string redact(std::string_view text);
+
+}  // namespace tokend::log

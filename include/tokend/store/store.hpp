@@ -1,0 +1,155 @@
+// Store: everything tokend keeps (accounts, linked external identities, tokens,
+// browser sessions) behind one interface. The embedded default is SQLite
+// (src/store/sqlite/); a PostgreSQL backend for several instances behind a load
+// balancer implements the same interface, and tests/unit/store/ runs one
+// conformance suite against every backend.
+//
+// Secrets never reach the store in plaintext: tokens and session ids arrive as
+// SHA-256 digests, passwords as argon2id PHC strings.
+//
+// Thread-safety: implementations must be safe to call from many worker threads
+// at once. Calls block on disk I/O: never call them from an I/O thread.
+// Errors: every method returns an Error{"storage_error", ...} when the
+// database fails; the message is for the log, not for clients.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tokend/common/result.hpp"
+#include "tokend/common/time.hpp"
+#include "tokend/crypto/crypto.hpp"
+
+namespace tokend::store {
+
+struct User {
+  std::int64_t id = 0;
+  std::string username;      // normalised: trimmed, lower-case
+  std::string email;
+  std::string display_name;
+  std::string password_hash; // argon2id PHC string; empty when the account has no password
+  bool disabled = false;
+  TimeMs created_at = 0;
+};
+
+struct NewUser {
+  std::string username;  // REQUIRES: normalised
+  std::string email;
+  std::string display_name;
+  std::string password_hash;
+};
+
+// A profile from an external authenticator (ldap, github, ...), to link to a
+// local account. See upsert_external_user().
+struct ExternalProfile {
+  std::string provider;  // authenticator name
+  std::string subject;   // stable id at the provider
+  std::string username;  // preferred local username (normalised)
+  std::string email;
+  std::string display_name;
+  bool link_by_email = false;
+};
+
+struct TokenRecord {
+  std::int64_t id = 0;
+  std::int64_t user_id = 0;
+  std::string name;
+  std::string source;    // userpass, ldap, a provider name, session
+  TimeMs created_at = 0;
+  TimeMs expires_at = kNever;
+  std::optional<TimeMs> last_used_at;
+  std::optional<TimeMs> revoked_at;
+};
+
+struct NewToken {
+  crypto::Sha256 digest{};
+  std::int64_t user_id = 0;
+  std::string name;
+  std::string source;
+  TimeMs created_at = 0;
+  TimeMs expires_at = kNever;
+};
+
+struct TokenLookup {
+  TokenRecord token;
+  User user;
+};
+
+struct SessionRecord {
+  std::int64_t id = 0;
+  std::int64_t user_id = 0;
+  std::string method;    // the authenticator that signed the person in
+  TimeMs created_at = 0;
+  TimeMs last_seen_at = 0;
+  TimeMs expires_at = 0; // absolute timeout
+  bool revoked = false;
+};
+
+struct NewSession {
+  crypto::Sha256 digest{};
+  std::int64_t user_id = 0;
+  std::string method;
+  TimeMs created_at = 0;
+  TimeMs expires_at = 0;
+};
+
+struct SessionLookup {
+  SessionRecord session;
+  User user;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // ---- accounts
+  // The new user. Error code "conflict" when the username is taken.
+  virtual Result<User> create_user(const NewUser& user) = 0;
+  // The user, or nullopt when there is none. REQUIRES: username normalised.
+  virtual Result<std::optional<User>> find_user_by_username(std::string_view username) = 0;
+  virtual Result<std::optional<User>> find_user(std::int64_t id) = 0;
+  virtual Result<std::vector<User>> list_users() = 0;
+  // Error code "not_found" when there is no such user.
+  virtual Status set_password_hash(std::int64_t user_id, const std::string& phc) = 0;
+  // Disabling also revokes every token and session of the account, at once.
+  // Error code "not_found" when there is no such user.
+  virtual Status set_disabled(std::int64_t user_id, bool disabled, TimeMs now) = 0;
+  // The local account linked to (provider, subject): found and refreshed
+  // (email, display name; username when free), or created on first sight. The
+  // preferred username is used when free, else "<username>@<provider>", else
+  // with a numeric suffix: an external login never takes over a local account
+  // by name. With link_by_email, an unlinked identity is linked to the one
+  // existing account whose email equals profile.email, if exactly one does.
+  virtual Result<User> upsert_external_user(const ExternalProfile& profile, TimeMs now) = 0;
+
+  // ---- tokens
+  // The stored record (with its id). The digest must be new.
+  virtual Result<TokenRecord> insert_token(const NewToken& token) = 0;
+  // The token and its owner, in whatever state (the caller checks revoked,
+  // expired and disabled), or nullopt when no token has this digest.
+  virtual Result<std::optional<TokenLookup>> find_token(const crypto::Sha256& digest) = 0;
+  // The user's tokens that are neither revoked nor expired at `now`, newest first.
+  virtual Result<std::vector<TokenRecord>> list_live_tokens(std::int64_t user_id, TimeMs now) = 0;
+  // True when a live token `token_id` of `user_id` was revoked; false when the
+  // user has no such live token (someone else's id tells nothing more).
+  virtual Result<bool> revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) = 0;
+  // Records last-use times in one transaction (batched by TokenService).
+  virtual Status record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) = 0;
+
+  // ---- browser sessions
+  virtual Result<SessionRecord> insert_session(const NewSession& session) = 0;
+  virtual Result<std::optional<SessionLookup>> find_session(const crypto::Sha256& digest) = 0;
+  virtual Status touch_session(std::int64_t session_id, TimeMs now) = 0;
+  virtual Status revoke_session(std::int64_t session_id) = 0;
+
+  // ---- maintenance
+  // Ok when the database answers a trivial query.
+  virtual Status ping() = 0;
+  // Deletes tokens and sessions that expired or were revoked before `cutoff`.
+  virtual Status purge(TimeMs cutoff) = 0;
+};
+
+}  // namespace tokend::store
