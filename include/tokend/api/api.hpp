@@ -1,0 +1,36 @@
+// The JSON API: builds the Router with every endpoint of docs/api.md. Handlers
+// are thin: they parse the request, call the services, and shape the answer.
+//
+// Thread-safety: the Router is built once; handlers run concurrently on the
+// worker pools and share only thread-safe services.
+#pragma once
+
+#include "tokend/http/router.hpp"
+
+namespace tokend::config { struct Config; }
+namespace tokend::store { class Store; }
+namespace tokend::metrics { class Metrics; }
+namespace tokend::auth {
+class Registry;
+class LoginThrottle;
+}
+namespace tokend::token { class TokenService; }
+namespace tokend::session { class SessionService; }
+
+namespace tokend::api {
+
+// Everything the handlers use. All references outlive the router.
+struct ApiContext {
+  const config::Config& config;
+  store::Store& store;
+  metrics::Metrics& metrics;
+  auth::Registry& registry;
+  auth::LoginThrottle& throttle;
+  token::TokenService& tokens;
+  session::SessionService& sessions;
+};
+
+// Registers every route on `router`.
+void register_routes(http::Router& router, ApiContext& ctx);
+
+}  // namespace tokend::api

@@ -1,0 +1,54 @@
+// SessionService: browser sign-in sessions behind an HttpOnly cookie.
+//
+// The cookie holds 32 random bytes (hex); the store keeps only their SHA-256.
+// A session ends at its absolute timeout (from sign-in), after the idle
+// timeout without use, at sign-out, or when its account is disabled.
+//
+// Thread-safety: safe from any thread; blocks on the database (worker threads).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "tokend/common/result.hpp"
+#include "tokend/config/config.hpp"
+#include "tokend/store/store.hpp"
+
+namespace tokend::session {
+
+struct NewSessionCookie {
+  std::string value;  // the cookie value: secret, never logged
+  store::SessionRecord record;
+};
+
+class SessionService final {
+ public:
+  SessionService(store::Store& store, const config::SessionConfig& config);
+
+  // A new session for `user_id`, signed in with `method`.
+  Result<NewSessionCookie> create(std::int64_t user_id, std::string_view method);
+
+  // The live session and its user for a cookie value, or nullopt when the
+  // cookie is malformed, unknown, expired (idle or absolute), revoked, or its
+  // account is disabled. Refreshes the idle timer (at most once a minute).
+  Result<std::optional<store::SessionLookup>> resolve(std::string_view cookie_value);
+
+  Status end(std::int64_t session_id);
+
+  // Set-Cookie values: the session cookie, and one that deletes it.
+  std::string set_cookie(std::string_view value, bool secure) const;
+  std::string clear_cookie(bool secure) const;
+
+  // When the session is over if nothing else happens: the earlier of the
+  // absolute and the idle deadline.
+  TimeMs expires_at(const store::SessionRecord& s) const;
+
+  const config::SessionConfig& config() const { return config_; }
+
+ private:
+  store::Store& store_;
+  config::SessionConfig config_;
+};
+
+}  // namespace tokend::session

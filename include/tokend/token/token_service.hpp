@@ -1,0 +1,74 @@
+// TokenService: issues, validates and revokes API access tokens.
+//
+// A token is 128 bytes from OpenSSL's RAND_bytes, lower-case hex: exactly 256
+// characters. Only its SHA-256 digest is stored; the plaintext exists in the
+// response that hands it out and nowhere else. (A fast, unsalted digest is the
+// right tool here: the input has 1024 bits of entropy, so there is nothing to
+// brute-force, and the lookup must be an index hit.)
+//
+// Last-use times are recorded in memory and written in batches (flush_usage(),
+// called every second by the server), so validating a token reads the
+// database but never writes it.
+//
+// Thread-safety: all methods are safe from any thread. They block on the
+// database: call them from worker threads.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "tokend/common/result.hpp"
+#include "tokend/config/config.hpp"
+#include "tokend/store/store.hpp"
+
+namespace tokend::metrics { class Metrics; }
+
+namespace tokend::token {
+
+inline constexpr std::size_t kTokenBytes = 128;
+inline constexpr std::size_t kTokenHexLength = 2 * kTokenBytes;
+
+struct IssuedToken {
+  std::string token;  // the plaintext: hand it to the client, never store or log it
+  store::TokenRecord record;
+};
+
+class TokenService final {
+ public:
+  TokenService(store::Store& store, const config::TokenConfig& config, metrics::Metrics& metrics);
+
+  // A new token for `user_id`. `lifetime_days`: nullopt for the configured
+  // default; otherwise 1..max_lifetime_days (the caller validated it).
+  // Error "storage_error" when it could not be stored (nothing was issued).
+  Result<IssuedToken> issue(std::int64_t user_id, std::string_view source, std::string_view name,
+                            std::optional<std::int64_t> lifetime_days);
+
+  // The token's record and owner when `token` is live: well-formed, known, not
+  // revoked, not expired, and its account not disabled. Error "unauthorized"
+  // otherwise (one code for every reason), "storage_error" when the database
+  // fails.
+  Result<store::TokenLookup> validate(std::string_view token);
+
+  // Writes the batched last-use times. Called periodically and at shutdown.
+  void flush_usage();
+
+  // The expiry of a token issued now with `lifetime_days` (nullopt: default).
+  TimeMs expiry_for(TimeMs now, std::optional<std::int64_t> lifetime_days) const;
+  const config::TokenConfig& config() const { return config_; }
+
+ private:
+  store::Store& store_;
+  config::TokenConfig config_;
+  metrics::Metrics& metrics_;
+  std::mutex usage_mu_;
+  std::unordered_map<std::int64_t, TimeMs> usage_;
+};
+
+// True when `s` has the shape of a token: 256 lower-case hex characters.
+bool well_formed_token(std::string_view s);
+
+}  // namespace tokend::token

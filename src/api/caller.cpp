@@ -1,0 +1,106 @@
+#include "api/caller.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "tokend/config/config.hpp"
+#include "tokend/session/session_service.hpp"
+#include "tokend/token/token_service.hpp"
+
+namespace tokend::api {
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// "scheme://host[:port]" of a URL, lower-cased; empty when not a URL.
+std::string origin_of(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return {};
+  const auto host_end = url.find_first_of("/?#", scheme_end + 3);
+  return lower(url.substr(0, host_end));
+}
+
+http::HttpResponse unauthenticated() {
+  http::HttpResponse r = http::error_response(401, "unauthenticated", "A valid token or session is required.");
+  r.set_header("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+}  // namespace
+
+http::HttpResponse storage_unavailable(const Error& e, std::string_view what) {
+  spdlog::error("storage error while {}: {}", what, e.message);
+  return http::error_response(503, "storage_unavailable", "The service is temporarily unavailable.", 1);
+}
+
+std::optional<std::string> bearer_token(const http::HttpRequest& request) {
+  const auto h = request.header("authorization");
+  if (!h) return std::nullopt;
+  std::string_view v = *h;
+  const auto sp = v.find(' ');
+  if (sp == std::string_view::npos) return std::nullopt;
+  const std::string scheme = lower(v.substr(0, sp));
+  if (scheme != "bearer" && scheme != "token") return std::nullopt;
+  std::string_view t = v.substr(sp + 1);
+  while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+  while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+  if (t.empty() || t.find(' ') != std::string_view::npos) return std::nullopt;
+  return std::string(t);
+}
+
+std::variant<Caller, http::HttpResponse> authenticate_caller(const http::HttpRequest& request, ApiContext& ctx,
+                                                             Accept accept) {
+  if (request.header("authorization")) {
+    if (accept == Accept::kCookie) return unauthenticated();
+    const auto t = bearer_token(request);
+    if (!t) return unauthenticated();
+    auto v = ctx.tokens.validate(*t);
+    if (!v) {
+      if (v.error().code == "unauthorized") return unauthenticated();
+      return storage_unavailable(v.error(), "validating a token");
+    }
+    Caller c{std::move(v->user), std::move(v->token), std::nullopt};
+    return c;
+  }
+  if (accept == Accept::kToken) return unauthenticated();
+  const auto cookie = request.cookie(ctx.config.sessions.cookie_name);
+  if (!cookie) return unauthenticated();
+  auto s = ctx.sessions.resolve(*cookie);
+  if (!s) return storage_unavailable(s.error(), "resolving a session");
+  if (!s->has_value()) return unauthenticated();
+  Caller c{std::move((*s)->user), std::nullopt, std::move((*s)->session)};
+  return c;
+}
+
+std::optional<http::HttpResponse> check_origin(const http::HttpRequest& request, ApiContext& ctx) {
+  // Cross-site request forgery guard for cookie-authenticated changes. Browsers
+  // always send Origin on cross-origin POST/DELETE (and Referer as a fallback);
+  // clients without either are not browsers, so a cookie they present was put
+  // there on purpose (the documented curl usage).
+  std::string origin;
+  if (const auto o = request.header("origin")) {
+    origin = lower(*o);
+    // "Origin: null" (sandboxed frames, some redirects) is never trusted.
+    if (origin == "null") origin = "null://";
+  } else if (const auto r = request.header("referer")) {
+    origin = origin_of(*r);
+    if (origin.empty()) origin = "invalid://";
+  } else {
+    return std::nullopt;
+  }
+  if (const auto host = request.header("host")) {
+    const bool https = request.tls || ctx.config.sessions.behind_tls_proxy;
+    if (origin == lower(std::string(https ? "https://" : "http://") + std::string(*host))) return std::nullopt;
+  }
+  for (const auto& allowed : ctx.config.sessions.allowed_origins) {
+    if (origin == lower(allowed)) return std::nullopt;
+  }
+  return http::error_response(403, "forbidden_origin",
+                              "Cross-origin requests with a session cookie are not allowed.");
+}
+
+}  // namespace tokend::api

@@ -1,0 +1,101 @@
+#include "api/request_body.hpp"
+
+#include "tokend/http/relaxed_json.hpp"
+
+namespace tokend::api {
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+Result<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%') {
+      if (i + 2 >= s.size()) return Error{"invalid_form", "bad percent-encoding"};
+      const int hi = hex_value(s[i + 1]);
+      const int lo = hex_value(s[i + 2]);
+      if (hi < 0 || lo < 0) return Error{"invalid_form", "bad percent-encoding"};
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string media_type(std::string_view content_type) {
+  const auto semi = content_type.find(';');
+  std::string_view t = content_type.substr(0, semi);
+  while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+  while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+  std::string out(t);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+Result<nlohmann::json> parse_form(std::string_view body) {
+  nlohmann::json out = nlohmann::json::object();
+  std::size_t i = 0;
+  while (i <= body.size()) {
+    const auto amp = body.find('&', i);
+    const auto end = amp == std::string_view::npos ? body.size() : amp;
+    std::string_view pair = body.substr(i, end - i);
+    if (!pair.empty()) {
+      const auto eq = pair.find('=');
+      if (eq == std::string_view::npos) return Error{"invalid_form", "each form field needs name=value"};
+      auto name = percent_decode(pair.substr(0, eq));
+      if (!name) return name.error();
+      auto value = percent_decode(pair.substr(eq + 1));
+      if (!value) return value.error();
+      if (!out.contains(*name)) out[*name] = *value;
+    }
+    if (amp == std::string_view::npos) break;
+    i = amp + 1;
+  }
+  return out;
+}
+
+Result<nlohmann::json> parse_body(const http::HttpRequest& request, BodyDialect dialect) {
+  const auto ct = request.header("content-type");
+  if (request.body.empty() && !ct) return nlohmann::json::object();
+  const std::string type = ct ? media_type(*ct) : std::string();
+  if (type == "application/x-www-form-urlencoded") return parse_form(request.body);
+  if (type == "application/json" || (type.empty() && request.body.empty())) {
+    if (request.body.empty()) return nlohmann::json::object();
+    auto doc = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded() && dialect == BodyDialect::kSingleQuotedJsonToo) {
+      auto relaxed = http::parse_single_quoted_json(request.body);
+      if (relaxed) doc = std::move(*relaxed);
+    }
+    if (doc.is_discarded()) return Error{"invalid_json", "The request body is not valid JSON."};
+    if (!doc.is_object()) return Error{"invalid_body", "The request body must be a JSON object."};
+    return doc;
+  }
+  return Error{"unsupported_media_type",
+               "Send the body as application/x-www-form-urlencoded or application/json."};
+}
+
+http::HttpResponse body_error(const Error& e) {
+  if (e.code == "unsupported_media_type") return http::error_response(415, e.code, e.message);
+  return http::error_response(400, e.code, e.message);
+}
+
+Result<std::optional<std::string>> string_field(const nlohmann::json& body, const char* name) {
+  if (!body.contains(name) || body.at(name).is_null()) return std::optional<std::string>{};
+  if (!body.at(name).is_string()) return Error{"invalid_field", std::string("The field '") + name + "' must be a string."};
+  return std::optional<std::string>(body.at(name).get<std::string>());
+}
+
+}  // namespace tokend::api

@@ -1,0 +1,38 @@
+// Pieces shared by the route files of src/api/. Not a public interface.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "tokend/api/api.hpp"
+#include "tokend/http/message.hpp"
+#include "tokend/store/store.hpp"
+
+namespace tokend::api {
+
+// Optional fields of a token request: {"name": "...", "expiresInDays": N}.
+struct TokenOptions {
+  std::string name;
+  std::optional<std::int64_t> lifetime_days;
+};
+
+// The options, or 400 "invalid_field" when name is not a string of at most 100
+// bytes, or expiresInDays is not an integer from 1 to tokens.max_lifetime_days.
+std::variant<TokenOptions, http::HttpResponse> read_token_options(const nlohmann::json& body, ApiContext& ctx);
+
+// Issues a token and answers 200 {"token", "expiresOn"} (503 when the store fails).
+http::HttpResponse issue_token_response(const store::User& user, const std::string& source,
+                                        const TokenOptions& options, ApiContext& ctx);
+
+void register_auth_routes(http::Router& router, ApiContext& ctx);
+void register_token_routes(http::Router& router, ApiContext& ctx);
+void register_system_routes(http::Router& router, ApiContext& ctx);
+// Loads the web page's files into memory and serves them. False when the
+// folder cannot be read (the error is logged; the API still works).
+bool register_static_routes(http::Router& router, ApiContext& ctx);
+
+}  // namespace tokend::api

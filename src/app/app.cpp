@@ -1,0 +1,83 @@
+#include "tokend/app/app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "tokend/api/api.hpp"
+#include "tokend/app/worker_pool.hpp"
+#include "tokend/auth/registry.hpp"
+#include "tokend/auth/throttle.hpp"
+#include "tokend/auth/userpass/password_hasher.hpp"
+#include "tokend/http/server.hpp"
+#include "tokend/metrics/metrics.hpp"
+#include "tokend/session/session_service.hpp"
+#include "tokend/store/sqlite/sqlite_store.hpp"
+#include "tokend/token/token_service.hpp"
+
+namespace tokend::app {
+
+namespace {
+// Revoked and expired rows are kept this long (for the audit trail of
+// last-use times), then purged.
+constexpr TimeMs kPurgeAfterMs = 30LL * 86'400'000;
+}  // namespace
+
+int serve(const config::Config& config) {
+  auto opened = store::sqlite::SqliteStore::open(config.database);
+  if (!opened) {
+    spdlog::critical("cannot open the database: {}", opened.error().message);
+    return 1;
+  }
+  std::unique_ptr<store::Store> store = std::move(*opened);
+  spdlog::info("database: sqlite {}", config.database.path);
+
+  metrics::Metrics metrics;
+  auth::PasswordHasher hasher(config.passwords);
+  auth::LoginThrottle throttle(config.throttle);
+  token::TokenService tokens(*store, config.tokens, metrics);
+  session::SessionService sessions(*store, config.sessions);
+
+  auto registry = auth::Registry::build(auth::FactoryContext{config, *store, metrics, hasher});
+  if (!registry) {
+    spdlog::critical("invalid configuration: {}", registry.error().message);
+    return 1;
+  }
+  for (const auto& m : registry->all()) spdlog::info("authentication method: {} ({})", m->name(), m->type());
+
+  // Hashing and SQLite on one pool; calls to directories and providers on
+  // another, so a slow upstream cannot take the database work down with it.
+  WorkerPool workers("worker", config.threads.workers, config.threads.worker_queue);
+  WorkerPool upstream("upstream", config.threads.upstream_workers, config.threads.upstream_queue);
+
+  http::Router router;
+  api::ApiContext ctx{config, *store, metrics, *registry, throttle, tokens, sessions};
+  api::register_routes(router, ctx);
+
+  http::ServerOptions options{config.listen, config.tls, config.limits, config.threads.io_threads,
+                              config.shutdown_timeout_ms, config.log.access_log};
+  auto dispatch = [&workers, &upstream](http::RunOn where, std::function<void()> job) {
+    return (where == http::RunOn::kUpstream ? upstream : workers).try_post(std::move(job));
+  };
+  http::HttpServer server(options, router, dispatch, metrics);
+  if (auto s = server.start(); !s) {
+    spdlog::critical("{}", s.error().message);
+    return 1;
+  }
+  server.every(std::chrono::seconds(1), [&] { workers.try_post([&tokens] { tokens.flush_usage(); }); });
+  server.every(std::chrono::hours(1), [&] {
+    workers.try_post([&store] {
+      if (auto s = store->purge(now_ms() - kPurgeAfterMs); !s) spdlog::warn("purge failed: {}", s.error().message);
+    });
+  });
+
+  server.run();
+  // The I/O threads are done; let the pools finish what they hold (their
+  // answers have nobody to go to, but their writes must complete), then
+  // write the last token-use times.
+  workers.stop();
+  upstream.stop();
+  tokens.flush_usage();
+  spdlog::info("tokend stopped");
+  return 0;
+}
+
+}  // namespace tokend::app

@@ -1,0 +1,90 @@
+#include "tokend/auth/registry.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <utility>
+
+#include "tokend/auth/userpass/userpass_authenticator.hpp"
+#include "tokend/config/config.hpp"
+
+namespace tokend::auth {
+
+namespace {
+
+// The table of authenticator types. Adding a type is one line here.
+struct TypeEntry {
+  const char* type;
+  Factory factory;
+};
+const TypeEntry kTypes[] = {
+    {"userpass", &make_userpass_authenticator},
+};
+
+bool valid_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+}
+
+}  // namespace
+
+Result<Registry> Registry::build(const FactoryContext& ctx) {
+  Registry r;
+  for (const auto& [name, settings] : ctx.config.auth.items()) {
+    if (!valid_name(name)) {
+      return Error{"invalid_config", "auth." + name + ": names use only a-z, 0-9, '-' and '_'"};
+    }
+    // "session" is the source of tokens made by the cookie exchange.
+    if (name == "session") return Error{"invalid_config", "auth.session: the name is reserved"};
+    if (!settings.is_object()) return Error{"invalid_config", "auth." + name + ": must be an object"};
+    if (settings.contains("enabled")) {
+      if (!settings["enabled"].is_boolean()) {
+        return Error{"invalid_config", "auth." + name + ".enabled: expected true or false"};
+      }
+      if (!settings["enabled"].get<bool>()) continue;
+    }
+    std::string type = name;
+    if (settings.contains("type")) {
+      if (!settings["type"].is_string()) return Error{"invalid_config", "auth." + name + ".type: expected a string"};
+      type = settings["type"].get<std::string>();
+    }
+    const auto* entry = std::find_if(std::begin(kTypes), std::end(kTypes),
+                                     [&](const TypeEntry& e) { return type == e.type; });
+    if (entry == std::end(kTypes)) {
+      return Error{"invalid_config", "auth." + name + ".type: unknown authenticator type '" + type + "'"};
+    }
+    auto made = entry->factory(name, settings, ctx);
+    if (!made) {
+      Error e = made.error();
+      if (e.message.rfind("auth.", 0) != 0) e.message = "auth." + e.message;
+      return e;
+    }
+    r.methods_.push_back(std::move(*made));
+  }
+  return r;
+}
+
+Authenticator* Registry::find(std::string_view name) const {
+  for (const auto& m : methods_) {
+    if (m->name() == name) return m.get();
+  }
+  return nullptr;
+}
+
+std::vector<Authenticator*> Registry::password_methods() const {
+  std::vector<Authenticator*> out;
+  for (const auto& m : methods_) {
+    if (m->credentials() == Authenticator::Credentials::kPassword) out.push_back(m.get());
+  }
+  return out;
+}
+
+Registry Registry::of(std::vector<std::unique_ptr<Authenticator>> methods) {
+  Registry r;
+  r.methods_ = std::move(methods);
+  return r;
+}
+
+}  // namespace tokend::auth

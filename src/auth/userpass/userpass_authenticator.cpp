@@ -1,0 +1,68 @@
+#include "tokend/auth/userpass/userpass_authenticator.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "tokend/auth/username.hpp"
+#include "tokend/auth/userpass/password_hasher.hpp"
+#include "tokend/store/store.hpp"
+
+namespace tokend::auth {
+
+UserpassAuthenticator::UserpassAuthenticator(std::string name, std::string label, store::Store& store,
+                                             PasswordHasher& hasher)
+    : name_(std::move(name)), label_(std::move(label)), store_(store), hasher_(hasher) {}
+
+AuthOutcome UserpassAuthenticator::authenticate(const AuthRequest& request) {
+  const std::string username = normalize_username(request.username);
+  auto user = store_.find_user_by_username(username);
+  if (!user) {
+    spdlog::error("userpass: storage error: {}", user.error().message);
+    return AuthOutcome::failed(503, "storage_error");
+  }
+  if (!user->has_value() || (*user)->password_hash.empty()) {
+    hasher_.verify_dummy(request.password);
+    return AuthOutcome::rejected(user->has_value() ? "no_password" : "unknown_user");
+  }
+  const store::User& u = **user;
+  const auto verdict = hasher_.verify(request.password, u.password_hash);
+  if (!verdict.match) return AuthOutcome::rejected("wrong_password");
+  // Checked after the verification, so a disabled account answers in the same
+  // time and with the same 401 as a wrong password.
+  if (u.disabled) return AuthOutcome::rejected("account_disabled");
+  if (verdict.needs_rehash) {
+    if (auto h = hasher_.hash(request.password); h) {
+      if (auto s = store_.set_password_hash(u.id, *h); !s) {
+        spdlog::warn("userpass: could not upgrade the password hash of {}: {}", u.username, s.error().message);
+      } else {
+        spdlog::info("userpass: upgraded the password hash of {} to the configured cost", u.username);
+      }
+    }
+  }
+  Identity id;
+  id.provider = name_;
+  id.subject = std::to_string(u.id);
+  id.username = u.username;
+  id.email = u.email;
+  id.display_name = u.display_name;
+  id.local = true;
+  return AuthOutcome::accepted(std::move(id));
+}
+
+Result<std::unique_ptr<Authenticator>> make_userpass_authenticator(const std::string& name,
+                                                                   const nlohmann::json& settings,
+                                                                   const FactoryContext& ctx) {
+  std::string label = "Password";
+  for (const auto& [key, value] : settings.items()) {
+    if (key == "type" || key == "enabled") continue;
+    if (key == "label" && value.is_string()) {
+      label = value.get<std::string>();
+      continue;
+    }
+    return Error{"invalid_config", name + "." + key + ": unknown setting for a userpass method"};
+  }
+  return std::unique_ptr<Authenticator>(
+      std::make_unique<UserpassAuthenticator>(name, std::move(label), ctx.store, ctx.hasher));
+}
+
+}  // namespace tokend::auth

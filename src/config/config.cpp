@@ -1,0 +1,289 @@
+#include "tokend/config/config.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace tokend::config {
+
+namespace {
+
+using nlohmann::json;
+
+// Reads the fields of one config object, remembering which keys were used so
+// that any other key is reported as unknown (a typo must not pass silently).
+class Section {
+ public:
+  Section(const json& obj, std::string path) : obj_(obj), path_(std::move(path)) {}
+
+  bool valid_object(std::string& err) const {
+    if (!obj_.is_object()) {
+      err = path_ + ": must be an object";
+      return false;
+    }
+    return true;
+  }
+
+  template <typename T>
+  void get(const char* key, T& out, std::string& err) {
+    used_.insert(key);
+    if (!err.empty() || !obj_.contains(key)) return;
+    const json& v = obj_.at(key);
+    try {
+      if constexpr (std::is_same_v<T, bool>) {
+        if (!v.is_boolean()) throw std::invalid_argument("expected true or false");
+        out = v.get<bool>();
+      } else if constexpr (std::is_integral_v<T>) {
+        if (!v.is_number_integer()) throw std::invalid_argument("expected an integer");
+        const auto n = v.get<long long>();
+        if (n < 0) throw std::invalid_argument("must not be negative");
+        if (static_cast<unsigned long long>(n) > static_cast<unsigned long long>(std::numeric_limits<T>::max())) {
+          throw std::invalid_argument("too large");
+        }
+        out = static_cast<T>(n);
+      } else if constexpr (std::is_same_v<T, std::string>) {
+        if (!v.is_string()) throw std::invalid_argument("expected a string");
+        out = v.get<std::string>();
+      } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+        if (!v.is_array()) throw std::invalid_argument("expected an array of strings");
+        out.clear();
+        for (const auto& e : v) {
+          if (!e.is_string()) throw std::invalid_argument("expected an array of strings");
+          out.push_back(e.get<std::string>());
+        }
+      }
+    } catch (const std::exception& e) {
+      err = path_ + "." + key + ": " + e.what();
+    }
+  }
+
+  // A sub-object, or an empty object when absent.
+  const json& sub(const char* key, std::string& err) {
+    used_.insert(key);
+    static const json kEmpty = json::object();
+    if (!obj_.contains(key)) return kEmpty;
+    if (!obj_.at(key).is_object() && err.empty()) err = path_ + "." + key + ": must be an object";
+    return obj_.at(key).is_object() ? obj_.at(key) : kEmpty;
+  }
+
+  void check_unknown(std::string& err) const {
+    if (!err.empty()) return;
+    for (const auto& [k, _] : obj_.items()) {
+      if (!used_.count(k)) {
+        err = (path_.empty() ? "" : path_ + ".") + k + ": unknown setting";
+        return;
+      }
+    }
+  }
+
+ private:
+  const json& obj_;
+  std::string path_;
+  std::set<std::string> used_;
+};
+
+std::string join(const std::string& a, const char* b) { return a.empty() ? b : a + "." + b; }
+
+void read_rule(Section& parent, const char* key, const std::string& path, ThrottleRule& rule, std::string& err) {
+  Section s(parent.sub(key, err), join(path, key));
+  s.get("max_failures", rule.max_failures, err);
+  s.get("window_s", rule.window_s, err);
+  s.check_unknown(err);
+}
+
+}  // namespace
+
+Status parse_listen(std::string_view text, ListenConfig& out) {
+  std::string host;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return Error{"invalid_config", "listen: expected [IPv6]:PORT"};
+    }
+    host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return Error{"invalid_config", "listen: expected HOST:PORT"};
+    host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+  }
+  if (host.empty() || port_text.empty() || port_text.size() > 5) {
+    return Error{"invalid_config", "listen: expected HOST:PORT"};
+  }
+  unsigned port = 0;
+  for (char c : port_text) {
+    if (c < '0' || c > '9') return Error{"invalid_config", "listen: port must be a number"};
+    port = port * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (port > 65535) return Error{"invalid_config", "listen: port must be at most 65535"};
+  out.host = host;
+  out.port = static_cast<std::uint16_t>(port);
+  return ok_status();
+}
+
+Result<Config> parse_config(const json& doc) {
+  Config c;
+  std::string err;
+  Section root(doc, "");
+  if (!root.valid_object(err)) return Error{"invalid_config", "the configuration must be a JSON object"};
+
+  if (doc.contains("listen") && doc.at("listen").is_string()) {
+    root.sub("listen", err);  // mark used; string form "HOST:PORT"
+    err.clear();
+    if (auto s = parse_listen(doc.at("listen").get<std::string>(), c.listen); !s) return s.error();
+  } else {
+    Section s(root.sub("listen", err), "listen");
+    s.get("host", c.listen.host, err);
+    s.get("port", c.listen.port, err);
+    s.check_unknown(err);
+  }
+  {
+    Section s(root.sub("tls", err), "tls");
+    s.get("enabled", c.tls.enabled, err);
+    s.get("cert_file", c.tls.cert_file, err);
+    s.get("key_file", c.tls.key_file, err);
+    s.check_unknown(err);
+  }
+  {
+    Section s(root.sub("limits", err), "limits");
+    s.get("max_header_bytes", c.limits.max_header_bytes, err);
+    s.get("max_body_bytes", c.limits.max_body_bytes, err);
+    s.get("read_timeout_ms", c.limits.read_timeout_ms, err);
+    s.get("idle_timeout_ms", c.limits.idle_timeout_ms, err);
+    s.get("write_timeout_ms", c.limits.write_timeout_ms, err);
+    s.get("max_connections", c.limits.max_connections, err);
+    s.check_unknown(err);
+  }
+  {
+    Section s(root.sub("threads", err), "threads");
+    s.get("io_threads", c.threads.io_threads, err);
+    s.get("workers", c.threads.workers, err);
+    s.get("worker_queue", c.threads.worker_queue, err);
+    s.get("upstream_workers", c.threads.upstream_workers, err);
+    s.get("upstream_queue", c.threads.upstream_queue, err);
+    s.check_unknown(err);
+  }
+  {
+    Section s(root.sub("database", err), "database");
+    s.get("driver", c.database.driver, err);
+    s.get("path", c.database.path, err);
+    s.get("busy_timeout_ms", c.database.busy_timeout_ms, err);
+    s.get("synchronous", c.database.synchronous, err);
+    s.check_unknown(err);
+  }
+  {
+    Section s(root.sub("tokens", err), "tokens");
+    s.get("lifetime_days", c.tokens.lifetime_days, err);
+    s.get("max_lifetime_days", c.tokens.max_lifetime_days, err);
+    s.check_unknown(err);
+  }
+  {
+    Section s(root.sub("passwords", err), "passwords");
+    s.get("memory_kib", c.passwords.memory_kib, err);
+    s.get("iterations", c.passwords.iterations, err);
+    s.get("parallelism", c.passwords.parallelism, err);
+    s.get("max_bytes", c.passwords.max_bytes, err);
+    s.get("min_length", c.passwords.min_length, err);
+    s.check_unknown(err);
+  }
+  {
+    Section s(root.sub("throttle", err), "throttle");
+    read_rule(s, "per_username", "throttle", c.throttle.per_username, err);
+    read_rule(s, "per_address", "throttle", c.throttle.per_address, err);
+    s.get("max_tracked", c.throttle.max_tracked, err);
+    s.check_unknown(err);
+  }
+  {
+    Section s(root.sub("sessions", err), "sessions");
+    s.get("cookie_name", c.sessions.cookie_name, err);
+    s.get("idle_timeout_minutes", c.sessions.idle_timeout_minutes, err);
+    s.get("absolute_timeout_hours", c.sessions.absolute_timeout_hours, err);
+    s.get("behind_tls_proxy", c.sessions.behind_tls_proxy, err);
+    s.get("allowed_origins", c.sessions.allowed_origins, err);
+    s.check_unknown(err);
+  }
+  {
+    Section s(root.sub("log", err), "log");
+    s.get("level", c.log.level, err);
+    s.get("access_log", c.log.access_log, err);
+    s.get("file", c.log.file, err);
+    s.check_unknown(err);
+  }
+  {
+    Section s(root.sub("web", err), "web");
+    s.get("enabled", c.web.enabled, err);
+    s.get("root", c.web.root, err);
+    s.check_unknown(err);
+  }
+  root.get("shutdown_timeout_ms", c.shutdown_timeout_ms, err);
+  const json& auth = root.sub("auth", err);
+  if (doc.contains("auth")) c.auth = auth;
+  root.check_unknown(err);
+  if (!err.empty()) return Error{"invalid_config", err};
+
+  // Cross-field validation.
+  if (c.tls.enabled && (c.tls.cert_file.empty() || c.tls.key_file.empty())) {
+    return Error{"invalid_config", "tls: enabled needs cert_file and key_file"};
+  }
+  if (c.database.driver != "sqlite") {
+    return Error{"invalid_config", "database.driver: only \"sqlite\" is built into this binary"};
+  }
+  if (c.database.synchronous != "full" && c.database.synchronous != "normal") {
+    return Error{"invalid_config", "database.synchronous: must be \"full\" or \"normal\""};
+  }
+  if (c.database.path.empty()) return Error{"invalid_config", "database.path: must not be empty"};
+  if (c.limits.max_header_bytes < 1024) return Error{"invalid_config", "limits.max_header_bytes: at least 1024"};
+  if (c.limits.max_body_bytes < 1024) return Error{"invalid_config", "limits.max_body_bytes: at least 1024"};
+  if (c.limits.read_timeout_ms < 100 || c.limits.idle_timeout_ms < 100 || c.limits.write_timeout_ms < 100) {
+    return Error{"invalid_config", "limits: timeouts must be at least 100 ms"};
+  }
+  if (c.limits.max_connections < 1) return Error{"invalid_config", "limits.max_connections: at least 1"};
+  if (c.threads.worker_queue < 1 || c.threads.upstream_queue < 1) {
+    return Error{"invalid_config", "threads: queues must hold at least 1 job"};
+  }
+  if (c.passwords.memory_kib < 8 * c.passwords.parallelism || c.passwords.iterations < 1 ||
+      c.passwords.parallelism < 1) {
+    return Error{"invalid_config", "passwords: argon2 parameters out of range"};
+  }
+  if (c.passwords.max_bytes < 16) return Error{"invalid_config", "passwords.max_bytes: at least 16"};
+  if (c.tokens.max_lifetime_days > 0 && c.tokens.lifetime_days > c.tokens.max_lifetime_days) {
+    return Error{"invalid_config", "tokens.lifetime_days: larger than tokens.max_lifetime_days"};
+  }
+  if (c.tokens.lifetime_days > 100'000 || c.tokens.max_lifetime_days > 100'000) {
+    return Error{"invalid_config", "tokens: lifetimes above 100000 days; use 0 for tokens that never expire"};
+  }
+  if (c.sessions.idle_timeout_minutes < 1 || c.sessions.absolute_timeout_hours < 1) {
+    return Error{"invalid_config", "sessions: timeouts must be at least 1"};
+  }
+  if (c.sessions.cookie_name.empty() ||
+      c.sessions.cookie_name.find_first_of(" ;,=\"\t\r\n") != std::string::npos) {
+    return Error{"invalid_config", "sessions.cookie_name: not a valid cookie name"};
+  }
+  for (const auto& o : c.sessions.allowed_origins) {
+    if (o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0) {
+      return Error{"invalid_config", "sessions.allowed_origins: each must start with http:// or https://"};
+    }
+  }
+  if (!c.auth.is_object()) return Error{"invalid_config", "auth: must be an object"};
+  if (c.auth.empty()) c.auth = json{{"userpass", {{"type", "userpass"}}}};
+  if (c.web.root.empty()) c.web.root = TOKEND_DEFAULT_WEB_ROOT;
+  if (c.threads.io_threads == 0) c.threads.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (c.threads.workers == 0) c.threads.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return c;
+}
+
+Result<Config> load_config(const std::string& path) {
+  if (path.empty()) return parse_config(json::object());
+  std::ifstream in(path);
+  if (!in) return Error{"invalid_config", "cannot read the configuration file " + path};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json doc = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
+  if (doc.is_discarded()) return Error{"invalid_config", path + ": not valid JSON"};
+  return parse_config(doc);
+}
+
+}  // namespace tokend::config

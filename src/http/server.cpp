@@ -1,0 +1,511 @@
+// The Beast HTTP server: listener, per-connection sessions (plain and TLS),
+// graceful shutdown. The only translation unit of the server that includes
+// Beast/Asio; everything it serves comes from the Router.
+//
+// Structure follows Beast's advanced_server_flex example: a CRTP Session base
+// with the HTTP logic, and PlainSession / SslSession for the two streams.
+#include "tokend/http/server.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "tokend/log/log.hpp"
+#include "tokend/metrics/metrics.hpp"
+
+namespace tokend::http {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+class SessionIface {
+ public:
+  virtual ~SessionIface() = default;
+  // Closes the connection if it is waiting for a next request.
+  virtual void close_if_idle() = 0;
+};
+
+// State shared by the listener and every session.
+struct Shared {
+  Shared(ServerOptions o, const Router& r, Dispatch d, metrics::Metrics& m)
+      : opts(std::move(o)), router(r), dispatch(std::move(d)), metrics(m) {}
+  ServerOptions opts;
+  const Router& router;
+  Dispatch dispatch;
+  metrics::Metrics& metrics;
+  std::atomic<bool> draining{false};
+  std::atomic<int> inflight{0};
+  std::atomic<std::size_t> connections{0};
+  std::mutex mu;
+  std::unordered_map<const void*, std::weak_ptr<SessionIface>> sessions;
+
+  void add(const void* key, std::weak_ptr<SessionIface> s) {
+    std::lock_guard lock(mu);
+    sessions.emplace(key, std::move(s));
+  }
+  void remove(const void* key) {
+    std::lock_guard lock(mu);
+    sessions.erase(key);
+  }
+};
+
+bool is_parse_error(const beast::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
+}
+
+// Looks up (once per thread) the counters and histograms of a route, so the
+// per-request cost is a hash lookup without a global lock.
+void record_metrics(metrics::Metrics& m, const std::string& route, int status, double seconds) {
+  thread_local std::unordered_map<std::string, metrics::Counter*> counters;
+  thread_local std::unordered_map<std::string, metrics::Histogram*> histograms;
+  const std::string key = route + '\n' + std::to_string(status);
+  auto c = counters.find(key);
+  if (c == counters.end()) {
+    c = counters.emplace(key, &m.counter("tokend_http_requests_total", "HTTP requests, by route and status.",
+                                         {{"route", route}, {"status", std::to_string(status)}})).first;
+  }
+  c->second->inc();
+  auto h = histograms.find(route);
+  if (h == histograms.end()) {
+    h = histograms.emplace(route, &m.histogram("tokend_http_request_duration_seconds",
+                                               "Time from a complete request to its response, by route.",
+                                               {{"route", route}})).first;
+  }
+  h->second->observe(seconds);
+}
+
+template <class Derived>
+class Session : public SessionIface {
+ public:
+  explicit Session(std::shared_ptr<Shared> shared, std::string peer)
+      : shared_(std::move(shared)), peer_(std::move(peer)) {
+    shared_->connections.fetch_add(1);
+  }
+  ~Session() override {
+    if (request_open_) shared_->inflight.fetch_sub(1);
+    shared_->remove(this);
+    shared_->connections.fetch_sub(1);
+  }
+
+  void close_if_idle() override {
+    net::post(derived().stream().get_executor(), [self = derived().shared_from_this()] {
+      if (self->idle_) beast::get_lowest_layer(self->derived().stream()).cancel();
+    });
+  }
+
+ protected:
+  Derived& derived() { return static_cast<Derived&>(*this); }
+  auto& lowest() { return beast::get_lowest_layer(derived().stream()); }
+
+  void do_read() {
+    if (shared_->draining.load()) return derived().do_close();
+    idle_ = true;
+    if (buffer_.size() == 0) {
+      // Waiting for the first byte of the next request: the idle timeout. Once
+      // it arrives the whole request must come within read_timeout_ms, so a
+      // client dripping one byte at a time cannot hold the connection.
+      lowest().expires_after(std::chrono::milliseconds(shared_->opts.limits.idle_timeout_ms));
+      derived().stream().async_read_some(
+          buffer_.prepare(4096), beast::bind_front_handler(&Session::on_first_bytes, derived().shared_from_this()));
+    } else {
+      read_request();
+    }
+  }
+
+  void on_first_bytes(beast::error_code ec, std::size_t n) {
+    if (ec) return derived().do_close();
+    buffer_.commit(n);
+    read_request();
+  }
+
+  void read_request() {
+    idle_ = false;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(shared_->opts.limits.max_header_bytes));
+    parser_->body_limit(shared_->opts.limits.max_body_bytes);
+    lowest().expires_after(std::chrono::milliseconds(shared_->opts.limits.read_timeout_ms));
+    bhttp::async_read(derived().stream(), buffer_, *parser_,
+                      beast::bind_front_handler(&Session::on_read, derived().shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == bhttp::error::end_of_stream) return derived().do_close();
+    started_ = Clock::now();
+    if (ec == bhttp::error::body_limit) {
+      return send_error(413, "payload_too_large",
+                        "The request body is larger than " + std::to_string(shared_->opts.limits.max_body_bytes) +
+                            " bytes.");
+    }
+    if (ec == bhttp::error::header_limit) {
+      return send_error(431, "headers_too_large", "The request headers are too large.");
+    }
+    if (ec && is_parse_error(ec)) return send_error(400, "bad_request", "The request is not valid HTTP.");
+    if (ec) {
+      // Timeouts, resets: nobody to answer.
+      if (ec == beast::error::timeout) spdlog::debug("closing a connection from {}: read timeout", peer_);
+      return derived().do_close();
+    }
+    handle(parser_->release());
+  }
+
+  void handle(bhttp::request<bhttp::string_body>&& req) {
+    request_open_ = true;
+    shared_->inflight.fetch_add(1);
+    method_ = std::string(req.method_string());
+    head_ = req.method() == bhttp::verb::head;
+    keep_alive_ = req.keep_alive();
+
+    HttpRequest r;
+    r.method = method_;
+    r.target = std::string(req.target());
+    const auto q = r.target.find('?');
+    r.path = r.target.substr(0, q);
+    if (q != std::string::npos) r.query = r.target.substr(q + 1);
+    path_ = r.path;
+    if (r.path.empty() || r.path.front() != '/') {
+      path_ = "-";
+      return send_error(400, "bad_request", "The request target must be an absolute path.");
+    }
+    r.headers.reserve(16);
+    for (const auto& f : req) r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    r.body = std::move(req.body());
+    r.peer = peer_;
+    r.tls = Derived::kTls;
+
+    Match m = shared_->router.match(r.method, r.path);
+    route_ = m.route;
+    if (!m.handler) return send(std::move(m.immediate));
+    if (m.run_on == RunOn::kInline) return send(run_handler(m.handler, r, m.params));
+
+    auto self = derived().shared_from_this();
+    const bool queued = shared_->dispatch(
+        m.run_on, [self, handler = std::move(m.handler), params = std::move(m.params), r = std::move(r)]() mutable {
+          HttpResponse resp = run_handler(handler, r, params);
+          net::post(self->derived().stream().get_executor(),
+                    [self, resp = std::move(resp)]() mutable { self->send(std::move(resp)); });
+        });
+    if (!queued) {
+      spdlog::warn("worker queue full: answering 503 to {} {}", method_, route_);
+      send(error_response(503, "server_busy", "The server is busy. Try again shortly.", 1));
+    }
+  }
+
+  static HttpResponse run_handler(const Handler& h, const HttpRequest& r, const RouteParams& p) {
+    try {
+      return h(r, p);
+    } catch (const std::exception& e) {
+      // A bug: the client gets a generic 500, the log gets the details.
+      spdlog::error("handler for {} {} threw: {}", r.method, log::redact(r.path), e.what());
+    } catch (...) {
+      spdlog::error("handler for {} {} threw a non-standard exception", r.method, log::redact(r.path));
+    }
+    return error_response(500, "internal_error", "Something went wrong on our side.");
+  }
+
+  void send_error(int status, std::string_view code, std::string message) {
+    if (!request_open_) {
+      request_open_ = true;
+      shared_->inflight.fetch_add(1);
+    }
+    if (method_.empty()) method_ = "-";
+    if (path_.empty()) path_ = "-";
+    route_ = "invalid";
+    keep_alive_ = false;  // the stream is not at a request boundary any more
+    send(error_response(status, code, message));
+  }
+
+  void send(HttpResponse&& r) {
+    res_ = {};
+    res_.version(11);
+    res_.result(static_cast<unsigned>(r.status));
+    res_.set(bhttp::field::server, "tokend");
+    for (auto& [k, v] : r.headers) res_.insert(k, v);
+    if (!r.header("X-Content-Type-Options")) res_.set("X-Content-Type-Options", "nosniff");
+    res_.body() = std::move(r.body);
+    res_.prepare_payload();
+    if (head_) res_.body().clear();  // Content-Length stays that of the GET
+    if (shared_->draining.load()) keep_alive_ = false;
+    res_.keep_alive(keep_alive_);
+    status_ = r.status;
+    lowest().expires_after(std::chrono::milliseconds(shared_->opts.limits.write_timeout_ms));
+    bhttp::async_write(derived().stream(), res_,
+                       beast::bind_front_handler(&Session::on_write, derived().shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    record_metrics(shared_->metrics, route_.empty() ? "unmatched" : route_, status_, seconds);
+    if (shared_->opts.access_log) {
+      // The path only (never the query, headers or body), redacted in case a
+      // client put a token into it.
+      spdlog::info("access method={} path={} status={} ms={:.2f} client={}", method_, log::redact(path_), status_,
+                   seconds * 1000, peer_);
+    }
+    request_open_ = false;
+    shared_->inflight.fetch_sub(1);
+    method_.clear();
+    path_.clear();
+    route_.clear();
+    head_ = false;
+    if (ec || !keep_alive_) return derived().do_close();
+    do_read();
+  }
+
+  std::shared_ptr<Shared> shared_;
+  std::string peer_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bhttp::response<bhttp::string_body> res_;
+  Clock::time_point started_ = Clock::now();
+  std::string method_, path_, route_;
+  int status_ = 0;
+  bool keep_alive_ = false;
+  bool head_ = false;
+  bool idle_ = false;
+  bool request_open_ = false;
+};
+
+class PlainSession final : public Session<PlainSession>, public std::enable_shared_from_this<PlainSession> {
+ public:
+  static constexpr bool kTls = false;
+  PlainSession(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::string peer)
+      : Session(std::move(shared), std::move(peer)), stream_(std::move(socket)) {}
+  beast::tcp_stream& stream() { return stream_; }
+  void run() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&PlainSession::do_read, shared_from_this()));
+  }
+  void do_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+ private:
+  friend class Session<PlainSession>;
+  beast::tcp_stream stream_;
+};
+
+class SslSession final : public Session<SslSession>, public std::enable_shared_from_this<SslSession> {
+ public:
+  static constexpr bool kTls = true;
+  SslSession(tcp::socket&& socket, ssl::context& ctx, std::shared_ptr<Shared> shared, std::string peer)
+      : Session(std::move(shared), std::move(peer)), stream_(std::move(socket), ctx) {}
+  ssl::stream<beast::tcp_stream>& stream() { return stream_; }
+  void run() {
+    auto self = shared_from_this();
+    net::dispatch(stream_.get_executor(), [self] {
+      beast::get_lowest_layer(self->stream_).expires_after(
+          std::chrono::milliseconds(self->shared_->opts.limits.read_timeout_ms));
+      self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
+        if (ec) {
+          spdlog::debug("TLS handshake with {} failed: {}", self->peer_, ec.message());
+          return self->close_socket();
+        }
+        self->do_read();
+      });
+    });
+  }
+  void do_close() {
+    auto self = shared_from_this();
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+    stream_.async_shutdown([self](beast::error_code) { self->close_socket(); });
+  }
+
+ private:
+  friend class Session<SslSession>;
+  void close_socket() {
+    beast::error_code ec;
+    beast::get_lowest_layer(stream_).socket().close(ec);
+  }
+  ssl::stream<beast::tcp_stream> stream_;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(ServerOptions o, const Router& r, Dispatch d, metrics::Metrics& m)
+      : ioc(std::max(1, o.io_threads)),
+        shared(std::make_shared<Shared>(std::move(o), r, std::move(d), m)),
+        acceptor(ioc),
+        signals(ioc, SIGINT, SIGTERM),
+        ssl_ctx(ssl::context::tls_server) {}
+
+  net::io_context ioc;
+  std::shared_ptr<Shared> shared;
+  tcp::acceptor acceptor;
+  net::signal_set signals;
+  ssl::context ssl_ctx;
+  struct Periodic {
+    net::steady_timer timer;
+    std::chrono::milliseconds period;
+    std::function<void()> job;
+  };
+  std::vector<std::shared_ptr<Periodic>> periodics;
+  std::atomic<bool> stopping{false};
+  std::uint16_t port = 0;
+
+  void do_accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (!acceptor.is_open()) return;  // shutting down
+        spdlog::warn("accept failed: {}", ec.message());
+        // EMFILE and friends: back off briefly instead of spinning.
+        auto t = std::make_shared<net::steady_timer>(ioc, std::chrono::milliseconds(50));
+        t->async_wait([this, t](beast::error_code) { do_accept(); });
+        return;
+      }
+      on_accept(std::move(socket));
+      do_accept();
+    });
+  }
+
+  void on_accept(tcp::socket socket) {
+    beast::error_code ec;
+    const auto ep = socket.remote_endpoint(ec);
+    if (ec) return;
+    if (shared->connections.load() >= shared->opts.limits.max_connections) {
+      shared->metrics.counter("tokend_http_connections_refused_total", "Connections closed at once: limit reached.")
+          .inc();
+      socket.close(ec);
+      return;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    std::string peer = ep.address().to_string();
+    if (shared->opts.tls.enabled) {
+      auto s = std::make_shared<SslSession>(std::move(socket), ssl_ctx, shared, std::move(peer));
+      shared->add(s.get(), s);
+      s->run();
+    } else {
+      auto s = std::make_shared<PlainSession>(std::move(socket), shared, std::move(peer));
+      shared->add(s.get(), s);
+      s->run();
+    }
+  }
+
+  void arm(std::shared_ptr<Periodic> p) {
+    p->timer.expires_after(p->period);
+    p->timer.async_wait([this, p](beast::error_code ec) {
+      if (ec || stopping.load()) return;
+      p->job();
+      arm(p);
+    });
+  }
+
+  void begin_shutdown() {
+    if (stopping.exchange(true)) return;
+    spdlog::info("shutting down: no new connections; finishing requests in flight");
+    shared->draining.store(true);
+    beast::error_code ec;
+    acceptor.close(ec);
+    signals.cancel(ec);
+    for (auto& p : periodics) p->timer.cancel();
+    std::vector<std::shared_ptr<SessionIface>> live;
+    {
+      std::lock_guard lock(shared->mu);
+      for (auto& [_, w] : shared->sessions) {
+        if (auto s = w.lock()) live.push_back(std::move(s));
+      }
+    }
+    for (auto& s : live) s->close_if_idle();
+    auto deadline = Clock::now() + std::chrono::milliseconds(shared->opts.shutdown_timeout_ms);
+    auto timer = std::make_shared<net::steady_timer>(ioc);
+    poll_drained(timer, deadline);
+  }
+
+  void poll_drained(std::shared_ptr<net::steady_timer> timer, Clock::time_point deadline) {
+    if (shared->connections.load() == 0 || Clock::now() >= deadline) {
+      if (shared->connections.load() > 0) {
+        spdlog::warn("shutdown deadline reached with {} connection(s) still open", shared->connections.load());
+      }
+      ioc.stop();
+      return;
+    }
+    timer->expires_after(std::chrono::milliseconds(10));
+    timer->async_wait([this, timer, deadline](beast::error_code) { poll_drained(timer, deadline); });
+  }
+};
+
+HttpServer::HttpServer(ServerOptions options, const Router& router, Dispatch dispatch, metrics::Metrics& metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), router, std::move(dispatch), metrics)) {}
+
+HttpServer::~HttpServer() = default;
+
+Status HttpServer::start() {
+  const ServerOptions& o = impl_->shared->opts;
+  beast::error_code ec;
+  if (o.tls.enabled) {
+    auto& ctx = impl_->ssl_ctx;
+    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+    ctx.use_certificate_chain_file(o.tls.cert_file, ec);
+    if (ec) return Error{"tls_error", "tls.cert_file " + o.tls.cert_file + ": " + ec.message()};
+    ctx.use_private_key_file(o.tls.key_file, ssl::context::pem, ec);
+    if (ec) return Error{"tls_error", "tls.key_file " + o.tls.key_file + ": " + ec.message()};
+  }
+  tcp::resolver resolver(impl_->ioc);
+  auto results = resolver.resolve(o.listen.host, std::to_string(o.listen.port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) {
+    return Error{"listen_failed", "cannot resolve listen host " + o.listen.host + ": " + ec.message()};
+  }
+  const tcp::endpoint ep = results.begin()->endpoint();
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Error{"listen_failed", "cannot listen on " + o.listen.host + ":" + std::to_string(o.listen.port) + ": " +
+                                      ec.message()};
+  }
+  impl_->port = a.local_endpoint().port();
+  const std::string host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+  spdlog::info("tokend listening on {}:{} ({})", host, impl_->port, o.tls.enabled ? "https" : "http");
+  return ok_status();
+}
+
+std::uint16_t HttpServer::port() const { return impl_->port; }
+
+void HttpServer::every(std::chrono::milliseconds period, std::function<void()> job) {
+  auto p = std::make_shared<Impl::Periodic>(Impl::Periodic{net::steady_timer(impl_->ioc), period, std::move(job)});
+  impl_->periodics.push_back(p);
+  impl_->arm(p);
+}
+
+void HttpServer::run() {
+  impl_->signals.async_wait([this](beast::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("received signal {}", sig);
+    impl_->begin_shutdown();
+  });
+  impl_->do_accept();
+  const int n = std::max(1, impl_->shared->opts.io_threads);
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(n - 1));
+  for (int i = 1; i < n; ++i) threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : threads) t.join();
+  spdlog::info("HTTP server stopped");
+}
+
+void HttpServer::stop() {
+  net::post(impl_->ioc, [this] { impl_->begin_shutdown(); });
+}
+
+}  // namespace tokend::http

@@ -1,0 +1,90 @@
+#include "tokend/log/log.hpp"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace tokend::log {
+
+Status init(std::string_view level, const std::string& file) {
+  const auto lvl = spdlog::level::from_str(std::string(level));
+  if (lvl == spdlog::level::off && level != "off") {
+    return Error{"invalid_config", "log.level: unknown level '" + std::string(level) + "'"};
+  }
+  std::shared_ptr<spdlog::logger> logger;
+  try {
+    if (file.empty()) {
+      logger = std::make_shared<spdlog::logger>("tokend", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    } else {
+      logger = std::make_shared<spdlog::logger>(
+          "tokend", std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, /*truncate=*/false));
+    }
+  } catch (const spdlog::spdlog_ex& e) {
+    return Error{"invalid_config", std::string("log.file: ") + e.what()};
+  }
+  logger->set_level(lvl);
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  // Flush every line: a log that loses its last lines after a crash is the log
+  // an operator needs most.
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+  return ok_status();
+}
+
+namespace {
+
+bool is_secretish(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
+}
+
+bool secret_param(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"token", "access_token", "password", "code", "secret",
+                                                "session", "key", "auth"};
+  for (auto n : kNames) {
+    if (name.size() >= n.size()) {
+      std::string lower(name);
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower.find(n) != std::string::npos) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string redact(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    // Query parameter named like a secret: redact its value.
+    if ((text[i] == '?' || text[i] == '&') && i + 1 < text.size()) {
+      const auto eq = text.find('=', i + 1);
+      const auto amp = text.find('&', i + 1);
+      if (eq != std::string_view::npos && (amp == std::string_view::npos || eq < amp) &&
+          secret_param(text.substr(i + 1, eq - i - 1))) {
+        out.append(text.substr(i, eq - i + 1));
+        out += "[redacted]";
+        i = amp == std::string_view::npos ? text.size() : amp;
+        continue;
+      }
+    }
+    // Long runs of token-like characters: a token pasted into a path.
+    std::size_t j = i;
+    while (j < text.size() && is_secretish(text[j])) ++j;
+    if (j - i >= 32) {
+      out += "[redacted]";
+      i = j;
+      continue;
+    }
+    if (j > i) {
+      out.append(text.substr(i, j - i));
+      i = j;
+    } else {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
+}  // namespace tokend::log

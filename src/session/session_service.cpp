@@ -1,0 +1,70 @@
+#include "tokend/session/session_service.hpp"
+
+#include <algorithm>
+
+#include "tokend/crypto/crypto.hpp"
+
+namespace tokend::session {
+
+namespace {
+constexpr std::size_t kSessionBytes = 32;
+constexpr TimeMs kTouchEveryMs = 60'000;
+}  // namespace
+
+SessionService::SessionService(store::Store& store, const config::SessionConfig& config)
+    : store_(store), config_(config) {}
+
+Result<NewSessionCookie> SessionService::create(std::int64_t user_id, std::string_view method) {
+  NewSessionCookie out;
+  out.value = crypto::to_hex(crypto::random_bytes(kSessionBytes));
+  store::NewSession s;
+  s.digest = crypto::sha256(out.value);
+  s.user_id = user_id;
+  s.method = std::string(method);
+  s.created_at = now_ms();
+  s.expires_at = s.created_at + static_cast<TimeMs>(config_.absolute_timeout_hours) * 3'600'000;
+  auto rec = store_.insert_session(s);
+  if (!rec) return rec.error();
+  out.record = std::move(*rec);
+  return out;
+}
+
+TimeMs SessionService::expires_at(const store::SessionRecord& s) const {
+  return std::min(s.expires_at, s.last_seen_at + static_cast<TimeMs>(config_.idle_timeout_minutes) * 60'000);
+}
+
+Result<std::optional<store::SessionLookup>> SessionService::resolve(std::string_view value) {
+  using Out = std::optional<store::SessionLookup>;
+  if (value.size() != 2 * kSessionBytes || !crypto::is_hex(value)) return Out{};
+  auto found = store_.find_session(crypto::sha256(value));
+  if (!found) return found.error();
+  if (!found->has_value()) return Out{};
+  store::SessionLookup& l = **found;
+  const TimeMs now = now_ms();
+  if (l.session.revoked || l.user.disabled || expires_at(l.session) <= now) return Out{};
+  if (now - l.session.last_seen_at >= kTouchEveryMs) {
+    if (auto s = store_.touch_session(l.session.id, now); !s) return s.error();
+    l.session.last_seen_at = now;
+  }
+  return Out(std::move(l));
+}
+
+Status SessionService::end(std::int64_t session_id) { return store_.revoke_session(session_id); }
+
+std::string SessionService::set_cookie(std::string_view value, bool secure) const {
+  // HttpOnly: scripts (an XSS) cannot read it. SameSite=Lax: other sites'
+  // POSTs do not carry it. Max-Age: the browser forgets it at the absolute
+  // timeout even if the server never sees the browser again.
+  std::string c = config_.cookie_name + "=" + std::string(value) + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" +
+                  std::to_string(static_cast<long long>(config_.absolute_timeout_hours) * 3600);
+  if (secure) c += "; Secure";
+  return c;
+}
+
+std::string SessionService::clear_cookie(bool secure) const {
+  std::string c = config_.cookie_name + "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0";
+  if (secure) c += "; Secure";
+  return c;
+}
+
+}  // namespace tokend::session

@@ -1,0 +1,91 @@
+// Connection: one sqlite3 handle with its cache of prepared statements, and
+// Stmt, a borrowed statement that is reset when it goes out of scope.
+//
+// Thread-safety: a Connection is used by one thread at a time (SqliteStore
+// lends it out); it is not itself synchronised.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "tokend/common/result.hpp"
+
+namespace tokend::store::sqlite {
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
+  ~Stmt() {
+    if (s_) {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+    }
+  }
+  Stmt(Stmt&& o) noexcept : db_(o.db_), s_(o.s_) { o.s_ = nullptr; }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& bind(int i, std::int64_t v) { check(sqlite3_bind_int64(s_, i, v)); return *this; }
+  Stmt& bind(int i, std::string_view v) {
+    check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Stmt& bind_blob(int i, const void* p, int n) { check(sqlite3_bind_blob(s_, i, p, n, SQLITE_TRANSIENT)); return *this; }
+  Stmt& bind_null(int i) { check(sqlite3_bind_null(s_, i)); return *this; }
+  Stmt& bind(int i, std::optional<std::int64_t> v) { return v ? bind(i, *v) : bind_null(i); }
+
+  // SQLITE_ROW or SQLITE_DONE; anything else is an error for the caller.
+  int step() { return sqlite3_step(s_); }
+
+  std::int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
+  std::optional<std::int64_t> opt_int64(int col) const {
+    if (sqlite3_column_type(s_, col) == SQLITE_NULL) return std::nullopt;
+    return sqlite3_column_int64(s_, col);
+  }
+  std::string text(int col) const {
+    const auto* p = sqlite3_column_text(s_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s_, col)))
+             : std::string();
+  }
+  bool bind_failed() const { return bind_failed_; }
+
+ private:
+  void check(int rc) {
+    if (rc != SQLITE_OK) bind_failed_ = true;
+  }
+  sqlite3* db_;
+  sqlite3_stmt* s_;
+  bool bind_failed_ = false;
+};
+
+class Connection {
+ public:
+  // Opens `path` (creating it) with the given pragmas applied.
+  static Result<Connection*> open(const std::string& path, int busy_timeout_ms, const std::string& synchronous);
+  ~Connection();
+
+  // The cached statement for `sql`, prepared on first use.
+  // Error "storage_error" when `sql` does not prepare (a bug or a corrupt file).
+  Result<Stmt> prepare(const char* sql);
+
+  // Runs one or more statements without results.
+  Status exec(const char* sql);
+
+  // The last error text of this handle, for the log.
+  std::string last_error() const { return sqlite3_errmsg(db_); }
+  sqlite3* handle() const { return db_; }
+  std::int64_t last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+  int changes() const { return sqlite3_changes(db_); }
+
+ private:
+  explicit Connection(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+  std::map<const char*, sqlite3_stmt*> cache_;  // keyed by the SQL literal's address
+};
+
+}  // namespace tokend::store::sqlite

@@ -1,0 +1,576 @@
+#include "tokend/store/sqlite/sqlite_store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "store/sqlite/connection.hpp"
+
+namespace tokend::store::sqlite {
+
+namespace {
+
+// Versioned migrations: entry i brings the schema from version i to i+1.
+// Never edit a released entry; append a new one.
+constexpr const char* kMigrations[] = {
+    // 1: accounts, linked identities, tokens, sessions.
+    R"sql(
+CREATE TABLE users (
+  id            INTEGER PRIMARY KEY,
+  username      TEXT NOT NULL UNIQUE,
+  email         TEXT NOT NULL DEFAULT '',
+  display_name  TEXT NOT NULL DEFAULT '',
+  password_hash TEXT NOT NULL DEFAULT '',
+  disabled      INTEGER NOT NULL DEFAULT 0,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL
+);
+CREATE INDEX users_email ON users (email COLLATE NOCASE);
+CREATE TABLE identities (
+  provider   TEXT NOT NULL,
+  subject    TEXT NOT NULL,
+  user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (provider, subject)
+);
+CREATE TABLE tokens (
+  id           INTEGER PRIMARY KEY,
+  digest       BLOB NOT NULL UNIQUE,
+  user_id      INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  name         TEXT NOT NULL,
+  source       TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL,
+  last_used_at INTEGER,
+  revoked_at   INTEGER
+);
+CREATE INDEX tokens_user ON tokens (user_id, created_at);
+CREATE TABLE sessions (
+  id           INTEGER PRIMARY KEY,
+  digest       BLOB NOT NULL UNIQUE,
+  user_id      INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  method       TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL,
+  revoked_at   INTEGER
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+
+Error db_error(Connection& c, std::string_view what) {
+  return Error{"storage_error", std::string(what) + ": " + c.last_error()};
+}
+
+User read_user(const Stmt& s, int first) {
+  User u;
+  u.id = s.int64(first);
+  u.username = s.text(first + 1);
+  u.email = s.text(first + 2);
+  u.display_name = s.text(first + 3);
+  u.password_hash = s.text(first + 4);
+  u.disabled = s.int64(first + 5) != 0;
+  u.created_at = s.int64(first + 6);
+  return u;
+}
+
+TokenRecord read_token(const Stmt& s, int first) {
+  TokenRecord t;
+  t.id = s.int64(first);
+  t.user_id = s.int64(first + 1);
+  t.name = s.text(first + 2);
+  t.source = s.text(first + 3);
+  t.created_at = s.int64(first + 4);
+  t.expires_at = s.int64(first + 5);
+  t.last_used_at = s.opt_int64(first + 6);
+  t.revoked_at = s.opt_int64(first + 7);
+  return t;
+}
+
+// A write transaction: BEGIN IMMEDIATE takes the write lock up front, so two
+// writers never deadlock upgrading read locks; rolled back unless committed.
+class Tx {
+ public:
+  explicit Tx(Connection& c) : c_(c) {}
+  Status begin() {
+    auto s = c_.exec("BEGIN IMMEDIATE");
+    open_ = s.ok();
+    return s;
+  }
+  Status commit() {
+    auto s = c_.exec("COMMIT");
+    if (s) open_ = false;
+    return s;
+  }
+  ~Tx() {
+    if (open_) (void)c_.exec("ROLLBACK");
+  }
+
+ private:
+  Connection& c_;
+  bool open_ = false;
+};
+
+const void* digest_ptr(const crypto::Sha256& d) { return d.data(); }
+constexpr int kDigestLen = static_cast<int>(sizeof(crypto::Sha256));
+
+}  // namespace
+
+class SqliteStore::Lease {
+ public:
+  Lease(SqliteStore* store, std::unique_ptr<Connection> c) : store_(store), c_(std::move(c)) {}
+  Lease(Lease&&) noexcept = default;
+  ~Lease() {
+    if (c_) store_->give_back(std::move(c_));
+  }
+  Connection& operator*() { return *c_; }
+  Connection* operator->() { return c_.get(); }
+
+ private:
+  SqliteStore* store_;
+  std::unique_ptr<Connection> c_;
+};
+
+int SqliteStore::schema_version() { return kSchemaVersion; }
+
+SqliteStore::SqliteStore(config::DatabaseConfig config) : config_(std::move(config)) {}
+SqliteStore::~SqliteStore() = default;
+
+Result<std::unique_ptr<Connection>> SqliteStore::connect() {
+  auto c = Connection::open(config_.path, config_.busy_timeout_ms, config_.synchronous);
+  if (!c) return c.error();
+  return std::unique_ptr<Connection>(*c);
+}
+
+Result<SqliteStore::Lease> SqliteStore::lease() {
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(c));
+    }
+  }
+  auto c = connect();
+  if (!c) return c.error();
+  return Lease(this, std::move(*c));
+}
+
+void SqliteStore::give_back(std::unique_ptr<Connection> c) {
+  std::lock_guard lock(mu_);
+  idle_.push_back(std::move(c));
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const config::DatabaseConfig& config) {
+  std::error_code ec;
+  const auto parent = std::filesystem::path(config.path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) return Error{"storage_error", "cannot create " + parent.string() + ": " + ec.message()};
+
+  std::unique_ptr<SqliteStore> store(new SqliteStore(config));
+  auto lease = store->lease();
+  if (!lease) return lease.error();
+  Connection& c = **lease;
+  Tx tx(c);
+  if (auto s = tx.begin(); !s) return Error{"storage_error", "cannot lock the database: " + s.error().message};
+  if (auto s = c.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL)"); !s) return s.error();
+  int version = 0;
+  {
+    auto st = c.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    if (!st) return st.error();
+    if (st->step() != SQLITE_ROW) return db_error(c, "reading the schema version");
+    version = static_cast<int>(st->int64(0));
+  }
+  if (version > kSchemaVersion) {
+    return Error{"storage_error", "the database has schema version " + std::to_string(version) +
+                                      ", newer than this tokend understands (" + std::to_string(kSchemaVersion) + ")"};
+  }
+  for (int v = version; v < kSchemaVersion; ++v) {
+    if (auto s = c.exec(kMigrations[v]); !s) {
+      return Error{"storage_error", "migration " + std::to_string(v + 1) + " failed: " + s.error().message};
+    }
+    auto st = c.prepare("INSERT INTO schema_migrations (version) VALUES (?)");
+    if (!st) return st.error();
+    st->bind(1, static_cast<std::int64_t>(v + 1));
+    if (st->step() != SQLITE_DONE) return db_error(c, "recording the migration");
+    spdlog::info("database migrated to schema version {}", v + 1);
+  }
+  if (auto s = tx.commit(); !s) return s.error();
+  return store;
+}
+
+// ---------------------------------------------------------------- accounts
+
+Result<User> SqliteStore::create_user(const NewUser& user) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  Connection& c = **lease;
+  auto st = c.prepare(
+      "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at) "
+      "VALUES (?, ?, ?, ?, ?, ?)");
+  if (!st) return st.error();
+  const TimeMs now = now_ms();
+  st->bind(1, user.username).bind(2, user.email).bind(3, user.display_name).bind(4, user.password_hash);
+  st->bind(5, now).bind(6, now);
+  const int rc = st->step();
+  if (rc == SQLITE_CONSTRAINT_UNIQUE) return Error{"conflict", "the username is taken"};
+  if (rc != SQLITE_DONE) return db_error(c, "inserting a user");
+  User u;
+  u.id = c.last_insert_rowid();
+  u.username = user.username;
+  u.email = user.email;
+  u.display_name = user.display_name;
+  u.password_hash = user.password_hash;
+  u.created_at = now;
+  return u;
+}
+
+Result<std::optional<User>> SqliteStore::find_user_by_username(std::string_view username) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  auto st = (*lease)->prepare(
+      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users WHERE username = ?");
+  if (!st) return st.error();
+  st->bind(1, username);
+  const int rc = st->step();
+  if (rc == SQLITE_DONE) return std::optional<User>{};
+  if (rc != SQLITE_ROW) return db_error(**lease, "finding a user");
+  return std::optional<User>(read_user(*st, 0));
+}
+
+Result<std::optional<User>> SqliteStore::find_user(std::int64_t id) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  auto st = (*lease)->prepare(
+      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users WHERE id = ?");
+  if (!st) return st.error();
+  st->bind(1, id);
+  const int rc = st->step();
+  if (rc == SQLITE_DONE) return std::optional<User>{};
+  if (rc != SQLITE_ROW) return db_error(**lease, "finding a user");
+  return std::optional<User>(read_user(*st, 0));
+}
+
+Result<std::vector<User>> SqliteStore::list_users() {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  auto st = (*lease)->prepare(
+      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users ORDER BY username");
+  if (!st) return st.error();
+  std::vector<User> out;
+  int rc;
+  while ((rc = st->step()) == SQLITE_ROW) out.push_back(read_user(*st, 0));
+  if (rc != SQLITE_DONE) return db_error(**lease, "listing users");
+  return out;
+}
+
+Status SqliteStore::set_password_hash(std::int64_t user_id, const std::string& phc) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  auto st = (*lease)->prepare("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?");
+  if (!st) return st.error();
+  st->bind(1, phc).bind(2, now_ms()).bind(3, user_id);
+  if (st->step() != SQLITE_DONE) return db_error(**lease, "updating a password");
+  if ((*lease)->changes() == 0) return Error{"not_found", "no such user"};
+  return ok_status();
+}
+
+Status SqliteStore::set_disabled(std::int64_t user_id, bool disabled, TimeMs now) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  Connection& c = **lease;
+  Tx tx(c);
+  if (auto s = tx.begin(); !s) return s;
+  {
+    auto st = c.prepare("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?");
+    if (!st) return st.error();
+    st->bind(1, static_cast<std::int64_t>(disabled ? 1 : 0)).bind(2, now).bind(3, user_id);
+    if (st->step() != SQLITE_DONE) return db_error(c, "disabling a user");
+    if (c.changes() == 0) return Error{"not_found", "no such user"};
+  }
+  if (disabled) {
+    // Disabling kills everything the account holds, in the same transaction:
+    // a disabled account must not keep a working token even if re-enabled.
+    auto st = c.prepare("UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL");
+    if (!st) return st.error();
+    st->bind(1, now).bind(2, user_id);
+    if (st->step() != SQLITE_DONE) return db_error(c, "revoking tokens");
+    auto ss = c.prepare("UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL");
+    if (!ss) return ss.error();
+    ss->bind(1, now).bind(2, user_id);
+    if (ss->step() != SQLITE_DONE) return db_error(c, "revoking sessions");
+  }
+  return tx.commit();
+}
+
+Result<User> SqliteStore::upsert_external_user(const ExternalProfile& p, TimeMs now) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  Connection& c = **lease;
+  Tx tx(c);
+  if (auto s = tx.begin(); !s) return s.error();
+
+  auto username_free = [&](const std::string& name) -> Result<bool> {
+    auto st = c.prepare("SELECT 1 FROM users WHERE username = ?");
+    if (!st) return st.error();
+    st->bind(1, name);
+    const int rc = st->step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(c, "checking a username");
+    return rc == SQLITE_DONE;
+  };
+
+  std::optional<std::int64_t> user_id;
+  {
+    auto st = c.prepare("SELECT user_id FROM identities WHERE provider = ? AND subject = ?");
+    if (!st) return st.error();
+    st->bind(1, p.provider).bind(2, p.subject);
+    const int rc = st->step();
+    if (rc == SQLITE_ROW) user_id = st->int64(0);
+    else if (rc != SQLITE_DONE) return db_error(c, "finding a linked identity");
+  }
+
+  if (user_id) {
+    // Known identity: refresh what the provider says about it. The username
+    // follows a rename at the provider only when the new name is free.
+    auto cur = c.prepare("SELECT username FROM users WHERE id = ?");
+    if (!cur) return cur.error();
+    cur->bind(1, *user_id);
+    if (cur->step() != SQLITE_ROW) return db_error(c, "reading a linked user");
+    std::string username = cur->text(0);
+    if (!p.username.empty() && username != p.username && username != p.username + "@" + p.provider) {
+      auto free = username_free(p.username);
+      if (!free) return free.error();
+      if (*free) username = p.username;
+    }
+    auto st = c.prepare("UPDATE users SET username = ?, email = ?, display_name = ?, updated_at = ? WHERE id = ?");
+    if (!st) return st.error();
+    st->bind(1, username).bind(2, p.email).bind(3, p.display_name).bind(4, now).bind(5, *user_id);
+    if (st->step() != SQLITE_DONE) return db_error(c, "refreshing a linked user");
+  } else {
+    if (p.link_by_email && !p.email.empty()) {
+      // Opt-in only: link to the one existing account with this email. Two
+      // accounts with the same email is ambiguous: create a new one instead.
+      auto st = c.prepare("SELECT id FROM users WHERE email = ? COLLATE NOCASE LIMIT 2");
+      if (!st) return st.error();
+      st->bind(1, p.email);
+      std::vector<std::int64_t> ids;
+      int rc;
+      while ((rc = st->step()) == SQLITE_ROW) ids.push_back(st->int64(0));
+      if (rc != SQLITE_DONE) return db_error(c, "finding an account by email");
+      if (ids.size() == 1) user_id = ids[0];
+    }
+    if (!user_id) {
+      // A new account. Never reuse an existing username: that would hand a
+      // local account to whoever controls the same name at the provider.
+      std::string base = p.username.empty() ? p.provider + "-" + p.subject : p.username;
+      std::string username = base;
+      for (int n = 0;; ++n) {
+        if (n == 1) username = base + "@" + p.provider;
+        if (n > 1) username = base + "@" + p.provider + "-" + std::to_string(n);
+        auto free = username_free(username);
+        if (!free) return free.error();
+        if (*free) break;
+        if (n > 1000) return Error{"storage_error", "no free username for " + base};
+      }
+      auto st = c.prepare(
+          "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at) "
+          "VALUES (?, ?, ?, '', ?, ?)");
+      if (!st) return st.error();
+      st->bind(1, username).bind(2, p.email).bind(3, p.display_name).bind(4, now).bind(5, now);
+      if (st->step() != SQLITE_DONE) return db_error(c, "creating a linked user");
+      user_id = c.last_insert_rowid();
+    }
+    auto st = c.prepare("INSERT INTO identities (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)");
+    if (!st) return st.error();
+    st->bind(1, p.provider).bind(2, p.subject).bind(3, *user_id).bind(4, now);
+    if (st->step() != SQLITE_DONE) return db_error(c, "linking an identity");
+  }
+
+  auto st = c.prepare(
+      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users WHERE id = ?");
+  if (!st) return st.error();
+  st->bind(1, *user_id);
+  if (st->step() != SQLITE_ROW) return db_error(c, "reading a linked user");
+  User u = read_user(*st, 0);
+  if (auto s = tx.commit(); !s) return s.error();
+  return u;
+}
+
+// ---------------------------------------------------------------- tokens
+
+Result<TokenRecord> SqliteStore::insert_token(const NewToken& t) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  Connection& c = **lease;
+  auto st = c.prepare(
+      "INSERT INTO tokens (digest, user_id, name, source, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)");
+  if (!st) return st.error();
+  st->bind_blob(1, digest_ptr(t.digest), kDigestLen).bind(2, t.user_id).bind(3, t.name).bind(4, t.source);
+  st->bind(5, t.created_at).bind(6, t.expires_at);
+  if (st->step() != SQLITE_DONE) return db_error(c, "inserting a token");
+  TokenRecord r;
+  r.id = c.last_insert_rowid();
+  r.user_id = t.user_id;
+  r.name = t.name;
+  r.source = t.source;
+  r.created_at = t.created_at;
+  r.expires_at = t.expires_at;
+  return r;
+}
+
+Result<std::optional<TokenLookup>> SqliteStore::find_token(const crypto::Sha256& digest) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  auto st = (*lease)->prepare(
+      "SELECT t.id, t.user_id, t.name, t.source, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, "
+      "u.id, u.username, u.email, u.display_name, u.password_hash, u.disabled, u.created_at "
+      "FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = ?");
+  if (!st) return st.error();
+  st->bind_blob(1, digest_ptr(digest), kDigestLen);
+  const int rc = st->step();
+  if (rc == SQLITE_DONE) return std::optional<TokenLookup>{};
+  if (rc != SQLITE_ROW) return db_error(**lease, "finding a token");
+  TokenLookup l{read_token(*st, 0), read_user(*st, 8)};
+  return std::optional<TokenLookup>(std::move(l));
+}
+
+Result<std::vector<TokenRecord>> SqliteStore::list_live_tokens(std::int64_t user_id, TimeMs now) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  auto st = (*lease)->prepare(
+      "SELECT id, user_id, name, source, created_at, expires_at, last_used_at, revoked_at FROM tokens "
+      "WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id DESC");
+  if (!st) return st.error();
+  st->bind(1, user_id).bind(2, now);
+  std::vector<TokenRecord> out;
+  int rc;
+  while ((rc = st->step()) == SQLITE_ROW) out.push_back(read_token(*st, 0));
+  if (rc != SQLITE_DONE) return db_error(**lease, "listing tokens");
+  return out;
+}
+
+Result<bool> SqliteStore::revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  auto st = (*lease)->prepare(
+      "UPDATE tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?");
+  if (!st) return st.error();
+  st->bind(1, now).bind(2, token_id).bind(3, user_id).bind(4, now);
+  if (st->step() != SQLITE_DONE) return db_error(**lease, "revoking a token");
+  return (*lease)->changes() > 0;
+}
+
+Status SqliteStore::record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) {
+  if (uses.empty()) return ok_status();
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  Connection& c = **lease;
+  Tx tx(c);
+  if (auto s = tx.begin(); !s) return s;
+  for (const auto& [id, at] : uses) {
+    auto st = c.prepare("UPDATE tokens SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?");
+    if (!st) return st.error();
+    st->bind(1, at).bind(2, id);
+    if (st->step() != SQLITE_DONE) return db_error(c, "recording token use");
+  }
+  return tx.commit();
+}
+
+// ---------------------------------------------------------------- sessions
+
+Result<SessionRecord> SqliteStore::insert_session(const NewSession& s) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  Connection& c = **lease;
+  auto st = c.prepare(
+      "INSERT INTO sessions (digest, user_id, method, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)");
+  if (!st) return st.error();
+  st->bind_blob(1, digest_ptr(s.digest), kDigestLen).bind(2, s.user_id).bind(3, s.method);
+  st->bind(4, s.created_at).bind(5, s.created_at).bind(6, s.expires_at);
+  if (st->step() != SQLITE_DONE) return db_error(c, "inserting a session");
+  SessionRecord r;
+  r.id = c.last_insert_rowid();
+  r.user_id = s.user_id;
+  r.method = s.method;
+  r.created_at = s.created_at;
+  r.last_seen_at = s.created_at;
+  r.expires_at = s.expires_at;
+  return r;
+}
+
+Result<std::optional<SessionLookup>> SqliteStore::find_session(const crypto::Sha256& digest) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  auto st = (*lease)->prepare(
+      "SELECT s.id, s.user_id, s.method, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, "
+      "u.id, u.username, u.email, u.display_name, u.password_hash, u.disabled, u.created_at "
+      "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.digest = ?");
+  if (!st) return st.error();
+  st->bind_blob(1, digest_ptr(digest), kDigestLen);
+  const int rc = st->step();
+  if (rc == SQLITE_DONE) return std::optional<SessionLookup>{};
+  if (rc != SQLITE_ROW) return db_error(**lease, "finding a session");
+  SessionLookup l;
+  l.session.id = st->int64(0);
+  l.session.user_id = st->int64(1);
+  l.session.method = st->text(2);
+  l.session.created_at = st->int64(3);
+  l.session.last_seen_at = st->int64(4);
+  l.session.expires_at = st->int64(5);
+  l.session.revoked = st->opt_int64(6).has_value();
+  l.user = read_user(*st, 7);
+  return std::optional<SessionLookup>(std::move(l));
+}
+
+Status SqliteStore::touch_session(std::int64_t session_id, TimeMs now) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  auto st = (*lease)->prepare("UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE id = ?");
+  if (!st) return st.error();
+  st->bind(1, now).bind(2, session_id);
+  if (st->step() != SQLITE_DONE) return db_error(**lease, "touching a session");
+  return ok_status();
+}
+
+Status SqliteStore::revoke_session(std::int64_t session_id) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  auto st = (*lease)->prepare("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
+  if (!st) return st.error();
+  st->bind(1, now_ms()).bind(2, session_id);
+  if (st->step() != SQLITE_DONE) return db_error(**lease, "revoking a session");
+  return ok_status();
+}
+
+// ---------------------------------------------------------------- maintenance
+
+Status SqliteStore::ping() {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  auto st = (*lease)->prepare("SELECT COUNT(*) FROM schema_migrations");
+  if (!st) return st.error();
+  if (st->step() != SQLITE_ROW) return db_error(**lease, "ping");
+  return ok_status();
+}
+
+Status SqliteStore::purge(TimeMs cutoff) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  Connection& c = **lease;
+  Tx tx(c);
+  if (auto s = tx.begin(); !s) return s;
+  auto st = c.prepare("DELETE FROM tokens WHERE expires_at < ? OR revoked_at < ?");
+  if (!st) return st.error();
+  st->bind(1, cutoff).bind(2, cutoff);
+  if (st->step() != SQLITE_DONE) return db_error(c, "purging tokens");
+  auto ss = c.prepare("DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?");
+  if (!ss) return ss.error();
+  ss->bind(1, cutoff).bind(2, cutoff);
+  if (ss->step() != SQLITE_DONE) return db_error(c, "purging sessions");
+  return tx.commit();
+}
+
+}  // namespace tokend::store::sqlite
