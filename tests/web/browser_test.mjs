@@ -1,0 +1,608 @@
+// Real-browser test of the tokend web page (web/): starts the real tokend
+// binary on a free loopback port with a temporary database, drives Debian's
+// headless Chromium through playwright-core, and checks what a person does:
+// sign in (also with the keyboard alone), create a token, see it exactly once,
+// use it, revoke it, sign out, and meet readable errors (wrong password,
+// throttling, server down, expired session). Screenshots of each main screen go
+// to the artifacts folder.
+//
+// Environment:
+//   TOKEND_BINARY         the tokend executable (required)
+//   TOKEND_SOURCE_DIR     the repository (default: two folders up from here)
+//   TOKEND_WEB_ARTIFACTS  folder for screenshots and the server log
+//                         (default: ./web-artifacts)
+//   CHROMIUM_PATH         the browser (default: /usr/bin/chromium)
+//
+// Prints one line per check and a final "N passed, M failed"; exits non-zero
+// when anything failed. tokend and the browser are stopped on every path.
+
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const binary = process.env.TOKEND_BINARY;
+const sourceDir = path.resolve(process.env.TOKEND_SOURCE_DIR || path.join(here, '..', '..'));
+const artifacts = path.resolve(process.env.TOKEND_WEB_ARTIFACTS || 'web-artifacts');
+const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+const USERNAME = 'alice';
+const PASSWORD = 'correct horse battery staple';
+const DISPLAY_NAME = 'Alice Example';
+const EXPIRED_MESSAGE = 'Your session has expired. Please sign in again.';
+const UI_TIMEOUT_MS = 8000;      // any single wait in the browser
+const START_TIMEOUT_MS = 20000;  // tokend start-up
+const HTTP_TIMEOUT_MS = 5000;    // any request made from node
+
+// ---- small helpers ----------------------------------------------------------
+
+const results = [];
+
+async function check(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok   - ${name} (${Date.now() - started} ms)`);
+  } catch (err) {
+    results.push({ name, ok: false });
+    console.log(`FAIL - ${name} (${Date.now() - started} ms)`);
+    console.log(String(err && err.stack ? err.stack : err).replace(/^/gm, '       '));
+  }
+}
+
+// Polls `fn` until it returns a truthy value; throws after `timeoutMs`.
+async function waitFor(what, fn, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function runSync(args, input) {
+  const r = spawnSync(binary, args, { input, encoding: 'utf8', timeout: 30000 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) {
+    throw new Error(`tokend ${args.join(' ')} exited with ${r.status}: ${r.stderr}`);
+  }
+  return r;
+}
+
+// ---- tokend -----------------------------------------------------------------
+
+class Tokend {
+  constructor(dir) {
+    this.dir = dir;
+    this.configPath = path.join(dir, 'tokend.json');
+    this.logPath = path.join(dir, 'tokend.log');
+    this.output = '';
+    this.proc = null;
+    this.exited = null;
+    fs.writeFileSync(this.configPath, JSON.stringify({
+      listen: { host: '127.0.0.1', port: 0 },
+      database: { path: path.join(dir, 'tokend.db') },
+      log: { file: this.logPath },
+      web: { root: path.join(sourceDir, 'web') },
+    }, null, 2));
+  }
+
+  addUser(username, password, email, displayName) {
+    runSync(['user', 'add', username, '--email', email, '--display-name', displayName,
+      '--config', this.configPath], `${password}\n`);
+  }
+
+  async start() {
+    this.proc = spawn(binary, ['serve', '--config', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout.on('data', (d) => { this.output += d; });
+    this.proc.stderr.on('data', (d) => { this.output += d; });
+    this.exitPromise = new Promise((resolve) => {
+      this.proc.on('exit', (code, signal) => { this.exited = { code, signal }; resolve(); });
+    });
+    const port = await waitFor('the "listening on" log line', () => {
+      if (this.exited) {
+        throw new Error(`tokend exited early (${JSON.stringify(this.exited)}): ${this.output}${this.log()}`);
+      }
+      const m = /listening on [^ ]*:([0-9]+)/.exec(this.log() + this.output);
+      return m ? Number(m[1]) : 0;
+    }, START_TIMEOUT_MS);
+    this.port = port;
+    this.base = `http://127.0.0.1:${port}`;
+    return port;
+  }
+
+  log() {
+    try { return fs.readFileSync(this.logPath, 'utf8'); } catch { return ''; }
+  }
+
+  async stop() {
+    if (!this.proc || this.exited) return;
+    this.proc.kill('SIGTERM');
+    const timer = setTimeout(() => { if (!this.exited) this.proc.kill('SIGKILL'); }, 10000);
+    await this.exitPromise;
+    clearTimeout(timer);
+  }
+}
+
+async function http(tokend, method, target, headers = {}) {
+  const response = await fetch(tokend.base + target, {
+    method, headers, redirect: 'manual', signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+  });
+  const text = await response.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { json = null; }
+  return { status: response.status, headers: response.headers, text, json };
+}
+
+// ---- the browser side -------------------------------------------------------
+
+const problems = [];  // console errors, page errors, CSP violations, failed loads
+// Console errors a check provokes on purpose (it fakes a 503 or a network
+// failure); set only while that check runs.
+let expectedConsole = [];
+
+// Records everything a page reports that would be a bug in the page.
+function watch(page, label) {
+  page.on('pageerror', (err) => problems.push(`${label}: page error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error' && msg.type() !== 'warning') return;
+    const text = msg.text();
+    // Chromium logs every non-2xx fetch. The API's 401 (not signed in, wrong
+    // password, expired session) and 429 (throttled) are answers the page
+    // handles; the response listener below checks that no other load failed.
+    if (/^Failed to load resource: the server responded with a status of (401|429) /.test(text)) return;
+    if (expectedConsole.some((re) => re.test(text))) return;
+    problems.push(`${label}: console ${msg.type()}: ${text}`);
+  });
+  page.on('response', (response) => {
+    const url = new URL(response.url());
+    if (response.status() >= 400 && !url.pathname.startsWith('/api/')) {
+      problems.push(`${label}: ${response.status()} for ${url.pathname}`);
+    }
+  });
+  page.on('requestfailed', (request) => {
+    const failure = request.failure();
+    const text = `${request.url()} ${failure && failure.errorText}`;
+    // A navigation (reload) cancels the page's requests in flight: not an error.
+    if (failure && failure.errorText === 'net::ERR_ABORTED') return;
+    if (expectedConsole.some((re) => re.test(text))) return;
+    problems.push(`${label}: request failed: ${text}`);
+  });
+}
+
+// Runs in every page before its own scripts: collects CSP violation reports.
+function cspRecorder() {
+  window.__cspViolations = [];
+  document.addEventListener('securitypolicyviolation', (e) => {
+    window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`);
+  });
+}
+
+async function shot(page, name, options = {}) {
+  await page.screenshot({ path: path.join(artifacts, name), ...options });
+}
+
+const visible = (page, selector) => page.locator(selector).waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+const hiddenOrGone = (page, selector) => page.locator(selector).waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
+
+async function noticeText(page, region) {
+  const notice = page.locator(`${region} .notice`);
+  await notice.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+  return (await notice.textContent()).trim();
+}
+
+async function waitForNotice(page, region, pattern) {
+  await page.waitForFunction(
+    ([sel, source]) => {
+      const el = document.querySelector(`${sel} .notice`);
+      return el && new RegExp(source).test(el.textContent);
+    },
+    [region, pattern.source],
+    { timeout: UI_TIMEOUT_MS });
+  return noticeText(page, region);
+}
+
+function assertReadable(text) {
+  assert.ok(text.length > 0, 'message is empty');
+  assert.ok(!/[{}]/.test(text), `message looks like raw JSON: ${text}`);
+  assert.ok(!/"error"\s*:/.test(text), `message contains a JSON error field: ${text}`);
+}
+
+async function signInWithMouse(page) {
+  await visible(page, '#view-signin');
+  await page.fill('#username', USERNAME);
+  await page.fill('#password', PASSWORD);
+  await page.click('#signin-submit');
+  await visible(page, '#view-tokens');
+}
+
+async function createToken(page, name, days) {
+  await page.fill('#token-name', name);
+  await page.selectOption('#token-expiry', String(days));
+  await page.click('#create-submit');
+  await visible(page, '#new-token');
+  await page.waitForFunction(
+    (n) => document.getElementById('new-token-name').textContent === n, name, { timeout: UI_TIMEOUT_MS });
+  const value = await page.inputValue('#new-token-value');
+  // The list reloads after creation; wait for the new row.
+  await rowFor(page, name).waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+  return value;
+}
+
+function rowFor(page, name) {
+  return page.locator('#tokens-body tr').filter({ has: page.locator('.token-name', { hasText: name }) });
+}
+
+// ---- the test ----------------------------------------------------------------
+
+async function main() {
+  assert.ok(binary, 'TOKEND_BINARY must name the tokend executable');
+  assert.ok(fs.existsSync(binary), `TOKEND_BINARY does not exist: ${binary}`);
+  assert.ok(fs.existsSync(chromiumPath), `Chromium not found at ${chromiumPath} (apt-get install chromium)`);
+  fs.mkdirSync(artifacts, { recursive: true });
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokend-web-'));
+  const tokend = new Tokend(dir);
+  let browser = null;
+  const stopAll = async () => {
+    if (browser) await browser.close().catch(() => {});
+    browser = null;
+    await tokend.stop();
+  };
+  // ctest's timeout and ^C send signals: still stop tokend and Chromium.
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => { stopAll().finally(() => process.exit(2)); });
+  }
+
+  try {
+    tokend.addUser(USERNAME, PASSWORD, 'alice@example.org', DISPLAY_NAME);
+    await tokend.start();
+    console.log(`tokend listening on ${tokend.base}, temp dir ${dir}`);
+    await runChecks(tokend, (b) => { browser = b; });
+  } catch (err) {
+    results.push({ name: 'setup', ok: false });
+    console.log(`FAIL - setup\n${String(err && err.stack ? err.stack : err).replace(/^/gm, '       ')}`);
+  } finally {
+    await stopAll();
+    try { fs.copyFileSync(tokend.logPath, path.join(artifacts, 'tokend.log')); } catch { /* no log */ }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  console.log(`screenshots in ${artifacts}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
+}
+
+async function runChecks(tokend, setBrowser) {
+  await check('static page is served with a CSP that forbids inline script and style', async () => {
+    for (const file of ['/', '/app.js', '/app.css']) {
+      const r = await http(tokend, 'GET', file);
+      assert.equal(r.status, 200, `${file}: status`);
+      const csp = r.headers.get('content-security-policy') || '';
+      assert.match(csp, /(^|;)\s*script-src 'self'\s*(;|$)/, `${file}: CSP script-src: ${csp}`);
+      assert.match(csp, /(^|;)\s*style-src 'self'\s*(;|$)/, `${file}: CSP style-src: ${csp}`);
+      assert.match(csp, /frame-ancestors 'none'/, `${file}: CSP frame-ancestors: ${csp}`);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/, `${file}: CSP allows inline code: ${csp}`);
+    }
+    const page = await http(tokend, 'GET', '/');
+    assert.match(page.headers.get('content-type') || '', /^text\/html/);
+    assert.match(page.text, /<form id="signin-form"/);
+    assert.match((await http(tokend, 'GET', '/app.js')).headers.get('content-type') || '', /javascript/);
+    assert.match((await http(tokend, 'GET', '/app.css')).headers.get('content-type') || '', /^text\/css/);
+  });
+
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    timeout: 30000,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  setBrowser(browser);
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 860 },
+    locale: 'en-US',
+    timezoneId: 'UTC',
+    colorScheme: 'light',
+    permissions: ['clipboard-read', 'clipboard-write'],
+  });
+  context.setDefaultTimeout(UI_TIMEOUT_MS);
+  await context.addInitScript(cspRecorder);
+  const page = await context.newPage();
+  watch(page, 'page');
+
+  let tokenA = '';
+  const nameA = 'CI deploy';
+  const nameB = 'laptop scripts';
+
+  await check('the page opens on the sign-in form with the username focused', async () => {
+    await page.goto(tokend.base + '/', { timeout: UI_TIMEOUT_MS });
+    await visible(page, '#view-signin');
+    assert.equal(await page.isHidden('#view-tokens'), true);
+    await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'username');
+    // One configured method: no picker.
+    assert.equal(await page.isHidden('#method-field'), true, 'method picker shown with one method');
+    assert.equal(await page.locator('#signin-alert .notice').count(), 0);
+    await shot(page, '01-signin.png');
+  });
+
+  await check('submitting an empty form asks for the username and password', async () => {
+    await page.click('#signin-submit');
+    const text = await waitForNotice(page, '#signin-alert', /Enter your username and password/);
+    assertReadable(text);
+    assert.equal(await page.getAttribute('#username', 'aria-invalid'), 'true');
+  });
+
+  await check('a wrong password shows "Wrong username or password"', async () => {
+    await page.fill('#username', USERNAME);
+    await page.fill('#password', 'not the password');
+    await page.click('#signin-submit');
+    const text = await waitForNotice(page, '#signin-alert', /Wrong username or password/);
+    assertReadable(text);
+    assert.equal(await page.inputValue('#password'), '', 'password field is cleared');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'password');
+    assert.equal(await page.isHidden('#view-tokens'), true);
+    await shot(page, '02-signin-error.png');
+  });
+
+  await check('server errors and network failures show readable messages', async () => {
+    expectedConsole = [/status of 503/, /ERR_FAILED/];
+    await page.route('**/api/login', (route) => route.fulfill({
+      status: 503, contentType: 'application/json',
+      body: JSON.stringify({ error: 'upstream_unavailable', message: 'x' }),
+    }));
+    await page.fill('#password', 'anything');
+    await page.click('#signin-submit');
+    assertReadable(await waitForNotice(page, '#signin-alert', /server could not complete the request \(error 503\)/));
+    await page.unroute('**/api/login');
+    await page.route('**/api/login', (route) => route.abort('failed'));
+    await page.fill('#password', 'anything');
+    await page.click('#signin-submit');
+    assertReadable(await waitForNotice(page, '#signin-alert', /Cannot reach the server/));
+    await page.unroute('**/api/login');
+    expectedConsole = [];
+  });
+
+  await check('throttled sign-in says "Too many attempts, try again in N seconds"', async () => {
+    // Exhaust the per-username throttle for another (unknown) name from node,
+    // then let the page meet the 429.
+    const target = 'mallory';
+    await waitFor('a 429 from /api/login', async () => {
+      const r = await fetch(`${tokend.base}/api/login`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username: target, password: 'wrong password' }),
+        signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+      });
+      await r.text();
+      assert.ok(r.status === 401 || r.status === 429, `unexpected status ${r.status}`);
+      return r.status === 429;
+    }, 15000);
+    await page.fill('#username', target);
+    await page.fill('#password', 'wrong password');
+    await page.click('#signin-submit');
+    const text = await waitForNotice(page, '#signin-alert', /Too many attempts/);
+    assert.match(text, /^Too many attempts, try again in \d+ seconds?\.$/);
+  });
+
+  await check('keyboard alone signs in (focus, type, Tab, type, Enter) with a visible focus ring', async () => {
+    await page.goto(tokend.base + '/', { timeout: UI_TIMEOUT_MS });
+    await visible(page, '#view-signin');
+    await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'username');
+    await page.keyboard.type(USERNAME);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'password');
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'signin-submit');
+    const ring = await page.evaluate(() => {
+      const s = getComputedStyle(document.activeElement);
+      return { style: s.outlineStyle, width: parseFloat(s.outlineWidth) };
+    });
+    assert.ok(ring.style !== 'none' && ring.width >= 2, `no visible focus ring: ${JSON.stringify(ring)}`);
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Enter');  // submits from the password field
+    await visible(page, '#view-tokens');
+    assert.equal(await page.textContent('#account-name'), DISPLAY_NAME);
+    assert.equal(await page.isHidden('#view-signin'), true);
+  });
+
+  await check('the session cookie is HttpOnly and SameSite=Lax, invisible to scripts', async () => {
+    const cookies = await context.cookies(tokend.base);
+    const session = cookies.find((c) => c.name === 'tokend_session');
+    assert.ok(session, `no tokend_session cookie in ${JSON.stringify(cookies.map((c) => c.name))}`);
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, 'Lax');
+    assert.equal(session.path, '/');
+    assert.ok(!(await page.evaluate(() => document.cookie)).includes('tokend_session'));
+  });
+
+  await check('a new account starts with an empty token list', async () => {
+    await visible(page, '#tokens-empty');
+    assert.equal(await page.isHidden('#tokens-table'), true);
+  });
+
+  await check('creating a token shows it once in a panel, and Copy puts it on the clipboard', async () => {
+    tokenA = await createToken(page, nameA, 30);
+    assert.match(tokenA, /^[0-9a-f]{256}$/, 'token is 256 hex characters');
+    const note = await page.textContent('#new-token');
+    assert.match(note, /will not be shown again/);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'copy-token', 'focus moves to Copy');
+    await page.click('#copy-token');
+    await page.waitForFunction(() => document.getElementById('copy-status').textContent.includes('Copied'));
+    const clip = await page.evaluate(() => navigator.clipboard.readText());
+    assert.equal(clip, tokenA, 'clipboard holds the token');
+    await shot(page, '03-new-token.png', { fullPage: true });
+  });
+
+  await check('the new token is listed with name, source, dates and "Never used"', async () => {
+    const row = rowFor(page, nameA);
+    assert.equal(await row.count(), 1);
+    assert.equal((await row.locator('.cell-source').textContent()).trim(), 'session');
+    const expires = (await row.locator('.cell-expires').textContent()).trim();
+    assert.notEqual(expires, 'Never');
+    const expiresIso = await row.locator('.cell-expires time').getAttribute('datetime');
+    const days = (Date.parse(expiresIso) - Date.now()) / 86400000;
+    assert.ok(days > 29 && days <= 30.01, `expires in ${days} days, wanted 30`);
+    assert.match((await row.locator('.cell-created').textContent()).trim(), /\b20\d\d\b/);
+    assert.equal((await row.locator('.cell-used').textContent()).trim(), 'Never used');
+  });
+
+  await check('a token from the seed\'s form login (POST /api/authenticate/userpass) is issued', async () => {
+    const r = await fetch(`${tokend.base}/api/authenticate/userpass`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: USERNAME, password: PASSWORD }).toString(),
+      signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+    });
+    const body = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(body));
+    assert.match(body.token, /^[0-9a-f]{256}$/);
+  });
+
+  await check('once dismissed or reloaded, the token value is nowhere on the page', async () => {
+    await page.click('#dismiss-token');
+    await hiddenOrGone(page, '#new-token');
+    assert.equal(await page.inputValue('#new-token-value'), '');
+    assert.ok(!(await page.content()).includes(tokenA), 'token still in the DOM');
+    await createToken(page, nameB, 7);
+    await page.reload({ timeout: UI_TIMEOUT_MS });
+    await visible(page, '#view-tokens');
+    await rowFor(page, nameA).waitFor({ state: 'visible' });
+    await rowFor(page, nameB).waitFor({ state: 'visible' });
+    // The list shows every live token, whatever made it, with its source.
+    const sources = await page.locator('#tokens-body .cell-source').allTextContents();
+    assert.deepEqual(sources.map((t) => t.trim()).sort(), ['session', 'session', 'userpass']);
+    assert.equal(await page.isHidden('#new-token'), true);
+    assert.ok(!(await page.content()).includes(tokenA), 'token in the page after reload');
+    await shot(page, '04-token-table.png', { fullPage: true });
+  });
+
+  await check('the token authenticates GET /api/user from outside the browser', async () => {
+    const r = await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${tokenA}` });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.username, USERNAME);
+    assert.equal(r.json.token.name, nameA);
+  });
+
+  await check('Revoke asks first (keyboard: Escape cancels, Tab+Enter confirms), then removes the token', async () => {
+    const row = rowFor(page, nameA);
+    await row.locator('button.revoke').focus();
+    await page.keyboard.press('Enter');
+    await visible(page, '#revoke-dialog');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'revoke-cancel', 'Cancel is the default');
+    assert.match(await page.textContent('#revoke-name'), new RegExp(nameA));
+    await shot(page, '07-revoke-dialog.png');
+    await page.keyboard.press('Escape');
+    await hiddenOrGone(page, '#revoke-dialog');
+    assert.equal(await row.count(), 1, 'Escape must not revoke');
+    assert.equal((await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${tokenA}` })).status, 200);
+
+    await row.locator('button.revoke').focus();
+    await page.keyboard.press('Enter');
+    await visible(page, '#revoke-dialog');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'revoke-confirm');
+    await page.keyboard.press('Enter');
+    await row.waitFor({ state: 'detached' });
+    const text = await waitForNotice(page, '#tokens-status', /was revoked/);
+    assert.ok(text.includes(nameA), text);
+    assert.equal(await rowFor(page, nameB).count(), 1, 'the other token stays');
+  });
+
+  await check('the revoked token is refused by GET /api/user', async () => {
+    const r = await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${tokenA}` });
+    assert.equal(r.status, 401, r.text);
+  });
+
+  await check('a phone-sized screen (390x844) shows the tokens as cards without horizontal scrolling', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await rowFor(page, nameB).waitFor({ state: 'visible' });
+    const layout = await page.evaluate(() => {
+      const rows = [...document.querySelectorAll('#tokens-body tr')];
+      const right = Math.max(...[...document.querySelectorAll('body *')]
+        .filter((e) => e.getClientRects().length > 0 && !e.closest('.visually-hidden'))
+        .map((e) => e.getBoundingClientRect().right));
+      return {
+        scrollWidth: document.documentElement.scrollWidth,
+        clientWidth: document.documentElement.clientWidth,
+        right,
+        rowDisplay: rows.map((r) => getComputedStyle(r).display),
+        theadDisplay: getComputedStyle(document.querySelector('#tokens-table thead')).display,
+      };
+    });
+    assert.ok(layout.scrollWidth <= layout.clientWidth, `horizontal scroll: ${JSON.stringify(layout)}`);
+    assert.ok(layout.right <= layout.clientWidth + 0.5, `content sticks out: ${JSON.stringify(layout)}`);
+    assert.ok(layout.rowDisplay.length > 0 && layout.rowDisplay.every((d) => d === 'block'), 'rows are not cards');
+    assert.equal(layout.theadDisplay, 'none');
+    await shot(page, '05-phone.png', { fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  await check('after sign-out in another tab, the next action shows the session-expired message', async () => {
+    const other = await context.newPage();
+    watch(other, 'other tab');
+    await other.goto(tokend.base + '/', { timeout: UI_TIMEOUT_MS });
+    await visible(other, '#view-tokens');
+    await other.click('#signout');
+    await visible(other, '#view-signin');
+    await other.close();
+
+    // The page re-checks its session when it becomes visible again; if that
+    // already noticed the sign-out, there is nothing left to click.
+    if (await page.isVisible('#view-tokens')) {
+      await page.fill('#token-name', 'should not be created');
+      await page.click('#create-submit');
+    }
+    await visible(page, '#view-signin');
+    const text = await waitForNotice(page, '#signin-alert', /expired/);
+    assert.equal(text, EXPIRED_MESSAGE);
+    assert.equal(await page.textContent('#tokens-body'), '', 'old token list is cleared');
+    await shot(page, '06-session-expired.png');
+  });
+
+  await check('signing in again and signing out returns to the sign-in form', async () => {
+    await signInWithMouse(page);
+    await rowFor(page, nameB).waitFor({ state: 'visible' });
+    assert.equal(await rowFor(page, 'should not be created').count(), 0);
+    await page.click('#signout');
+    await visible(page, '#view-signin');
+    assert.match(await noticeText(page, '#signin-status'), /signed out/);
+    const session = await page.evaluate(async () => (await fetch('api/session', { credentials: 'same-origin' })).status);
+    assert.equal(session, 401);
+    await page.reload({ timeout: UI_TIMEOUT_MS });
+    await visible(page, '#view-signin');
+  });
+
+  await check('the browser enforces the CSP: an injected inline script is blocked', async () => {
+    const probe = await context.newPage();
+    await probe.goto(tokend.base + '/', { timeout: UI_TIMEOUT_MS });
+    await visible(probe, '#view-signin');
+    const ran = await probe.evaluate(async () => {
+      const s = document.createElement('script');
+      s.textContent = 'window.__inlineRan = true;';
+      document.head.appendChild(s);
+      await new Promise((r) => setTimeout(r, 0));
+      return { ran: window.__inlineRan === true, violations: window.__cspViolations.slice() };
+    });
+    await probe.close();
+    assert.equal(ran.ran, false, 'inline script ran');
+    assert.ok(ran.violations.some((v) => v.startsWith('script-src')), `no violation: ${ran.violations}`);
+  });
+
+  await check('no console errors, page errors, failed loads or CSP violations during the run', async () => {
+    const violations = await page.evaluate(() => window.__cspViolations);
+    assert.deepEqual(violations, []);
+    assert.deepEqual(problems, []);
+  });
+
+  await context.close();
+}
+
+await main();
