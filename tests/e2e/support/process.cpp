@@ -165,7 +165,7 @@ TokendProcess::TokendProcess(const nlohmann::json& config, bool start_now) {
              {"log", {{"file", dir_ + "/tokend.log"}, {"level", "debug"}}},
              {"web", {{"root", source_dir() + "/web"}}},
              {"shutdown_timeout_ms", 10000}};
-  config_.merge_patch(config);
+  if (config.is_object()) config_.merge_patch(config);
   std::ofstream(config_path()) << config_.dump(2);
   if (start_now) start();
 }

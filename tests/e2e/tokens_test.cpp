@@ -1,0 +1,176 @@
+// End-to-end: token listing, revocation, expiry, disabled accounts, format,
+// uniqueness under concurrency.
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "support/process.hpp"
+
+using e2e::bearer;
+using e2e::is_token;
+using e2e::TokendProcess;
+
+namespace {
+
+// Runs one SQL statement on the test's database file (to move time: expire a
+// token or a session without waiting days).
+void sql(const std::string& db, const std::string& statement) {
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+  sqlite3_busy_timeout(h, 5000);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(h, statement.c_str(), nullptr, nullptr, &err);
+  INFO((err ? err : ""));
+  sqlite3_free(err);
+  sqlite3_close(h);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+}  // namespace
+
+TEST_CASE("GET /api/tokens lists live tokens without their values", "[e2e][tokens]") {
+  TokendProcess t;
+  t.add_user("alice", "alices password");
+  const std::string a = t.login("alice", "alices password");
+  auto named = t.post("/api/authenticate/userpass",
+                      R"({"username":"alice","password":"alices password","name":"ci job","expiresInDays":7})");
+  REQUIRE(named.status == 200);
+  const std::string b = named.json()["token"];
+  auto r = t.get("/api/tokens", bearer(a));
+  REQUIRE(r.status == 200);
+  const auto list = r.json()["tokens"];
+  REQUIRE(list.size() == 2);
+  CHECK(list[0]["name"] == "ci job");  // newest first
+  CHECK(list[0]["source"] == "userpass");
+  CHECK(list[1]["name"] == "userpass");
+  for (const auto& tok : list) {
+    CHECK(tok["id"].is_number_integer());
+    CHECK(tok["createdAt"].is_string());
+    CHECK(tok["expiresOn"].is_string());
+    CHECK(tok.contains("lastUsedAt"));
+  }
+  CHECK(r.body.find(a) == std::string::npos);
+  CHECK(r.body.find(b) == std::string::npos);
+  SECTION("expiresInDays shortens the life; out-of-range values are 400") {
+    const auto created = list[0]["createdAt"].get<std::string>();
+    const auto expires = list[0]["expiresOn"].get<std::string>();
+    CHECK(expires.substr(0, 4) == created.substr(0, 4));  // 7 days, not the 90-day default
+    for (const char* bad : {R"("expiresInDays":0)", R"("expiresInDays":366)", R"("expiresInDays":"x")",
+                            R"("expiresInDays":1.5)"}) {
+      auto rr = t.post("/api/authenticate/userpass",
+                       std::string(R"({"username":"alice","password":"alices password",)") + bad + "}");
+      CHECK(rr.status == 400);
+      CHECK(rr.json()["error"] == "invalid_field");
+    }
+  }
+  SECTION("lastUsedAt is recorded (batched within about a second)") {
+    REQUIRE(t.get("/api/user", bearer(b)).status == 200);
+    bool seen = false;
+    for (int i = 0; i < 50 && !seen; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      auto l = t.get("/api/tokens", bearer(a)).json()["tokens"];
+      seen = l[0]["lastUsedAt"].is_string();
+    }
+    CHECK(seen);
+  }
+}
+
+TEST_CASE("revoking a token stops it at once", "[e2e][tokens]") {
+  TokendProcess t;
+  t.add_user("alice", "alices password");
+  t.add_user("mallory", "mallorys password");
+  const std::string a1 = t.login("alice", "alices password");
+  const std::string a2 = t.login("alice", "alices password");
+  const std::string m = t.login("mallory", "mallorys password");
+  const auto list = t.get("/api/tokens", bearer(a1)).json()["tokens"];
+  REQUIRE(list.size() == 2);
+  const auto id_of_a2 = list[0]["id"].get<long long>();
+
+  SECTION("DELETE /api/tokens/{id}") {
+    // Someone else's token id looks exactly like a missing one.
+    auto other = e2e::http(t.port(), "DELETE", "/api/tokens/" + std::to_string(id_of_a2), "", bearer(m));
+    CHECK(other.status == 404);
+    CHECK(t.get("/api/user", bearer(a2)).status == 200);
+    auto del = e2e::http(t.port(), "DELETE", "/api/tokens/" + std::to_string(id_of_a2), "", bearer(a1));
+    CHECK(del.status == 204);
+    CHECK(t.get("/api/user", bearer(a2)).status == 401);
+    CHECK(t.get("/api/user", bearer(a1)).status == 200);
+    CHECK(t.get("/api/tokens", bearer(a1)).json()["tokens"].size() == 1);
+    CHECK(e2e::http(t.port(), "DELETE", "/api/tokens/" + std::to_string(id_of_a2), "", bearer(a1)).status == 404);
+    CHECK(e2e::http(t.port(), "DELETE", "/api/tokens/abc", "", bearer(a1)).status == 404);
+    CHECK(e2e::http(t.port(), "DELETE", "/api/tokens/99999999999999999999", "", bearer(a1)).status == 404);
+  }
+  SECTION("DELETE /api/token revokes the presented token") {
+    CHECK(e2e::http(t.port(), "DELETE", "/api/token", "", bearer(a1)).status == 204);
+    CHECK(t.get("/api/user", bearer(a1)).status == 401);
+    CHECK(t.get("/api/user", bearer(a2)).status == 200);
+    CHECK(e2e::http(t.port(), "DELETE", "/api/token", "", bearer(a1)).status == 401);
+  }
+}
+
+TEST_CASE("expired tokens are refused and not listed", "[e2e][tokens]") {
+  TokendProcess t;
+  t.add_user("alice", "alices password");
+  const std::string keep = t.login("alice", "alices password");
+  const std::string old = t.login("alice", "alices password");
+  REQUIRE(t.get("/api/user", bearer(old)).status == 200);
+  // Move the newest token's expiry into the past.
+  sql(t.db_path(), "UPDATE tokens SET expires_at = 1000 WHERE id = (SELECT MAX(id) FROM tokens)");
+  CHECK(t.get("/api/user", bearer(old)).status == 401);
+  CHECK(t.get("/api/tokens", bearer(keep)).json()["tokens"].size() == 1);
+}
+
+TEST_CASE("tokens that never expire read like the original API", "[e2e][tokens]") {
+  TokendProcess t(nlohmann::json{{"tokens", {{"lifetime_days", 0}}}});
+  t.add_user("alice", "alices password");
+  auto r = t.post("/api/authenticate/userpass", R"({"username":"alice","password":"alices password"})");
+  REQUIRE(r.status == 200);
+  CHECK(r.json()["expiresOn"] == "292278994-08-17T07:12:55.807Z");
+}
+
+TEST_CASE("disabling an account kills its tokens", "[e2e][tokens]") {
+  TokendProcess t;
+  t.add_user("alice", "alices password");
+  const std::string token = t.login("alice", "alices password");
+  REQUIRE(t.get("/api/user", bearer(token)).status == 200);
+  auto r = t.cli({"disable", "alice"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(t.get("/api/user", bearer(token)).status == 401);
+  REQUIRE(t.cli({"enable", "alice"}).exit_code == 0);
+  CHECK(t.get("/api/user", bearer(token)).status == 401);  // revoked, not suspended
+  CHECK(t.login("alice", "alices password").size() == 256);
+  auto list = t.cli({"list"});
+  CHECK(list.output.find("alice") != std::string::npos);
+}
+
+TEST_CASE("concurrent logins issue distinct valid tokens with no errors", "[e2e][tokens]") {
+  TokendProcess t;
+  t.add_user("alice", "alices password");
+  std::mutex mu;
+  std::set<std::string> tokens;
+  int errors = 0;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      for (int k = 0; k < 6; ++k) {
+        auto r = t.post("/api/authenticate/userpass", R"({"username":"alice","password":"alices password"})");
+        std::lock_guard lock(mu);
+        if (r.status != 200) {
+          ++errors;
+          continue;
+        }
+        tokens.insert(r.json()["token"].get<std::string>());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(errors == 0);
+  CHECK(tokens.size() == 48);
+  for (const auto& tok : tokens) {
+    CHECK(is_token(tok));
+    CHECK(t.get("/api/user", bearer(tok)).status == 200);
+  }
+}
