@@ -220,9 +220,13 @@ HttpResponse handle_session(const HttpRequest& req, ApiContext& ctx) {
   auto caller = authenticate_caller(req, ctx, Accept::kCookie);
   if (auto* err = std::get_if<HttpResponse>(&caller)) return std::move(*err);
   const Caller& c = std::get<Caller>(caller);
+  // The token limits let the page offer only lifetimes the server accepts.
   return http::json_response(200, {{"user", user_json(c.user)},
                                    {"method", c.session->method},
-                                   {"expiresOn", format_iso8601(ctx.sessions.expires_at(*c.session))}});
+                                   {"expiresOn", format_iso8601(ctx.sessions.expires_at(*c.session))},
+                                   {"tokenLifetimeDays",
+                                    {{"default", ctx.config.tokens.lifetime_days},
+                                     {"max", ctx.config.tokens.max_lifetime_days}}}});
 }
 
 }  // namespace

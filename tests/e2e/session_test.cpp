@@ -1,0 +1,186 @@
+// End-to-end: browser sessions, the cookie exchange (POST /api/token), CSRF.
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+
+#include "support/process.hpp"
+
+using e2e::bearer;
+using e2e::is_token;
+using e2e::TokendProcess;
+
+namespace {
+
+// Signs in and returns the session cookie "tokend_session=<value>".
+std::string sign_in(TokendProcess& t, const std::string& user, const std::string& password) {
+  auto r = t.post("/api/login", nlohmann::json{{"username", user}, {"password", password}}.dump());
+  REQUIRE(r.status == 200);
+  const std::string set = r.header("set-cookie");
+  return set.substr(0, set.find(';'));
+}
+
+void sql(const std::string& db, const std::string& statement) {
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+  sqlite3_busy_timeout(h, 5000);
+  REQUIRE(sqlite3_exec(h, statement.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(h);
+}
+
+}  // namespace
+
+TEST_CASE("sign-in sets a hardened session cookie", "[e2e][session]") {
+  TokendProcess t;
+  t.add_user("alice", "alices password", "alice@example.org", "Alice Example");
+  auto r = t.post("/api/login", "username=alice&password=alices+password",
+                  {{"Content-Type", "application/x-www-form-urlencoded"}});
+  REQUIRE(r.status == 200);
+  const std::string c = r.header("set-cookie");
+  CHECK(c.rfind("tokend_session=", 0) == 0);
+  CHECK(c.substr(15, 64).find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(c.find("; HttpOnly") != std::string::npos);
+  CHECK(c.find("; SameSite=Lax") != std::string::npos);
+  CHECK(c.find("; Path=/") != std::string::npos);
+  CHECK(c.find("; Max-Age=43200") != std::string::npos);
+  CHECK(c.find("Secure") == std::string::npos);  // plain HTTP listener
+  auto j = r.json();
+  CHECK(j["user"]["username"] == "alice");
+  CHECK(j["user"]["displayName"] == "Alice Example");
+  CHECK(j["method"] == "userpass");
+  SECTION("GET /api/session tells who is signed in") {
+    auto s = t.get("/api/session", {{"Cookie", c.substr(0, c.find(';'))}});
+    REQUIRE(s.status == 200);
+    CHECK(s.json()["user"]["email"] == "alice@example.org");
+    CHECK(s.json()["tokenLifetimeDays"]["max"] == 365);
+    CHECK(t.get("/api/session").status == 401);
+    CHECK(t.get("/api/session", {{"Cookie", "tokend_session=" + std::string(64, '0')}}).status == 401);
+  }
+  SECTION("wrong passwords get the generic 401 and no cookie") {
+    auto bad = t.post("/api/login", R"({"username":"alice","password":"wrong password"})");
+    CHECK(bad.status == 401);
+    CHECK(bad.json()["error"] == "invalid_credentials");
+    CHECK(bad.header("set-cookie").empty());
+  }
+  SECTION("unknown methods are refused; the methods are listed") {
+    CHECK(t.post("/api/login", R"({"username":"alice","password":"alices password","method":"nope"})").status == 400);
+    auto m = t.get("/api/login/methods").json();
+    REQUIRE(m["methods"].size() == 1);
+    CHECK(m["methods"][0]["name"] == "userpass");
+  }
+}
+
+TEST_CASE("behind a TLS proxy the cookie is Secure", "[e2e][session]") {
+  TokendProcess t(nlohmann::json{{"sessions", {{"behind_tls_proxy", true}}}});
+  t.add_user("alice", "alices password");
+  auto r = t.post("/api/login", R"({"username":"alice","password":"alices password"})");
+  CHECK(r.header("set-cookie").find("; Secure") != std::string::npos);
+}
+
+TEST_CASE("the seed's cookie curl line exchanges a session for a token", "[e2e][session]") {
+  TokendProcess t;
+  t.add_user("alice", "alices password");
+  const std::string cookie = sign_in(t, "alice", "alices password");
+  // Verbatim: curl -i -X POST --cookie "<your logged in cookie>" <host>/api/token
+  auto r = e2e::run_shell("curl -s -i -X POST --cookie \"" + cookie + "\" " + t.base_url() + "/api/token");
+  REQUIRE(r.output.find("HTTP/1.1 200 OK") != std::string::npos);
+  const auto body = nlohmann::json::parse(r.output.substr(r.output.find("\r\n\r\n") + 4));
+  const std::string token = body["token"];
+  REQUIRE(is_token(token));
+  CHECK(body["expiresOn"].is_string());
+  auto user = t.get("/api/user", bearer(token));
+  REQUIRE(user.status == 200);
+  CHECK(user.json()["authenticatedWith"] == "session");
+  SECTION("each exchange is a new token; name and expiry are optional") {
+    auto a = t.post("/api/token", R"({"name":"laptop","expiresInDays":3})", {{"Cookie", cookie}});
+    auto b = t.post("/api/token", "", {{"Cookie", cookie}});
+    REQUIRE(a.status == 200);
+    REQUIRE(b.status == 200);
+    CHECK(a.json()["token"] != b.json()["token"]);
+    auto list = t.get("/api/tokens", {{"Cookie", cookie}}).json()["tokens"];
+    CHECK(list.size() == 3);
+    CHECK(list[1]["name"] == "laptop");
+    CHECK(t.post("/api/token", R"({"expiresInDays":100000})", {{"Cookie", cookie}}).status == 400);
+    CHECK(t.post("/api/token", R"({"name": 7})", {{"Cookie", cookie}}).status == 400);
+  }
+  SECTION("without a valid session: 401, and a token is not a session") {
+    CHECK(t.post("/api/token", "").status == 401);
+    CHECK(t.post("/api/token", "", {{"Cookie", "tokend_session=abc"}}).status == 401);
+    CHECK(t.post("/api/token", "", bearer(token)).status == 401);
+  }
+}
+
+TEST_CASE("sessions end at logout, at the idle timeout and at the absolute timeout", "[e2e][session]") {
+  TokendProcess t;
+  t.add_user("alice", "alices password");
+  SECTION("logout") {
+    const std::string cookie = sign_in(t, "alice", "alices password");
+    auto r = t.post("/api/logout", "", {{"Cookie", cookie}});
+    CHECK(r.status == 204);
+    CHECK(r.header("set-cookie").find("Max-Age=0") != std::string::npos);
+    CHECK(t.post("/api/token", "", {{"Cookie", cookie}}).status == 401);
+    CHECK(t.post("/api/logout", "", {{"Cookie", cookie}}).status == 204);  // idempotent
+  }
+  SECTION("idle") {
+    const std::string cookie = sign_in(t, "alice", "alices password");
+    CHECK(t.get("/api/session", {{"Cookie", cookie}}).status == 200);
+    sql(t.db_path(), "UPDATE sessions SET last_seen_at = last_seen_at - 31 * 60000");
+    CHECK(t.get("/api/session", {{"Cookie", cookie}}).status == 401);
+  }
+  SECTION("absolute") {
+    const std::string cookie = sign_in(t, "alice", "alices password");
+    sql(t.db_path(), "UPDATE sessions SET expires_at = 1000");
+    CHECK(t.post("/api/token", "", {{"Cookie", cookie}}).status == 401);
+  }
+  SECTION("disabling the account") {
+    const std::string cookie = sign_in(t, "alice", "alices password");
+    REQUIRE(t.cli({"disable", "alice"}).exit_code == 0);
+    CHECK(t.get("/api/session", {{"Cookie", cookie}}).status == 401);
+  }
+}
+
+TEST_CASE("cookie requests that change state are refused from foreign origins", "[e2e][session]") {
+  TokendProcess t(nlohmann::json{{"sessions", {{"allowed_origins", {"https://tools.example.org"}}}}});
+  t.add_user("alice", "alices password");
+  const std::string cookie = sign_in(t, "alice", "alices password");
+  const std::string self = "http://127.0.0.1:" + std::to_string(t.port());
+  auto with = [&](std::map<std::string, std::string> h) {
+    h["Cookie"] = cookie;
+    return t.post("/api/token", "", h);
+  };
+  CHECK(with({}).status == 200);                                              // curl, scripts
+  CHECK(with({{"Origin", self}}).status == 200);                              // the page itself
+  CHECK(with({{"Origin", "https://tools.example.org"}}).status == 200);       // configured
+  auto evil = with({{"Origin", "https://evil.example"}});
+  CHECK(evil.status == 403);
+  CHECK(evil.json()["error"] == "forbidden_origin");
+  CHECK(with({{"Origin", "null"}}).status == 403);
+  CHECK(with({{"Referer", "https://evil.example/page"}}).status == 403);
+  CHECK(with({{"Referer", self + "/index.html"}}).status == 200);
+  CHECK(with({{"Origin", self + ".evil.example"}}).status == 403);
+
+  const auto list = t.get("/api/tokens", {{"Cookie", cookie}}).json()["tokens"];
+  REQUIRE(list.size() >= 2);
+  const std::string id = std::to_string(list[0]["id"].get<long long>());
+  auto del = e2e::http(t.port(), "DELETE", "/api/tokens/" + id, "", {{"Cookie", cookie}, {"Origin", "https://evil.example"}});
+  CHECK(del.status == 403);
+  CHECK(e2e::http(t.port(), "POST", "/api/logout", "", {{"Cookie", cookie}, {"Origin", "https://evil.example"}}).status == 403);
+  CHECK(t.get("/api/session", {{"Cookie", cookie}}).status == 200);  // still signed in
+  // A token-authenticated request is not subject to the check.
+  const std::string token = t.login("alice", "alices password");
+  auto by_token = e2e::http(t.port(), "DELETE", "/api/tokens/" + id, "",
+                            {{"Authorization", "Bearer " + token}, {"Origin", "https://evil.example"}});
+  CHECK(by_token.status == 204);
+}
+
+TEST_CASE("the web page is served with a strict Content-Security-Policy", "[e2e][session]") {
+  TokendProcess t;
+  auto r = t.get("/");
+  REQUIRE(r.status == 200);
+  CHECK(r.header("content-type") == "text/html; charset=utf-8");
+  const std::string csp = r.header("content-security-policy");
+  CHECK(csp.find("script-src 'self'") != std::string::npos);
+  CHECK(csp.find("unsafe-inline") == std::string::npos);
+  CHECK(csp.find("frame-ancestors 'none'") != std::string::npos);
+  CHECK(t.get("/app.js").header("content-type") == "text/javascript; charset=utf-8");
+  CHECK(t.get("/../CMakeLists.txt").status == 404);
+  CHECK(t.get("/%2e%2e/CMakeLists.txt").status == 404);
+}
