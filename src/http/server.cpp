@@ -13,6 +13,7 @@
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <optional>
@@ -293,12 +294,31 @@ class PlainSession final : public Session<PlainSession>, public std::enable_shar
   void do_close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    // Lingering close: closing a socket that still has unread input (a 413
+    // sent while the client is uploading) makes the kernel send a reset,
+    // which can destroy the response before the client reads it. Drain what
+    // the client still sends for a short, bounded while, then close.
+    stream_.expires_after(std::chrono::seconds(1));
+    drain(0);
   }
 
  private:
   friend class Session<PlainSession>;
+  void drain(std::size_t drained) {
+    if (drained > kMaxDrainBytes) return close_socket();
+    auto self = shared_from_this();
+    stream_.async_read_some(net::buffer(drain_buf_), [self, drained](beast::error_code ec, std::size_t n) {
+      if (ec) return self->close_socket();
+      self->drain(drained + n);
+    });
+  }
+  void close_socket() {
+    beast::error_code ec;
+    stream_.socket().close(ec);
+  }
+  static constexpr std::size_t kMaxDrainBytes = 1 << 20;
   beast::tcp_stream stream_;
+  std::array<char, 4096> drain_buf_{};
 };
 
 class SslSession final : public Session<SslSession>, public std::enable_shared_from_this<SslSession> {
