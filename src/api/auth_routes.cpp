@@ -115,6 +115,7 @@ std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json
       return fail(outcome.reason);
     case auth::AuthOutcome::Kind::kFailed: {
       count_login(ctx, method, "error");
+      if (outcome.reason == "storage_error") return storage_unavailable(Error{"storage_error", "during " + method}, "a login");
       spdlog::error("login error: method={} user={} reason={} status={} peer={}", method, key, outcome.reason,
                     outcome.status, req.peer);
       if (outcome.status == 504) {
@@ -176,7 +177,7 @@ HttpResponse handle_login(const HttpRequest& req, ApiContext& ctx) {
   auto m = string_field(*body, "method");
   if (!m) return error_response(400, m.error().code, m.error().message);
   auto methods = ctx.registry.password_methods();
-  if (methods.empty()) return error_response(404, "unknown_method", "No sign-in method is configured.");
+  if (methods.empty()) return error_response(400, "unknown_method", "No sign-in method is configured.");
   auth::Authenticator* a = nullptr;
   if (*m && !(*m)->empty()) {
     for (auto* candidate : methods) {

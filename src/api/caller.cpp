@@ -24,8 +24,13 @@ std::string origin_of(std::string_view url) {
   return lower(url.substr(0, host_end));
 }
 
-http::HttpResponse unauthenticated() {
-  http::HttpResponse r = http::error_response(401, "unauthenticated", "A valid token or session is required.");
+http::HttpResponse unauthenticated(Accept accept) {
+  if (accept == Accept::kCookie) {
+    return http::error_response(401, "unauthenticated", "Sign in first: a valid session is required.");
+  }
+  http::HttpResponse r = http::error_response(
+      401, "unauthenticated",
+      accept == Accept::kToken ? "A valid token is required." : "A valid token or session is required.");
   r.set_header("WWW-Authenticate", "Bearer");
   return r;
 }
@@ -55,23 +60,23 @@ std::optional<std::string> bearer_token(const http::HttpRequest& request) {
 std::variant<Caller, http::HttpResponse> authenticate_caller(const http::HttpRequest& request, ApiContext& ctx,
                                                              Accept accept) {
   if (request.header("authorization")) {
-    if (accept == Accept::kCookie) return unauthenticated();
+    if (accept == Accept::kCookie) return unauthenticated(accept);
     const auto t = bearer_token(request);
-    if (!t) return unauthenticated();
+    if (!t) return unauthenticated(accept);
     auto v = ctx.tokens.validate(*t);
     if (!v) {
-      if (v.error().code == "unauthorized") return unauthenticated();
+      if (v.error().code == "unauthorized") return unauthenticated(accept);
       return storage_unavailable(v.error(), "validating a token");
     }
     Caller c{std::move(v->user), std::move(v->token), std::nullopt};
     return c;
   }
-  if (accept == Accept::kToken) return unauthenticated();
+  if (accept == Accept::kToken) return unauthenticated(accept);
   const auto cookie = request.cookie(ctx.config.sessions.cookie_name);
-  if (!cookie) return unauthenticated();
+  if (!cookie) return unauthenticated(accept);
   auto s = ctx.sessions.resolve(*cookie);
   if (!s) return storage_unavailable(s.error(), "resolving a session");
-  if (!s->has_value()) return unauthenticated();
+  if (!s->has_value()) return unauthenticated(accept);
   Caller c{std::move((*s)->user), std::nullopt, std::move((*s)->session)};
   return c;
 }

@@ -20,10 +20,10 @@ Result<std::string> percent_decode(std::string_view s) {
     if (s[i] == '+') {
       out += ' ';
     } else if (s[i] == '%') {
-      if (i + 2 >= s.size()) return Error{"invalid_form", "bad percent-encoding"};
+      if (i + 2 >= s.size()) return Error{"invalid_form", "The form body has a bad percent-encoding."};
       const int hi = hex_value(s[i + 1]);
       const int lo = hex_value(s[i + 2]);
-      if (hi < 0 || lo < 0) return Error{"invalid_form", "bad percent-encoding"};
+      if (hi < 0 || lo < 0) return Error{"invalid_form", "The form body has a bad percent-encoding."};
       out += static_cast<char>(hi * 16 + lo);
       i += 2;
     } else {
@@ -54,7 +54,7 @@ Result<nlohmann::json> parse_form(std::string_view body) {
     std::string_view pair = body.substr(i, end - i);
     if (!pair.empty()) {
       const auto eq = pair.find('=');
-      if (eq == std::string_view::npos) return Error{"invalid_form", "each form field needs name=value"};
+      if (eq == std::string_view::npos) return Error{"invalid_form", "Each form field needs the shape name=value."};
       auto name = percent_decode(pair.substr(0, eq));
       if (!name) return name.error();
       auto value = percent_decode(pair.substr(eq + 1));

@@ -123,11 +123,13 @@ std::variant<TokenOptions, HttpResponse> read_token_options(const json& body, Ap
     } else {
       days = -1;
     }
-    const std::int64_t max = ctx.config.tokens.max_lifetime_days;
-    if (days < 1 || (max > 0 && days > max)) {
+    // Without a configured cap, still refuse absurd values (config allows at
+    // most 100000 days for the same reason).
+    const std::int64_t max = ctx.config.tokens.max_lifetime_days > 0 ? ctx.config.tokens.max_lifetime_days : 100'000;
+    if (days < 1 || days > max) {
       return error_response(400, "invalid_field",
-                            "expiresInDays must be a whole number of days from 1" +
-                                (max > 0 ? " to " + std::to_string(max) : std::string()) + ".");
+                            std::string("expiresInDays must be a whole number of days from 1") +
+                                " to " + std::to_string(max) + ".");
     }
     o.lifetime_days = days;
   }

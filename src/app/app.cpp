@@ -53,7 +53,7 @@ int serve(const config::Config& config) {
   api::register_routes(router, ctx);
 
   http::ServerOptions options{config.listen, config.tls, config.limits, config.threads.io_threads,
-                              config.shutdown_timeout_ms, config.log.access_log};
+                              config.shutdown_timeout_ms, config.log.access_log, config.trusted_proxies};
   auto dispatch = [&workers, &upstream](http::RunOn where, std::function<void()> job) {
     return (where == http::RunOn::kUpstream ? upstream : workers).try_post(std::move(job));
   };
@@ -63,11 +63,11 @@ int serve(const config::Config& config) {
     return 1;
   }
   server.every(std::chrono::seconds(1), [&] { workers.try_post([&tokens] { tokens.flush_usage(); }); });
-  server.every(std::chrono::hours(1), [&] {
-    workers.try_post([&store] {
-      if (auto s = store->purge(now_ms() - kPurgeAfterMs); !s) spdlog::warn("purge failed: {}", s.error().message);
-    });
-  });
+  auto purge = [&store] {
+    if (auto s = store->purge(now_ms() - kPurgeAfterMs); !s) spdlog::warn("purge failed: {}", s.error().message);
+  };
+  workers.try_post(purge);  // at start too: an instance restarted often must purge as well
+  server.every(std::chrono::hours(1), [&workers, purge] { workers.try_post(purge); });
 
   server.run();
   // The I/O threads are done; let the pools finish what they hold (their

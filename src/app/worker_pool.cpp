@@ -26,10 +26,11 @@ bool WorkerPool::try_post(std::function<void()> job) {
 void WorkerPool::stop() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && threads_.empty()) return;
     stopping_ = true;
   }
   cv_.notify_all();
+  // One caller joins; a concurrent second caller waits for it.
+  std::lock_guard join_lock(join_mu_);
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }

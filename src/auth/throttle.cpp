@@ -1,6 +1,7 @@
 #include "tokend/auth/throttle.hpp"
 
 #include <algorithm>
+#include <vector>
 
 namespace tokend::auth {
 
@@ -44,11 +45,7 @@ void LoginThrottle::add(const std::string& key, const config::ThrottleRule& rule
 void LoginThrottle::record_failure(std::string_view username, std::string_view address, TimeMs now) {
   std::lock_guard lock(mu_);
   if (failures_.size() >= config_.max_tracked) sweep(now);
-  if (failures_.size() >= config_.max_tracked) {
-    // Still full after dropping expired keys: a flood of distinct usernames.
-    // Keep memory bounded; the per-address rule still holds the flooder back.
-    failures_.clear();
-  }
+  if (failures_.size() >= config_.max_tracked) evict_oldest();
   if (!username.empty()) add(user_key(username), config_.per_username, now);
   if (!address.empty()) add(addr_key(address), config_.per_address, now);
 }
@@ -56,6 +53,21 @@ void LoginThrottle::record_failure(std::string_view username, std::string_view a
 void LoginThrottle::record_success(std::string_view username) {
   std::lock_guard lock(mu_);
   failures_.erase(user_key(username));
+}
+
+void LoginThrottle::evict_oldest() {
+  // Still full after dropping expired keys: a flood of distinct usernames.
+  // Forget the tenth of the keys whose last failure is oldest. Never all of
+  // them: a flood must not reset the count of the flooder's own address or of
+  // a username under attack, which are the most recently failed.
+  std::vector<std::pair<TimeMs, const std::string*>> by_age;
+  by_age.reserve(failures_.size());
+  for (const auto& [key, q] : failures_) by_age.emplace_back(q.empty() ? 0 : q.back(), &key);
+  const std::size_t n = std::max<std::size_t>(1, by_age.size() / 10);
+  std::nth_element(by_age.begin(), by_age.begin() + static_cast<std::ptrdiff_t>(n - 1), by_age.end());
+  std::vector<std::string> victims;
+  for (std::size_t i = 0; i < n; ++i) victims.push_back(*by_age[i].second);
+  for (const auto& k : victims) failures_.erase(k);
 }
 
 void LoginThrottle::sweep(TimeMs now) {

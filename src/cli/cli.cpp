@@ -129,7 +129,7 @@ Result<std::string> read_password(const config::PasswordConfig& pc) {
     if (!pw.empty() && pw.back() == '\r') pw.pop_back();
   }
   if (pw.size() < pc.min_length) {
-    return Error{"usage", "the password must have at least " + std::to_string(pc.min_length) + " characters"};
+    return Error{"usage", "the password must have at least " + std::to_string(pc.min_length) + " bytes"};
   }
   if (pw.size() > pc.max_bytes) {
     return Error{"usage", "the password must have at most " + std::to_string(pc.max_bytes) + " bytes"};

@@ -219,6 +219,7 @@ Result<Config> parse_config(const json& doc) {
     s.check_unknown(err);
   }
   root.get("shutdown_timeout_ms", c.shutdown_timeout_ms, err);
+  root.get("trusted_proxies", c.trusted_proxies, err);
   const json& auth = root.sub("auth", err);
   if (doc.contains("auth")) c.auth = auth;
   root.check_unknown(err);

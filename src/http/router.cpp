@@ -67,25 +67,20 @@ Match Router::match(std::string_view method, std::string_view path) const {
   const auto segs = split_path(path);
   const Route* best = nullptr;
   int best_ph = 1 << 20;
-  std::vector<std::string> allowed;
+  std::vector<std::string> allowed;  // methods of every route matching the path
   std::string allowed_pattern;
   int allowed_ph = 1 << 20;
   for (const auto& r : routes_) {
     int ph = 0;
     if (!match_segments(r.segments, segs, nullptr, &ph)) continue;
-    if (r.method == method || (method == "HEAD" && r.method == "GET")) {
-      if (ph < best_ph) {
-        best = &r;
-        best_ph = ph;
-      }
-    } else {
-      // A path known for other methods: remember them for the 405's Allow.
-      if (ph < allowed_ph) {
-        allowed.clear();
-        allowed_ph = ph;
-        allowed_pattern = r.pattern;
-      }
-      if (ph == allowed_ph) allowed.push_back(r.method);
+    allowed.push_back(r.method);
+    if (ph < allowed_ph) {
+      allowed_ph = ph;
+      allowed_pattern = r.pattern;
+    }
+    if ((r.method == method || (method == "HEAD" && r.method == "GET")) && ph < best_ph) {
+      best = &r;
+      best_ph = ph;
     }
   }
   Match m;
@@ -97,9 +92,9 @@ Match Router::match(std::string_view method, std::string_view path) const {
     return m;
   }
   if (!allowed.empty()) {
+    if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) allowed.push_back("HEAD");
     std::sort(allowed.begin(), allowed.end());
     allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
-    if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) allowed.push_back("HEAD");
     std::string allow;
     for (const auto& a : allowed) allow += (allow.empty() ? "" : ", ") + a;
     m.immediate = error_response(405, "method_not_allowed", "This endpoint does not accept " +

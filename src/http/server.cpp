@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <optional>
@@ -186,7 +187,7 @@ class Session : public SessionIface {
     r.headers.reserve(16);
     for (const auto& f : req) r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     r.body = std::move(req.body());
-    r.peer = peer_;
+    r.peer = client_address(r);
     r.tls = Derived::kTls;
 
     Match m = shared_->router.match(r.method, r.path);
@@ -205,6 +206,34 @@ class Session : public SessionIface {
       spdlog::warn("worker queue full: answering 503 to {} {}", method_, route_);
       send(error_response(503, "server_busy", "The server is busy. Try again shortly.", 1));
     }
+  }
+
+  // The connection's peer, or behind a trusted reverse proxy the client it
+  // forwarded for (the rightmost X-Forwarded-For hop that is not a trusted
+  // proxy itself: hops further left were written by the client and may lie).
+  std::string client_address(const HttpRequest& r) const {
+    const auto& trusted = shared_->opts.trusted_proxies;
+    auto is_trusted = [&](std::string_view a) { return std::find(trusted.begin(), trusted.end(), a) != trusted.end(); };
+    if (trusted.empty() || !is_trusted(peer_)) return peer_;
+    std::string chain;
+    for (const auto& [k, v] : r.headers) {
+      if (iequals(k, "x-forwarded-for")) chain += (chain.empty() ? "" : ",") + v;
+    }
+    std::string_view rest = chain;
+    while (!rest.empty()) {
+      const auto comma = rest.rfind(',');
+      std::string_view hop = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(0, comma);
+      while (!hop.empty() && hop.front() == ' ') hop.remove_prefix(1);
+      while (!hop.empty() && hop.back() == ' ') hop.remove_suffix(1);
+      if (hop.empty()) continue;
+      beast::error_code ec;
+      const auto addr = net::ip::make_address(std::string(hop), ec);
+      if (ec) return peer_;  // garbage in the chain: trust nothing from it
+      const std::string text = addr.to_string();
+      if (!is_trusted(text)) return text;
+    }
+    return peer_;
   }
 
   static HttpResponse run_handler(const Handler& h, const HttpRequest& r, const RouteParams& p) {
@@ -240,6 +269,8 @@ class Session : public SessionIface {
     if (!r.header("X-Content-Type-Options")) res_.set("X-Content-Type-Options", "nosniff");
     res_.body() = std::move(r.body);
     res_.prepare_payload();
+    // RFC 9110 §8.6: no Content-Length on 204 and 304.
+    if (r.status == 204 || r.status == 304) res_.erase(bhttp::field::content_length);
     if (head_) res_.body().clear();  // Content-Length stays that of the GET
     if (shared_->draining.load()) keep_alive_ = false;
     res_.keep_alive(keep_alive_);

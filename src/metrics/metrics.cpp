@@ -1,5 +1,6 @@
 #include "tokend/metrics/metrics.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -37,6 +38,25 @@ std::string fmt_double(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
+}
+
+// Sums grow without bound on a long-running server: print them with full
+// precision, or rate(_sum) goes wrong once they pass a million.
+std::string fmt_sum(double v) {
+  char buf[64];
+  // Shortest text that reads back as exactly this double.
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+std::string escape_help(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
 }
 
 const std::vector<double> kDefaultBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -84,7 +104,7 @@ std::string Metrics::render() const {
   std::ostringstream out;
   std::lock_guard lock(mu_);
   for (const auto& [name, fam] : families_) {
-    out << "# HELP " << name << ' ' << fam.help << '\n';
+    out << "# HELP " << name << ' ' << escape_help(fam.help) << '\n';
     out << "# TYPE " << name << (fam.is_histogram ? " histogram" : " counter") << '\n';
     for (const auto& [labels, c] : fam.counters) {
       out << name;
@@ -100,7 +120,7 @@ std::string Metrics::render() const {
         out << name << "_bucket{" << labels << sep << "le=\"" << le << "\"} " << cumulative << '\n';
       }
       const std::string braces = labels.empty() ? "" : "{" + labels + "}";
-      out << name << "_sum" << braces << ' ' << fmt_double(h->sum()) << '\n';
+      out << name << "_sum" << braces << ' ' << fmt_sum(h->sum()) << '\n';
       out << name << "_count" << braces << ' ' << h->count() << '\n';
     }
   }

@@ -23,6 +23,9 @@ TokenService::TokenService(store::Store& store, const config::TokenConfig& confi
 TimeMs TokenService::expiry_for(TimeMs now, std::optional<std::int64_t> lifetime_days) const {
   const std::int64_t days = lifetime_days ? *lifetime_days : config_.lifetime_days;
   if (days <= 0) return kNever;
+  // Saturate instead of overflowing: a lifetime past the end of int64
+  // milliseconds is "never", not a date in the distant past.
+  if (days >= (kNever - now) / 86'400'000) return kNever;
   return now + days * 86'400'000;
 }
 

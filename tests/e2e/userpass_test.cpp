@@ -161,3 +161,28 @@ TEST_CASE("per-address throttle stops a spray over many usernames", "[e2e][userp
   CHECK(r.status == 429);
   CHECK(!r.header("retry-after").empty());
 }
+
+TEST_CASE("X-Forwarded-For counts only from trusted proxies", "[e2e][userpass]") {
+  const nlohmann::json throttle = {{"per_address", {{"max_failures", 2}, {"window_s", 60}}},
+                                   {"per_username", {{"max_failures", 0}}}};
+  auto attempt = [](TokendProcess& t, const std::string& forwarded_for) {
+    return t.post("/api/authenticate/userpass", R"({"username":"x","password":"wrong password"})",
+                  {{"X-Forwarded-For", forwarded_for}});
+  };
+  SECTION("not configured: the header is ignored, so it cannot be used to dodge the throttle") {
+    TokendProcess t(nlohmann::json{{"throttle", throttle}});
+    CHECK(attempt(t, "203.0.113.1").status == 401);
+    CHECK(attempt(t, "203.0.113.2").status == 401);
+    CHECK(attempt(t, "203.0.113.3").status == 429);
+  }
+  SECTION("from a trusted proxy: each forwarded client is counted on its own") {
+    TokendProcess t(nlohmann::json{{"throttle", throttle}, {"trusted_proxies", {"127.0.0.1"}}});
+    CHECK(attempt(t, "203.0.113.1").status == 401);
+    CHECK(attempt(t, "203.0.113.1").status == 401);
+    CHECK(attempt(t, "203.0.113.1").status == 429);
+    // A client-written left part of the chain is not believed.
+    CHECK(attempt(t, "203.0.113.9, 203.0.113.1").status == 429);
+    CHECK(attempt(t, "203.0.113.2").status == 401);
+    CHECK(t.log().find("peer=203.0.113.2") != std::string::npos);
+  }
+}

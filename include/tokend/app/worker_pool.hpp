@@ -32,6 +32,7 @@ class WorkerPool final {
   void stop();
 
   std::size_t queued() const;
+  // The running threads; 0 after stop(). Not for use concurrently with stop().
   std::size_t threads() const { return threads_.size(); }
 
  private:
@@ -40,6 +41,7 @@ class WorkerPool final {
   std::string name_;
   std::size_t max_queue_;
   mutable std::mutex mu_;
+  std::mutex join_mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
   bool stopping_ = false;

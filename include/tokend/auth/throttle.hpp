@@ -36,6 +36,7 @@ class LoginThrottle final {
   int wait_for(const std::string& key, const config::ThrottleRule& rule, TimeMs now);
   void add(const std::string& key, const config::ThrottleRule& rule, TimeMs now);
   void sweep(TimeMs now);
+  void evict_oldest();
 
   config::ThrottleConfig config_;
   std::mutex mu_;

@@ -112,6 +112,11 @@ struct Config {
   LogConfig log;
   WebConfig web;
   int shutdown_timeout_ms = 10'000;
+  // Addresses of reverse proxies whose X-Forwarded-For is believed: for a
+  // request from one of them, the client address (logs, per-address
+  // throttle) is the last X-Forwarded-For entry that is not itself a trusted
+  // proxy. From anyone else the header is ignored, so it cannot be spoofed.
+  std::vector<std::string> trusted_proxies;
   // name -> settings object; each has "type" (defaults to the name) and
   // optionally "enabled": false. Default: {"userpass": {"type": "userpass"}}.
   nlohmann::json auth = nlohmann::json::object();

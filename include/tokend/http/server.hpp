@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "tokend/common/result.hpp"
 #include "tokend/config/config.hpp"
@@ -35,6 +37,7 @@ struct ServerOptions {
   int io_threads = 1;
   int shutdown_timeout_ms = 10'000;
   bool access_log = true;
+  std::vector<std::string> trusted_proxies;  // see config::Config::trusted_proxies
 };
 
 class HttpServer final {

@@ -2,6 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "store/sqlite/connection.hpp"
@@ -170,6 +175,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const config::DatabaseCon
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return Error{"storage_error", "cannot create " + parent.string() + ": " + ec.message()};
 
+  // The file holds password hashes and emails: create it readable by its
+  // owner only (SQLite gives the -wal and -shm files the same permissions).
+  if (const int fd = ::open(config.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) {
+    ::close(fd);
+  } else {
+    return Error{"storage_error", "cannot create " + config.path + ": " + std::strerror(errno)};
+  }
   std::unique_ptr<SqliteStore> store(new SqliteStore(config));
   auto lease = store->lease();
   if (!lease) return lease.error();
