@@ -1,0 +1,174 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "tokend/auth/throttle.hpp"
+
+using tokend::TimeMs;
+using tokend::auth::LoginThrottle;
+using tokend::config::ThrottleConfig;
+
+namespace {
+
+constexpr TimeMs kT0 = 1'800'000'000'000;  // an arbitrary "now"; the throttle never reads the clock
+
+ThrottleConfig rules(int user_max, int user_window_s, int addr_max, int addr_window_s, std::size_t max_tracked = 1000) {
+  ThrottleConfig c;
+  c.per_username = {user_max, user_window_s};
+  c.per_address = {addr_max, addr_window_s};
+  c.max_tracked = max_tracked;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("LoginThrottle allows attempts below the username limit", "[auth][throttle]") {
+  LoginThrottle t(rules(3, 60, 100, 60));
+  CHECK(t.retry_after("alice", "10.0.0.1", kT0) == 0);
+  t.record_failure("alice", "10.0.0.1", kT0);
+  t.record_failure("alice", "10.0.0.2", kT0 + 1000);
+  CHECK(t.retry_after("alice", "10.0.0.3", kT0 + 2000) == 0);
+}
+
+TEST_CASE("LoginThrottle blocks a username after max_failures from any address", "[auth][throttle]") {
+  LoginThrottle t(rules(3, 60, 100, 60));
+  t.record_failure("alice", "10.0.0.1", kT0);
+  t.record_failure("alice", "10.0.0.2", kT0 + 1000);
+  t.record_failure("alice", "10.0.0.3", kT0 + 2000);
+  // The oldest failure (kT0) leaves the 60 s window at kT0 + 60 s.
+  CHECK(t.retry_after("alice", "10.9.9.9", kT0 + 2000) == 58);
+  // Other usernames are not affected by alice's count.
+  CHECK(t.retry_after("bob", "10.9.9.9", kT0 + 2000) == 0);
+}
+
+TEST_CASE("LoginThrottle blocks an address after max_failures for any usernames", "[auth][throttle]") {
+  LoginThrottle t(rules(100, 60, 4, 120));
+  for (int i = 0; i < 4; ++i) t.record_failure("user" + std::to_string(i), "192.0.2.7", kT0 + i * 1000);
+  CHECK(t.retry_after("someone-new", "192.0.2.7", kT0 + 4000) == 116);
+  CHECK(t.retry_after("someone-new", "192.0.2.8", kT0 + 4000) == 0);
+  CHECK(t.retry_after("user0", "192.0.2.8", kT0 + 4000) == 0);
+}
+
+TEST_CASE("LoginThrottle's Retry-After shrinks as time passes", "[auth][throttle]") {
+  LoginThrottle t(rules(2, 300, 100, 300));
+  t.record_failure("alice", "a", kT0);
+  t.record_failure("alice", "a", kT0 + 10'000);
+  CHECK(t.retry_after("alice", "a", kT0 + 10'000) == 290);
+  CHECK(t.retry_after("alice", "a", kT0 + 100'000) == 200);
+  CHECK(t.retry_after("alice", "a", kT0 + 299'000) == 1);
+  // Rounded up: never 0 while still blocked.
+  CHECK(t.retry_after("alice", "a", kT0 + 299'999) == 1);
+  CHECK(t.retry_after("alice", "a", kT0 + 299'001) == 1);
+  CHECK(t.retry_after("alice", "a", kT0 + 298'500) == 2);
+  int last = 1 << 30;
+  for (TimeMs now = kT0 + 10'000; now < kT0 + 300'000; now += 7'000) {
+    const int r = t.retry_after("alice", "a", now);
+    CHECK(r >= 1);
+    CHECK(r <= last);
+    last = r;
+  }
+}
+
+TEST_CASE("LoginThrottle windows slide: old failures expire", "[auth][throttle]") {
+  LoginThrottle t(rules(2, 60, 100, 60));
+  t.record_failure("alice", "a", kT0);
+  t.record_failure("alice", "a", kT0 + 30'000);
+  CHECK(t.retry_after("alice", "a", kT0 + 59'999) == 1);
+  // At kT0 + 60 s the first failure is out of the window: one left, allowed.
+  CHECK(t.retry_after("alice", "a", kT0 + 60'000) == 0);
+  // One more failure makes two within the window again; blocked until the
+  // second one (kT0 + 30 s) leaves.
+  t.record_failure("alice", "a", kT0 + 61'000);
+  CHECK(t.retry_after("alice", "a", kT0 + 61'000) == 29);
+  // Long after everything: clean.
+  CHECK(t.retry_after("alice", "a", kT0 + 10 * 60'000) == 0);
+}
+
+TEST_CASE("LoginThrottle reports the longer of both waits", "[auth][throttle]") {
+  LoginThrottle t(rules(2, 100, 2, 400));
+  t.record_failure("alice", "a", kT0);
+  t.record_failure("alice", "a", kT0);
+  CHECK(t.retry_after("alice", "a", kT0) == 400);
+  CHECK(t.retry_after("alice", "b", kT0) == 100);
+  CHECK(t.retry_after("bob", "a", kT0) == 400);
+}
+
+TEST_CASE("LoginThrottle: a success clears the username's count only", "[auth][throttle]") {
+  LoginThrottle t(rules(2, 300, 3, 300));
+  t.record_failure("alice", "a", kT0);
+  t.record_failure("alice", "a", kT0 + 1000);
+  REQUIRE(t.retry_after("alice", "b", kT0 + 2000) > 0);
+  t.record_success("alice");
+  CHECK(t.retry_after("alice", "b", kT0 + 2000) == 0);
+  // The address keeps its two failures: one more blocks it.
+  t.record_failure("carol", "a", kT0 + 3000);
+  CHECK(t.retry_after("dave", "a", kT0 + 3000) > 0);
+  // A success for another name does not clear alice.
+  t.record_failure("alice", "b", kT0 + 4000);
+  t.record_failure("alice", "b", kT0 + 5000);
+  t.record_success("bob");
+  CHECK(t.retry_after("alice", "c", kT0 + 6000) > 0);
+}
+
+TEST_CASE("LoginThrottle with max_failures 0 never blocks", "[auth][throttle]") {
+  LoginThrottle t(rules(0, 300, 0, 300));
+  for (int i = 0; i < 50; ++i) t.record_failure("alice", "a", kT0 + i);
+  CHECK(t.retry_after("alice", "a", kT0 + 100) == 0);
+}
+
+TEST_CASE("LoginThrottle keys are exact strings; usernames and addresses do not mix", "[auth][throttle]") {
+  LoginThrottle t(rules(1, 300, 1, 300));
+  t.record_failure("10.0.0.1", "", kT0);
+  // A username equal to an address string does not throttle that address.
+  CHECK(t.retry_after("x", "10.0.0.1", kT0) == 0);
+  CHECK(t.retry_after("10.0.0.1", "y", kT0) > 0);
+  t.record_failure("", "10.0.0.2", kT0);
+  CHECK(t.retry_after("10.0.0.2", "z", kT0) == 0);
+  CHECK(t.retry_after("w", "10.0.0.2", kT0) > 0);
+}
+
+TEST_CASE("LoginThrottle memory is bounded by max_tracked", "[auth][throttle]") {
+  // Per-username only (empty address), 1 failure blocks: a name is blocked iff
+  // its failure is still tracked. With room for 8 keys, at most 8 of 200 names
+  // can still be remembered.
+  LoginThrottle t(rules(1, 3600, 1, 3600, 8));
+  for (int i = 0; i < 200; ++i) t.record_failure("user" + std::to_string(i), "", kT0 + i);
+  int blocked = 0;
+  for (int i = 0; i < 200; ++i) {
+    if (t.retry_after("user" + std::to_string(i), "", kT0 + 1000) > 0) ++blocked;
+  }
+  CHECK(blocked <= 8);
+  // Still working after the overflow: the newest failure counts.
+  t.record_failure("fresh", "", kT0 + 2000);
+  CHECK(t.retry_after("fresh", "", kT0 + 2000) > 0);
+}
+
+TEST_CASE("LoginThrottle drops expired keys first when full", "[auth][throttle]") {
+  LoginThrottle t(rules(1, 60, 100, 60, 4));
+  // Three keys that expire, one that is blocked and fresh.
+  t.record_failure("old1", "", kT0);
+  t.record_failure("old2", "", kT0);
+  t.record_failure("old3", "", kT0);
+  t.record_failure("recent", "", kT0 + 50'000);
+  // Full; the next failure arrives after the old ones expired: they make room
+  // and the recent one is kept.
+  t.record_failure("new", "", kT0 + 70'000);
+  CHECK(t.retry_after("recent", "", kT0 + 70'000) > 0);
+  CHECK(t.retry_after("new", "", kT0 + 70'000) > 0);
+}
+
+TEST_CASE("LoginThrottle: a flood of usernames does not reset a throttled address", "[auth][throttle][security]") {
+  // The caller checks retry_after() before each attempt and records the
+  // failure after it, as the API does. One address tries ever new usernames
+  // with a small table (max_tracked 3): the per-address limit (5) must still
+  // stop it. Overflowing the table must not wipe the address's own count.
+  LoginThrottle t(rules(5, 300, 5, 300, 3));
+  int attempts = 0;
+  for (int i = 0; i < 50; ++i) {
+    const TimeMs now = kT0 + i * 100;
+    if (t.retry_after("victim" + std::to_string(i), "203.0.113.9", now) > 0) break;
+    t.record_failure("victim" + std::to_string(i), "203.0.113.9", now);
+    ++attempts;
+  }
+  CHECK(attempts <= 5);
+}

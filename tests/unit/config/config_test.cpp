@@ -1,0 +1,364 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "tokend/config/config.hpp"
+#include "unit/support/temp_dir.hpp"
+
+using nlohmann::json;
+using tokend::config::Config;
+using tokend::config::ListenConfig;
+using tokend::config::load_config;
+using tokend::config::parse_config;
+using tokend::config::parse_listen;
+
+namespace {
+
+// The error message of parsing `doc`, which must fail with invalid_config.
+std::string error_of(const json& doc) {
+  auto c = parse_config(doc);
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().code == "invalid_config");
+  return c.error().message;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("parse_config of an empty object gives the documented defaults", "[config]") {
+  auto parsed = parse_config(json::object());
+  REQUIRE(parsed.ok());
+  const Config& c = *parsed;
+  CHECK(c.listen.host == "127.0.0.1");
+  CHECK(c.listen.port == 8080);
+  CHECK_FALSE(c.tls.enabled);
+  CHECK(c.limits.max_header_bytes == 8192);
+  CHECK(c.limits.max_body_bytes == 65536);
+  CHECK(c.limits.read_timeout_ms == 10000);
+  CHECK(c.limits.idle_timeout_ms == 60000);
+  CHECK(c.limits.write_timeout_ms == 10000);
+  CHECK(c.limits.max_connections == 10000);
+  CHECK(c.threads.io_threads >= 1);  // 0 means "number of cores", resolved here
+  CHECK(c.threads.workers >= 1);
+  CHECK(c.threads.worker_queue == 1024);
+  CHECK(c.threads.upstream_workers == 16);
+  CHECK(c.threads.upstream_queue == 256);
+  CHECK(c.database.driver == "sqlite");
+  CHECK(c.database.path == "./data/tokend.db");
+  CHECK(c.database.busy_timeout_ms == 5000);
+  CHECK(c.database.synchronous == "full");
+  CHECK(c.tokens.lifetime_days == 90);
+  CHECK(c.tokens.max_lifetime_days == 365);
+  CHECK(c.passwords.memory_kib == 19456);
+  CHECK(c.passwords.iterations == 2);
+  CHECK(c.passwords.parallelism == 1);
+  CHECK(c.passwords.max_bytes == 1024);
+  CHECK(c.passwords.min_length == 8);
+  CHECK(c.throttle.per_username.max_failures == 5);
+  CHECK(c.throttle.per_username.window_s == 300);
+  CHECK(c.throttle.per_address.max_failures == 30);
+  CHECK(c.throttle.per_address.window_s == 300);
+  CHECK(c.throttle.max_tracked == 100000);
+  CHECK(c.sessions.cookie_name == "tokend_session");
+  CHECK(c.sessions.idle_timeout_minutes == 30);
+  CHECK(c.sessions.absolute_timeout_hours == 12);
+  CHECK_FALSE(c.sessions.behind_tls_proxy);
+  CHECK(c.sessions.allowed_origins.empty());
+  CHECK(c.log.level == "info");
+  CHECK(c.log.access_log);
+  CHECK(c.log.file.empty());
+  CHECK(c.web.enabled);
+  CHECK_FALSE(c.web.root.empty());  // defaults to the repository's web/ folder
+  CHECK(c.shutdown_timeout_ms == 10000);
+}
+
+TEST_CASE("parse_config defaults auth to one userpass method", "[config]") {
+  auto c = parse_config(json::object());
+  REQUIRE(c.ok());
+  CHECK(c->auth == json{{"userpass", {{"type", "userpass"}}}});
+  // An empty auth object also means the default.
+  auto e = parse_config(json{{"auth", json::object()}});
+  REQUIRE(e.ok());
+  CHECK(e->auth == json{{"userpass", {{"type", "userpass"}}}});
+  // A configured auth object is kept as it is, for the factories to validate.
+  const json auth = {{"corp", {{"type", "ldap"}, {"url", "ldap://x"}}}, {"userpass", {{"enabled", false}}}};
+  auto k = parse_config(json{{"auth", auth}});
+  REQUIRE(k.ok());
+  CHECK(k->auth == auth);
+}
+
+TEST_CASE("parse_config reads every section", "[config]") {
+  const json doc = {
+      {"listen", {{"host", "0.0.0.0"}, {"port", 9443}}},
+      {"tls", {{"enabled", true}, {"cert_file", "/etc/tokend/cert.pem"}, {"key_file", "/etc/tokend/key.pem"}}},
+      {"limits",
+       {{"max_header_bytes", 4096},
+        {"max_body_bytes", 2048},
+        {"read_timeout_ms", 1500},
+        {"idle_timeout_ms", 2500},
+        {"write_timeout_ms", 3500},
+        {"max_connections", 77}}},
+      {"threads",
+       {{"io_threads", 3}, {"workers", 5}, {"worker_queue", 11}, {"upstream_workers", 7}, {"upstream_queue", 13}}},
+      {"database", {{"driver", "sqlite"}, {"path", "/var/lib/tokend/t.db"}, {"busy_timeout_ms", 250}, {"synchronous", "normal"}}},
+      {"tokens", {{"lifetime_days", 30}, {"max_lifetime_days", 60}}},
+      {"passwords", {{"memory_kib", 65536}, {"iterations", 3}, {"parallelism", 2}, {"max_bytes", 512}, {"min_length", 12}}},
+      {"throttle",
+       {{"per_username", {{"max_failures", 3}, {"window_s", 60}}},
+        {"per_address", {{"max_failures", 9}, {"window_s", 120}}},
+        {"max_tracked", 1000}}},
+      {"sessions",
+       {{"cookie_name", "sid"},
+        {"idle_timeout_minutes", 5},
+        {"absolute_timeout_hours", 2},
+        {"behind_tls_proxy", true},
+        {"allowed_origins", {"https://tools.example.org"}}}},
+      {"log", {{"level", "debug"}, {"access_log", false}, {"file", "/var/log/tokend.log"}}},
+      {"web", {{"enabled", false}, {"root", "/srv/web"}}},
+      {"shutdown_timeout_ms", 2000},
+      {"auth", {{"userpass", {{"type", "userpass"}, {"label", "Password"}}}}},
+  };
+  auto parsed = parse_config(doc);
+  INFO((parsed.ok() ? std::string() : parsed.error().message));
+  REQUIRE(parsed.ok());
+  const Config& c = *parsed;
+  CHECK(c.listen.host == "0.0.0.0");
+  CHECK(c.listen.port == 9443);
+  CHECK(c.tls.enabled);
+  CHECK(c.tls.cert_file == "/etc/tokend/cert.pem");
+  CHECK(c.tls.key_file == "/etc/tokend/key.pem");
+  CHECK(c.limits.max_header_bytes == 4096);
+  CHECK(c.limits.max_body_bytes == 2048);
+  CHECK(c.limits.read_timeout_ms == 1500);
+  CHECK(c.limits.idle_timeout_ms == 2500);
+  CHECK(c.limits.write_timeout_ms == 3500);
+  CHECK(c.limits.max_connections == 77);
+  CHECK(c.threads.io_threads == 3);
+  CHECK(c.threads.workers == 5);
+  CHECK(c.threads.worker_queue == 11);
+  CHECK(c.threads.upstream_workers == 7);
+  CHECK(c.threads.upstream_queue == 13);
+  CHECK(c.database.path == "/var/lib/tokend/t.db");
+  CHECK(c.database.busy_timeout_ms == 250);
+  CHECK(c.database.synchronous == "normal");
+  CHECK(c.tokens.lifetime_days == 30);
+  CHECK(c.tokens.max_lifetime_days == 60);
+  CHECK(c.passwords.memory_kib == 65536);
+  CHECK(c.passwords.iterations == 3);
+  CHECK(c.passwords.parallelism == 2);
+  CHECK(c.passwords.max_bytes == 512);
+  CHECK(c.passwords.min_length == 12);
+  CHECK(c.throttle.per_username.max_failures == 3);
+  CHECK(c.throttle.per_username.window_s == 60);
+  CHECK(c.throttle.per_address.max_failures == 9);
+  CHECK(c.throttle.per_address.window_s == 120);
+  CHECK(c.throttle.max_tracked == 1000);
+  CHECK(c.sessions.cookie_name == "sid");
+  CHECK(c.sessions.idle_timeout_minutes == 5);
+  CHECK(c.sessions.absolute_timeout_hours == 2);
+  CHECK(c.sessions.behind_tls_proxy);
+  CHECK(c.sessions.allowed_origins == std::vector<std::string>{"https://tools.example.org"});
+  CHECK(c.log.level == "debug");
+  CHECK_FALSE(c.log.access_log);
+  CHECK(c.log.file == "/var/log/tokend.log");
+  CHECK_FALSE(c.web.enabled);
+  CHECK(c.web.root == "/srv/web");
+  CHECK(c.shutdown_timeout_ms == 2000);
+  CHECK(c.auth.contains("userpass"));
+}
+
+TEST_CASE("parse_config keeps defaults for keys not given", "[config]") {
+  auto c = parse_config(json{{"listen", {{"port", 0}}}, {"tokens", {{"lifetime_days", 0}}}});
+  REQUIRE(c.ok());
+  CHECK(c->listen.port == 0);
+  CHECK(c->listen.host == "127.0.0.1");
+  CHECK(c->tokens.lifetime_days == 0);
+  CHECK(c->tokens.max_lifetime_days == 365);
+}
+
+TEST_CASE("parse_config rejects unknown keys and names them", "[config]") {
+  CHECK(contains(error_of(json{{"listne", {{"port", 1}}}}), "listne"));
+  CHECK(contains(error_of(json{{"listen", {{"hots", "x"}}}}), "listen.hots"));
+  CHECK(contains(error_of(json{{"tokens", {{"lifetime", 5}}}}), "tokens.lifetime"));
+  CHECK(contains(error_of(json{{"database", {{"pathh", "x"}}}}), "database.pathh"));
+  CHECK(contains(error_of(json{{"throttle", {{"per_username", {{"max", 1}}}}}}), "throttle.per_username.max"));
+  CHECK(contains(error_of(json{{"sessions", {{"cookie", "x"}}}}), "sessions.cookie"));
+  CHECK(contains(error_of(json{{"log", {{"levle", "debug"}}}}), "log.levle"));
+  CHECK(contains(error_of(json{{"web", {{"dir", "/x"}}}}), "web.dir"));
+  CHECK(contains(error_of(json{{"passwords", {{"memory", 1}}}}), "passwords.memory"));
+  CHECK(contains(error_of(json{{"limits", {{"max_body", 1}}}}), "limits.max_body"));
+  CHECK(contains(error_of(json{{"threads", {{"worker", 1}}}}), "threads.worker"));
+  CHECK(contains(error_of(json{{"tls", {{"cert", "x"}}}}), "tls.cert"));
+}
+
+TEST_CASE("parse_config rejects values of the wrong type", "[config]") {
+  CHECK(contains(error_of(json{{"listen", {{"port", "8080"}}}}), "listen.port"));
+  CHECK(contains(error_of(json{{"listen", {{"host", 127}}}}), "listen.host"));
+  CHECK(contains(error_of(json{{"tls", {{"enabled", "yes"}}}}), "tls.enabled"));
+  CHECK(contains(error_of(json{{"tls", {{"enabled", 1}}}}), "tls.enabled"));
+  CHECK(contains(error_of(json{{"limits", {{"max_body_bytes", 1.5}}}}), "limits.max_body_bytes"));
+  CHECK(contains(error_of(json{{"limits", {{"max_body_bytes", true}}}}), "limits.max_body_bytes"));
+  CHECK(contains(error_of(json{{"threads", {{"workers", -1}}}}), "threads.workers"));
+  CHECK(contains(error_of(json{{"listen", {{"port", 65536}}}}), "listen.port"));
+  CHECK(contains(error_of(json{{"sessions", {{"allowed_origins", "https://x"}}}}), "sessions.allowed_origins"));
+  CHECK(contains(error_of(json{{"sessions", {{"allowed_origins", {1, 2}}}}}), "sessions.allowed_origins"));
+  CHECK(contains(error_of(json{{"limits", json::array()}}), "limits"));
+  CHECK(contains(error_of(json{{"throttle", {{"per_address", 5}}}}), "throttle.per_address"));
+  CHECK(contains(error_of(json{{"auth", "userpass"}}), "auth"));
+  CHECK(contains(error_of(json{{"shutdown_timeout_ms", "10s"}}), "shutdown_timeout_ms"));
+  // The whole document must be an object.
+  error_of(json::array());
+  error_of(json("listen"));
+}
+
+TEST_CASE("parse_config takes listen as a HOST:PORT string", "[config]") {
+  auto v4 = parse_config(json{{"listen", "0.0.0.0:9000"}});
+  REQUIRE(v4.ok());
+  CHECK(v4->listen.host == "0.0.0.0");
+  CHECK(v4->listen.port == 9000);
+  auto v6 = parse_config(json{{"listen", "[::1]:8080"}});
+  REQUIRE(v6.ok());
+  CHECK(v6->listen.host == "::1");
+  CHECK(v6->listen.port == 8080);
+  auto any = parse_config(json{{"listen", "localhost:0"}});
+  REQUIRE(any.ok());
+  CHECK(any->listen.host == "localhost");
+  CHECK(any->listen.port == 0);
+  CHECK(contains(error_of(json{{"listen", "nohostport"}}), "listen"));
+  CHECK(contains(error_of(json{{"listen", 8080}}), "listen"));
+}
+
+TEST_CASE("parse_listen reads HOST:PORT and [V6]:PORT", "[config]") {
+  ListenConfig l;
+  REQUIRE(parse_listen("127.0.0.1:8080", l).ok());
+  CHECK(l.host == "127.0.0.1");
+  CHECK(l.port == 8080);
+  REQUIRE(parse_listen("[::1]:443", l).ok());
+  CHECK(l.host == "::1");
+  CHECK(l.port == 443);
+  REQUIRE(parse_listen("[2001:db8::1]:65535", l).ok());
+  CHECK(l.host == "2001:db8::1");
+  CHECK(l.port == 65535);
+  REQUIRE(parse_listen("example.org:0", l).ok());
+  CHECK(l.host == "example.org");
+  CHECK(l.port == 0);
+}
+
+TEST_CASE("parse_listen rejects malformed text and leaves the target alone", "[config]") {
+  for (const char* bad : {"", "8080", "host", ":8080", "host:", "host:http", "host:-1", "host:65536", "host:123456",
+                          "host:80x", "[::1]", "[::1]8080", "[::1]:", "[]:80", "[::1:80", "host: 80"}) {
+    INFO("'" << bad << "'");
+    ListenConfig l;
+    l.host = "unchanged";
+    l.port = 1234;
+    auto s = parse_listen(bad, l);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().code == "invalid_config");
+    CHECK(l.host == "unchanged");
+    CHECK(l.port == 1234);
+  }
+}
+
+TEST_CASE("parse_config checks fields against each other", "[config]") {
+  SECTION("tls enabled needs a certificate and a key") {
+    CHECK(contains(error_of(json{{"tls", {{"enabled", true}}}}), "tls"));
+    CHECK(contains(error_of(json{{"tls", {{"enabled", true}, {"cert_file", "c.pem"}}}}), "tls"));
+    CHECK(contains(error_of(json{{"tls", {{"enabled", true}, {"key_file", "k.pem"}}}}), "tls"));
+    // Files given but TLS off is fine.
+    CHECK(parse_config(json{{"tls", {{"cert_file", "c.pem"}}}}).ok());
+  }
+  SECTION("synchronous is full or normal") {
+    CHECK(contains(error_of(json{{"database", {{"synchronous", "off"}}}}), "database.synchronous"));
+    CHECK(contains(error_of(json{{"database", {{"synchronous", "FULL"}}}}), "database.synchronous"));
+    CHECK(parse_config(json{{"database", {{"synchronous", "normal"}}}}).ok());
+  }
+  SECTION("only the sqlite driver") {
+    CHECK(contains(error_of(json{{"database", {{"driver", "mysql"}}}}), "database.driver"));
+  }
+  SECTION("an empty database path") {
+    CHECK(contains(error_of(json{{"database", {{"path", ""}}}}), "database.path"));
+  }
+  SECTION("default lifetime larger than the maximum") {
+    CHECK(contains(error_of(json{{"tokens", {{"lifetime_days", 400}}}}), "lifetime_days"));
+    CHECK(contains(error_of(json{{"tokens", {{"lifetime_days", 31}, {"max_lifetime_days", 30}}}}), "lifetime_days"));
+    // No cap: any default goes; equal is fine.
+    CHECK(parse_config(json{{"tokens", {{"lifetime_days", 400}, {"max_lifetime_days", 0}}}}).ok());
+    CHECK(parse_config(json{{"tokens", {{"lifetime_days", 30}, {"max_lifetime_days", 30}}}}).ok());
+    // Never-expiring default under a cap is allowed (0 is not "larger").
+    CHECK(parse_config(json{{"tokens", {{"lifetime_days", 0}, {"max_lifetime_days", 30}}}}).ok());
+  }
+  SECTION("absurd lifetimes") {
+    CHECK(contains(error_of(json{{"tokens", {{"lifetime_days", 100001}, {"max_lifetime_days", 0}}}}), "tokens"));
+  }
+  SECTION("limits and sessions ranges") {
+    CHECK(contains(error_of(json{{"limits", {{"max_body_bytes", 10}}}}), "limits.max_body_bytes"));
+    CHECK(contains(error_of(json{{"limits", {{"max_header_bytes", 10}}}}), "limits.max_header_bytes"));
+    CHECK(contains(error_of(json{{"limits", {{"read_timeout_ms", 5}}}}), "limits"));
+    CHECK(contains(error_of(json{{"threads", {{"worker_queue", 0}}}}), "threads"));
+    CHECK(contains(error_of(json{{"sessions", {{"idle_timeout_minutes", 0}}}}), "sessions"));
+    CHECK(contains(error_of(json{{"sessions", {{"cookie_name", "bad name"}}}}), "sessions.cookie_name"));
+    CHECK(contains(error_of(json{{"sessions", {{"cookie_name", ""}}}}), "sessions.cookie_name"));
+    CHECK(contains(error_of(json{{"sessions", {{"allowed_origins", {"tools.example.org"}}}}}),
+                   "sessions.allowed_origins"));
+  }
+  SECTION("argon2 parameters") {
+    CHECK(contains(error_of(json{{"passwords", {{"iterations", 0}}}}), "passwords"));
+    CHECK(contains(error_of(json{{"passwords", {{"parallelism", 0}}}}), "passwords"));
+    CHECK(contains(error_of(json{{"passwords", {{"memory_kib", 4}}}}), "passwords"));
+    CHECK(contains(error_of(json{{"passwords", {{"max_bytes", 8}}}}), "passwords.max_bytes"));
+  }
+}
+
+TEST_CASE("load_config reads a file, or gives defaults for an empty path", "[config]") {
+  tokend::testing::TempDir dir;
+  SECTION("empty path") {
+    auto c = load_config("");
+    REQUIRE(c.ok());
+    CHECK(c->listen.port == 8080);
+  }
+  SECTION("a valid file") {
+    const std::string path = dir.file("tokend.json");
+    std::ofstream(path) << R"({"listen": "127.0.0.1:0", "database": {"path": "/tmp/x.db"}})";
+    auto c = load_config(path);
+    REQUIRE(c.ok());
+    CHECK(c->listen.port == 0);
+    CHECK(c->database.path == "/tmp/x.db");
+  }
+  SECTION("a missing file") {
+    auto c = load_config(dir.file("does-not-exist.json"));
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().code == "invalid_config");
+    CHECK(contains(c.error().message, "does-not-exist.json"));
+  }
+  SECTION("invalid JSON") {
+    const std::string path = dir.file("broken.json");
+    std::ofstream(path) << R"({"listen": {"port": 80,}})";
+    auto c = load_config(path);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().code == "invalid_config");
+    CHECK(contains(c.error().message, "broken.json"));
+  }
+  SECTION("valid JSON with an invalid setting") {
+    const std::string path = dir.file("typo.json");
+    std::ofstream(path) << R"({"tokens": {"lifetme_days": 5}})";
+    auto c = load_config(path);
+    REQUIRE_FALSE(c.ok());
+    CHECK(contains(c.error().message, "tokens.lifetme_days"));
+  }
+}
+
+TEST_CASE("config/example.json in the repository is valid", "[config]") {
+  // TOKEND_DEFAULT_WEB_ROOT is "<repo>/web".
+  const auto repo = std::filesystem::path(TOKEND_DEFAULT_WEB_ROOT).parent_path();
+  const auto example = repo / "config" / "example.json";
+  REQUIRE(std::filesystem::exists(example));
+  auto c = load_config(example.string());
+  INFO((c.ok() ? std::string() : c.error().message));
+  REQUIRE(c.ok());
+  CHECK(c->auth.contains("userpass"));
+}

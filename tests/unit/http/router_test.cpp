@@ -1,0 +1,237 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "tokend/http/router.hpp"
+
+using nlohmann::json;
+using tokend::http::HttpRequest;
+using tokend::http::HttpResponse;
+using tokend::http::RouteParams;
+using tokend::http::Router;
+using tokend::http::RunOn;
+
+namespace {
+
+// A handler that answers with its own tag and the params it saw.
+tokend::http::Handler tagged(std::string tag) {
+  return [tag](const HttpRequest& req, const RouteParams& params) {
+    json p = json::object();
+    for (const auto& [k, v] : params.values) p[k] = v;
+    HttpResponse r;
+    r.status = 200;
+    r.body = json{{"tag", tag}, {"params", p}, {"method", req.method}}.dump();
+    return r;
+  };
+}
+
+// The Allow header of a 405 as a string (so that a failure prints it).
+std::string allow_of(const tokend::http::Match& m) {
+  return std::string(m.immediate.header("Allow").value_or("(no Allow header)"));
+}
+
+std::string tag_of(const HttpResponse& r) { return json::parse(r.body).at("tag").get<std::string>(); }
+
+HttpRequest request(std::string method, std::string path) {
+  HttpRequest r;
+  r.method = std::move(method);
+  r.path = path;
+  r.target = std::move(path);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("Router matches literal routes and placeholders", "[http][router]") {
+  Router router;
+  router.add("GET", "/api/tokens", RunOn::kWorker, tagged("list"));
+  router.add("GET", "/api/tokens/{id}", RunOn::kWorker, tagged("one"));
+  router.add("GET", "/api/users/{user}/tokens/{id}", RunOn::kWorker, tagged("nested"));
+
+  SECTION("literal path") {
+    auto m = router.match("GET", "/api/tokens");
+    REQUIRE(m.handler);
+    CHECK(m.route == "/api/tokens");
+    CHECK(m.params.values.empty());
+  }
+  SECTION("one placeholder picks up the segment") {
+    auto m = router.match("GET", "/api/tokens/42");
+    REQUIRE(m.handler);
+    CHECK(m.route == "/api/tokens/{id}");
+    CHECK(m.params.get("id") == "42");
+    CHECK(m.params.get("missing").empty());
+  }
+  SECTION("several placeholders") {
+    auto m = router.match("GET", "/api/users/alice/tokens/7");
+    REQUIRE(m.handler);
+    CHECK(m.route == "/api/users/{user}/tokens/{id}");
+    CHECK(m.params.get("user") == "alice");
+    CHECK(m.params.get("id") == "7");
+  }
+  SECTION("a placeholder does not match an empty segment") {
+    auto m = router.match("GET", "/api/tokens/");
+    CHECK_FALSE(m.handler);
+    CHECK(m.immediate.status == 404);
+  }
+  SECTION("a placeholder matches exactly one segment") {
+    auto m = router.match("GET", "/api/tokens/1/2");
+    CHECK_FALSE(m.handler);
+    CHECK(m.immediate.status == 404);
+  }
+  SECTION("segments are compared exactly") {
+    CHECK_FALSE(router.match("GET", "/api/Tokens").handler);
+    CHECK_FALSE(router.match("GET", "/api/tokensx").handler);
+    CHECK_FALSE(router.match("GET", "/api").handler);
+  }
+}
+
+TEST_CASE("Router prefers literal routes over placeholders whatever the order", "[http][router]") {
+  for (bool literal_first : {true, false}) {
+    INFO("literal registered first: " << literal_first);
+    Router router;
+    if (literal_first) router.add("GET", "/api/tokens/me", RunOn::kInline, tagged("literal"));
+    router.add("GET", "/api/tokens/{id}", RunOn::kWorker, tagged("param"));
+    if (!literal_first) router.add("GET", "/api/tokens/me", RunOn::kInline, tagged("literal"));
+
+    auto lit = router.match("GET", "/api/tokens/me");
+    REQUIRE(lit.handler);
+    CHECK(lit.route == "/api/tokens/me");
+    CHECK(lit.run_on == RunOn::kInline);
+    CHECK(lit.params.values.empty());
+
+    auto par = router.match("GET", "/api/tokens/12");
+    REQUIRE(par.handler);
+    CHECK(par.route == "/api/tokens/{id}");
+    CHECK(par.run_on == RunOn::kWorker);
+    CHECK(par.params.get("id") == "12");
+
+    CHECK(tag_of(router.handle(request("GET", "/api/tokens/me"))) == "literal");
+    CHECK(tag_of(router.handle(request("GET", "/api/tokens/12"))) == "param");
+  }
+}
+
+TEST_CASE("Router answers 404 with the JSON error body for unknown paths", "[http][router]") {
+  Router router;
+  router.add("GET", "/healthz", RunOn::kInline, tagged("health"));
+  for (const char* path : {"/", "/nope", "/healthz/x", "/api/tokens"}) {
+    INFO(path);
+    auto m = router.match("GET", path);
+    CHECK_FALSE(m.handler);
+    CHECK(m.immediate.status == 404);
+    CHECK(m.route == "unmatched");
+    CHECK(m.immediate.route == "unmatched");
+    const auto body = json::parse(m.immediate.body);
+    CHECK(body.at("error") == "not_found");
+    CHECK(body.at("message").is_string());
+    CHECK(body.size() == 2);
+    CHECK(m.immediate.header("Content-Type") == std::optional<std::string_view>("application/json"));
+    CHECK_FALSE(m.immediate.header("Allow"));
+  }
+  // Routing happens on the path only: handle() with an unknown path says 404 too.
+  auto r = router.handle(request("POST", "/unknown"));
+  CHECK(r.status == 404);
+}
+
+TEST_CASE("Router answers 405 with an Allow header for known paths", "[http][router]") {
+  Router router;
+  router.add("POST", "/api/login", RunOn::kWorker, tagged("login"));
+  router.add("GET", "/api/tokens", RunOn::kWorker, tagged("list"));
+  router.add("DELETE", "/api/tokens/{id}", RunOn::kWorker, tagged("delete"));
+  router.add("GET", "/api/token", RunOn::kWorker, tagged("get-token"));
+  router.add("POST", "/api/token", RunOn::kWorker, tagged("post-token"));
+  router.add("DELETE", "/api/token", RunOn::kWorker, tagged("delete-token"));
+
+  SECTION("the single allowed method") {
+    auto m = router.match("GET", "/api/login");
+    CHECK_FALSE(m.handler);
+    CHECK(m.immediate.status == 405);
+    CHECK(allow_of(m) == "POST");
+    const auto body = json::parse(m.immediate.body);
+    CHECK(body.at("error") == "method_not_allowed");
+    CHECK(body.at("message").is_string());
+    // Metrics see the pattern, not the raw path.
+    CHECK(m.route == "/api/login");
+    CHECK(m.immediate.route == "/api/login");
+  }
+  SECTION("a GET route adds HEAD") {
+    auto m = router.match("POST", "/api/tokens");
+    CHECK(m.immediate.status == 405);
+    CHECK(allow_of(m) == "GET, HEAD");
+  }
+  SECTION("a placeholder route's methods") {
+    auto m = router.match("PUT", "/api/tokens/3");
+    CHECK(m.immediate.status == 405);
+    CHECK(allow_of(m) == "DELETE");
+    CHECK(m.route == "/api/tokens/{id}");
+  }
+  SECTION("several methods are listed sorted, HEAD among them") {
+    auto m = router.match("PUT", "/api/token");
+    CHECK(m.immediate.status == 405);
+    CHECK(allow_of(m) == "DELETE, GET, HEAD, POST");
+  }
+  SECTION("HEAD on a POST-only path is 405 too") {
+    auto m = router.match("HEAD", "/api/login");
+    CHECK(m.immediate.status == 405);
+    CHECK(allow_of(m) == "POST");
+  }
+}
+
+TEST_CASE("Router lets HEAD use the GET route", "[http][router]") {
+  Router router;
+  router.add("GET", "/healthz", RunOn::kInline, tagged("health"));
+  router.add("GET", "/api/tokens/{id}", RunOn::kWorker, tagged("one"));
+  auto m = router.match("HEAD", "/healthz");
+  REQUIRE(m.handler);
+  CHECK(m.route == "/healthz");
+  CHECK(m.run_on == RunOn::kInline);
+  auto p = router.match("HEAD", "/api/tokens/5");
+  REQUIRE(p.handler);
+  CHECK(p.params.get("id") == "5");
+  CHECK(tag_of(router.handle(request("HEAD", "/healthz"))) == "health");
+}
+
+TEST_CASE("Router carries each route's RunOn", "[http][router]") {
+  Router router;
+  router.add("GET", "/inline", RunOn::kInline, tagged("a"));
+  router.add("GET", "/worker", RunOn::kWorker, tagged("b"));
+  router.add("POST", "/upstream/{name}", RunOn::kUpstream, tagged("c"));
+  CHECK(router.match("GET", "/inline").run_on == RunOn::kInline);
+  CHECK(router.match("GET", "/worker").run_on == RunOn::kWorker);
+  CHECK(router.match("POST", "/upstream/github").run_on == RunOn::kUpstream);
+}
+
+TEST_CASE("Router::handle runs the handler with the request and params", "[http][router]") {
+  Router router;
+  int calls = 0;
+  router.add("DELETE", "/api/tokens/{id}", RunOn::kWorker, [&calls](const HttpRequest& req, const RouteParams& p) {
+    ++calls;
+    HttpResponse r;
+    r.status = 204;
+    r.body = std::string(p.get("id")) + "|" + req.body;
+    r.route = "set-by-handler";
+    return r;
+  });
+  HttpRequest req = request("DELETE", "/api/tokens/99");
+  req.body = "payload";
+  auto r = router.handle(req);
+  CHECK(calls == 1);
+  CHECK(r.status == 204);
+  CHECK(r.body == "99|payload");
+  // The router, not the handler, names the route.
+  CHECK(r.route == "/api/tokens/{id}");
+
+  auto miss = router.handle(request("GET", "/api/tokens/99"));
+  CHECK(calls == 1);
+  CHECK(miss.status == 405);
+  CHECK(miss.route == "/api/tokens/{id}");
+}
+
+TEST_CASE("Router method names are case-sensitive", "[http][router]") {
+  Router router;
+  router.add("GET", "/x", RunOn::kInline, tagged("x"));
+  auto m = router.match("get", "/x");
+  CHECK_FALSE(m.handler);
+  CHECK(m.immediate.status == 405);
+}

@@ -1,0 +1,953 @@
+// One conformance suite for every Store backend (Dex's storage/conformance).
+// Each TEST_CASE runs its checks once per backend in backends(), on a fresh,
+// empty database, through the abstract tokend::store::Store interface only.
+// Adding a backend (PostgreSQL) is one line in backends().
+//
+// The SQLite-specific cases (migrations, reopening the file) follow at the end.
+#include <catch2/catch.hpp>
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tokend/crypto/crypto.hpp"
+#include "tokend/store/sqlite/sqlite_store.hpp"
+#include "tokend/store/store.hpp"
+#include "unit/support/temp_dir.hpp"
+
+using tokend::kNever;
+using tokend::TimeMs;
+using tokend::crypto::Sha256;
+using tokend::store::ExternalProfile;
+using tokend::store::NewSession;
+using tokend::store::NewToken;
+using tokend::store::NewUser;
+using tokend::store::Store;
+using tokend::store::User;
+
+namespace {
+
+constexpr TimeMs kT0 = 1'800'000'000'000;
+constexpr TimeMs kDay = 86'400'000;
+
+// ---------------------------------------------------------------- backends
+
+// A store on a fresh, empty database, and whatever keeps that database alive.
+class StoreFixture {
+ public:
+  virtual ~StoreFixture() = default;
+  virtual Store& store() = 0;
+};
+
+class SqliteFixture final : public StoreFixture {
+ public:
+  SqliteFixture() {
+    tokend::config::DatabaseConfig db;
+    db.path = dir_.file("tokend.db");
+    auto opened = tokend::store::sqlite::SqliteStore::open(db);
+    REQUIRE(opened.ok());
+    store_ = std::move(*opened);
+  }
+  Store& store() override { return *store_; }
+
+ private:
+  tokend::testing::TempDir dir_;
+  std::unique_ptr<tokend::store::sqlite::SqliteStore> store_;
+};
+
+struct Backend {
+  const char* name;
+  std::function<std::unique_ptr<StoreFixture>()> make;
+};
+
+const std::vector<Backend>& backends() {
+  static const std::vector<Backend> kBackends = {
+      {"sqlite", [] { return std::unique_ptr<StoreFixture>(new SqliteFixture()); }},
+      // {"postgres", [] { return std::unique_ptr<StoreFixture>(new PostgresFixture()); }},
+  };
+  return kBackends;
+}
+
+// Runs `check` once per backend, each in its own SECTION on a fresh store.
+void for_each_backend(const std::function<void(Store&)>& check) {
+  for (const auto& b : backends()) {
+    SECTION(b.name) {
+      auto fixture = b.make();
+      check(fixture->store());
+    }
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+Sha256 digest(const std::string& secret) { return tokend::crypto::sha256(secret); }
+
+User make_user(Store& s, const std::string& name, const std::string& email = "") {
+  NewUser u;
+  u.username = name;
+  u.email = email.empty() ? name + "@example.org" : email;
+  u.display_name = "Name of " + name;
+  u.password_hash = "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA";
+  auto made = s.create_user(u);
+  INFO((made.ok() ? std::string() : made.error().message));
+  REQUIRE(made.ok());
+  return *made;
+}
+
+tokend::store::TokenRecord make_token(Store& s, std::int64_t user_id, const std::string& secret, TimeMs created,
+                                      TimeMs expires = kNever, const std::string& name = "t") {
+  NewToken t;
+  t.digest = digest(secret);
+  t.user_id = user_id;
+  t.name = name;
+  t.source = "userpass";
+  t.created_at = created;
+  t.expires_at = expires;
+  auto rec = s.insert_token(t);
+  REQUIRE(rec.ok());
+  return *rec;
+}
+
+tokend::store::SessionRecord make_session(Store& s, std::int64_t user_id, const std::string& secret, TimeMs created,
+                                          TimeMs expires) {
+  NewSession n;
+  n.digest = digest(secret);
+  n.user_id = user_id;
+  n.method = "userpass";
+  n.created_at = created;
+  n.expires_at = expires;
+  auto rec = s.insert_session(n);
+  REQUIRE(rec.ok());
+  return *rec;
+}
+
+std::optional<tokend::store::TokenLookup> find_token(Store& s, const std::string& secret) {
+  auto f = s.find_token(digest(secret));
+  REQUIRE(f.ok());
+  return *f;
+}
+
+std::optional<tokend::store::SessionLookup> find_session(Store& s, const std::string& secret) {
+  auto f = s.find_session(digest(secret));
+  REQUIRE(f.ok());
+  return *f;
+}
+
+User upsert(Store& s, ExternalProfile p, TimeMs now = kT0) {
+  auto u = s.upsert_external_user(p, now);
+  INFO((u.ok() ? std::string() : u.error().message));
+  REQUIRE(u.ok());
+  return *u;
+}
+
+ExternalProfile profile(const std::string& provider, const std::string& subject, const std::string& username,
+                        const std::string& email = "", const std::string& display_name = "") {
+  ExternalProfile p;
+  p.provider = provider;
+  p.subject = subject;
+  p.username = username;
+  p.email = email;
+  p.display_name = display_name;
+  return p;
+}
+
+std::int64_t user_count(Store& s) {
+  auto all = s.list_users();
+  REQUIRE(all.ok());
+  return static_cast<std::int64_t>(all->size());
+}
+
+}  // namespace
+
+// ================================================================ accounts
+
+TEST_CASE("Store conformance: create_user and find it by name and id", "[store]") {
+  for_each_backend([](Store& s) {
+    NewUser n;
+    n.username = "alice";
+    n.email = "alice@example.org";
+    n.display_name = "Alice Liddell";
+    n.password_hash = "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA";
+    auto made = s.create_user(n);
+    REQUIRE(made.ok());
+    CHECK(made->id > 0);
+    CHECK(made->username == "alice");
+    CHECK(made->email == "alice@example.org");
+    CHECK(made->display_name == "Alice Liddell");
+    CHECK(made->password_hash == n.password_hash);
+    CHECK_FALSE(made->disabled);
+    CHECK(made->created_at > 0);
+
+    auto by_name = s.find_user_by_username("alice");
+    REQUIRE(by_name.ok());
+    REQUIRE(by_name->has_value());
+    const User& u = **by_name;
+    CHECK(u.id == made->id);
+    CHECK(u.username == "alice");
+    CHECK(u.email == "alice@example.org");
+    CHECK(u.display_name == "Alice Liddell");
+    CHECK(u.password_hash == n.password_hash);
+    CHECK_FALSE(u.disabled);
+    CHECK(u.created_at == made->created_at);
+
+    auto by_id = s.find_user(made->id);
+    REQUIRE(by_id.ok());
+    REQUIRE(by_id->has_value());
+    CHECK((*by_id)->username == "alice");
+
+    // Absent users are an empty optional, not an error.
+    auto none = s.find_user_by_username("bob");
+    REQUIRE(none.ok());
+    CHECK_FALSE(none->has_value());
+    auto no_id = s.find_user(made->id + 1000);
+    REQUIRE(no_id.ok());
+    CHECK_FALSE(no_id->has_value());
+    // Lookup is exact: normalising is the caller's job.
+    auto upper = s.find_user_by_username("Alice");
+    REQUIRE(upper.ok());
+    CHECK_FALSE(upper->has_value());
+  });
+}
+
+TEST_CASE("Store conformance: create_user refuses a taken username", "[store]") {
+  for_each_backend([](Store& s) {
+    const User first = make_user(s, "alice");
+    NewUser again;
+    again.username = "alice";
+    again.email = "other@example.org";
+    auto r = s.create_user(again);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == "conflict");
+    // The first account is untouched.
+    auto found = s.find_user_by_username("alice");
+    REQUIRE(found.ok());
+    CHECK((*found)->id == first.id);
+    CHECK((*found)->email == "alice@example.org");
+    CHECK(user_count(s) == 1);
+  });
+}
+
+TEST_CASE("Store conformance: create_user keeps non-ASCII and empty fields", "[store]") {
+  for_each_backend([](Store& s) {
+    NewUser n;
+    n.username = "j\xC3\xBCrgen";
+    auto made = s.create_user(n);
+    REQUIRE(made.ok());
+    auto found = s.find_user_by_username("j\xC3\xBCrgen");
+    REQUIRE(found.ok());
+    REQUIRE(found->has_value());
+    CHECK((*found)->email.empty());
+    CHECK((*found)->display_name.empty());
+    CHECK((*found)->password_hash.empty());
+  });
+}
+
+TEST_CASE("Store conformance: list_users lists every account", "[store]") {
+  for_each_backend([](Store& s) {
+    auto empty = s.list_users();
+    REQUIRE(empty.ok());
+    CHECK(empty->empty());
+    const User c = make_user(s, "carol");
+    const User a = make_user(s, "alice");
+    const User b = make_user(s, "bob");
+    auto all = s.list_users();
+    REQUIRE(all.ok());
+    REQUIRE(all->size() == 3);
+    std::set<std::int64_t> ids;
+    std::set<std::string> names;
+    for (const auto& u : *all) {
+      ids.insert(u.id);
+      names.insert(u.username);
+    }
+    CHECK(ids == std::set<std::int64_t>{a.id, b.id, c.id});
+    CHECK(names == std::set<std::string>{"alice", "bob", "carol"});
+  });
+}
+
+TEST_CASE("Store conformance: set_password_hash", "[store]") {
+  for_each_backend([](Store& s) {
+    const User u = make_user(s, "alice");
+    REQUIRE(s.set_password_hash(u.id, "$argon2id$new").ok());
+    auto found = s.find_user(u.id);
+    REQUIRE(found.ok());
+    CHECK((*found)->password_hash == "$argon2id$new");
+    // Clearing the password is allowed.
+    REQUIRE(s.set_password_hash(u.id, "").ok());
+    CHECK((*s.find_user(u.id))->password_hash.empty());
+
+    auto missing = s.set_password_hash(u.id + 1000, "$argon2id$x");
+    REQUIRE_FALSE(missing.ok());
+    CHECK(missing.error().code == "not_found");
+  });
+}
+
+TEST_CASE("Store conformance: set_disabled revokes tokens and sessions", "[store]") {
+  for_each_backend([](Store& s) {
+    const User alice = make_user(s, "alice");
+    const User bob = make_user(s, "bob");
+    make_token(s, alice.id, "alice-t1", kT0);
+    make_token(s, alice.id, "alice-t2", kT0 + 1, kT0 + 30 * kDay);
+    make_token(s, bob.id, "bob-t1", kT0);
+    make_session(s, alice.id, "alice-s1", kT0, kT0 + kDay);
+    make_session(s, bob.id, "bob-s1", kT0, kT0 + kDay);
+
+    const TimeMs when = kT0 + 1000;
+    REQUIRE(s.set_disabled(alice.id, true, when).ok());
+    auto a = s.find_user(alice.id);
+    REQUIRE(a.ok());
+    CHECK((*a)->disabled);
+
+    for (const char* secret : {"alice-t1", "alice-t2"}) {
+      INFO(secret);
+      auto t = find_token(s, secret);
+      REQUIRE(t);
+      REQUIRE(t->token.revoked_at);
+      CHECK(*t->token.revoked_at == when);
+      CHECK(t->user.disabled);
+    }
+    auto as = find_session(s, "alice-s1");
+    REQUIRE(as);
+    CHECK(as->session.revoked);
+    auto live = s.list_live_tokens(alice.id, kT0 + 2000);
+    REQUIRE(live.ok());
+    CHECK(live->empty());
+
+    // Bob is not touched.
+    auto bt = find_token(s, "bob-t1");
+    REQUIRE(bt);
+    CHECK_FALSE(bt->token.revoked_at);
+    CHECK_FALSE(bt->user.disabled);
+    auto bs = find_session(s, "bob-s1");
+    REQUIRE(bs);
+    CHECK_FALSE(bs->session.revoked);
+
+    // Re-enabling does not bring the old tokens back.
+    REQUIRE(s.set_disabled(alice.id, false, kT0 + 3000).ok());
+    CHECK_FALSE((*s.find_user(alice.id))->disabled);
+    auto t1 = find_token(s, "alice-t1");
+    REQUIRE(t1);
+    CHECK(t1->token.revoked_at);
+    CHECK_FALSE(t1->user.disabled);
+    CHECK(find_session(s, "alice-s1")->session.revoked);
+
+    auto missing = s.set_disabled(alice.id + 1000, true, kT0);
+    REQUIRE_FALSE(missing.ok());
+    CHECK(missing.error().code == "not_found");
+  });
+}
+
+// ================================================================ external identities
+
+TEST_CASE("Store conformance: upsert_external_user creates a linked account", "[store][link]") {
+  for_each_backend([](Store& s) {
+    const User u = upsert(s, profile("github", "1001", "octocat", "octo@example.org", "The Octocat"));
+    CHECK(u.id > 0);
+    CHECK(u.username == "octocat");
+    CHECK(u.email == "octo@example.org");
+    CHECK(u.display_name == "The Octocat");
+    CHECK(u.password_hash.empty());  // no local password for an external account
+    CHECK_FALSE(u.disabled);
+    auto found = s.find_user_by_username("octocat");
+    REQUIRE(found.ok());
+    REQUIRE(found->has_value());
+    CHECK((*found)->id == u.id);
+
+    // Same (provider, subject) again: the same account.
+    const User again = upsert(s, profile("github", "1001", "octocat", "octo@example.org", "The Octocat"), kT0 + 1);
+    CHECK(again.id == u.id);
+    CHECK(user_count(s) == 1);
+  });
+}
+
+TEST_CASE("Store conformance: upsert_external_user refreshes email and display name", "[store][link]") {
+  for_each_backend([](Store& s) {
+    const User u = upsert(s, profile("github", "1001", "octocat", "old@example.org", "Old Name"));
+    const User r = upsert(s, profile("github", "1001", "octocat", "new@example.org", "New Name"), kT0 + 10);
+    CHECK(r.id == u.id);
+    CHECK(r.email == "new@example.org");
+    CHECK(r.display_name == "New Name");
+    auto stored = s.find_user(u.id);
+    REQUIRE(stored.ok());
+    CHECK((*stored)->email == "new@example.org");
+    CHECK((*stored)->display_name == "New Name");
+  });
+}
+
+TEST_CASE("Store conformance: an external login never takes a local account by name", "[store][link][security]") {
+  for_each_backend([](Store& s) {
+    const User local = make_user(s, "alice", "alice@corp.example");
+    const User ext = upsert(s, profile("github", "77", "alice", "alice@github.example"));
+    CHECK(ext.id != local.id);
+    CHECK(ext.username == "alice@github");
+    // The local account is unchanged.
+    auto l = s.find_user(local.id);
+    REQUIRE(l.ok());
+    CHECK((*l)->username == "alice");
+    CHECK((*l)->email == "alice@corp.example");
+    CHECK((*l)->password_hash == local.password_hash);
+
+    // A second github identity wanting "alice": another free name again.
+    const User ext2 = upsert(s, profile("github", "78", "alice"));
+    CHECK(ext2.id != ext.id);
+    CHECK(ext2.id != local.id);
+    CHECK(ext2.username != "alice");
+    CHECK(ext2.username != "alice@github");
+    CHECK(ext2.username.rfind("alice@github", 0) == 0);
+    CHECK(user_count(s) == 3);
+
+    // The first identity logs in again: still its own account and name.
+    const User back = upsert(s, profile("github", "77", "alice"), kT0 + 5);
+    CHECK(back.id == ext.id);
+    CHECK(back.username == "alice@github");
+  });
+}
+
+TEST_CASE("Store conformance: upsert_external_user without a username", "[store][link]") {
+  for_each_backend([](Store& s) {
+    const User u = upsert(s, profile("oidc", "sub-123", ""));
+    CHECK_FALSE(u.username.empty());
+    const User again = upsert(s, profile("oidc", "sub-123", ""), kT0 + 1);
+    CHECK(again.id == u.id);
+    CHECK(again.username == u.username);
+    const User other = upsert(s, profile("oidc", "sub-456", ""));
+    CHECK(other.id != u.id);
+    CHECK(other.username != u.username);
+  });
+}
+
+TEST_CASE("Store conformance: the username follows a rename at the provider when free", "[store][link]") {
+  for_each_backend([](Store& s) {
+    const User u = upsert(s, profile("github", "1001", "octocat"));
+    const User renamed = upsert(s, profile("github", "1001", "octodog"), kT0 + 1);
+    CHECK(renamed.id == u.id);
+    CHECK(renamed.username == "octodog");
+    auto old_name = s.find_user_by_username("octocat");
+    REQUIRE(old_name.ok());
+    CHECK_FALSE(old_name->has_value());
+
+    // Renamed to a name a local account holds: the linked account keeps its name.
+    make_user(s, "taken");
+    const User blocked = upsert(s, profile("github", "1001", "taken"), kT0 + 2);
+    CHECK(blocked.id == u.id);
+    CHECK(blocked.username == "octodog");
+    auto local = s.find_user_by_username("taken");
+    REQUIRE(local.ok());
+    REQUIRE(local->has_value());
+    CHECK((*local)->id != u.id);
+  });
+}
+
+TEST_CASE("Store conformance: link_by_email links only when opted in and unambiguous", "[store][link][security]") {
+  for_each_backend([](Store& s) {
+    const User local = make_user(s, "alice", "alice@example.org");
+
+    SECTION("not opted in: a new account, even with the same email") {
+      ExternalProfile p = profile("github", "1", "alice-gh", "alice@example.org");
+      p.link_by_email = false;
+      const User u = upsert(s, p);
+      CHECK(u.id != local.id);
+      CHECK(user_count(s) == 2);
+    }
+    SECTION("opted in with exactly one account: linked to it") {
+      ExternalProfile p = profile("github", "1", "alice-gh", "alice@example.org", "Alice G");
+      p.link_by_email = true;
+      const User u = upsert(s, p);
+      CHECK(u.id == local.id);
+      CHECK(user_count(s) == 1);
+      // And stays linked by (provider, subject) from then on, with or without the flag.
+      ExternalProfile again = profile("github", "1", "alice-gh", "alice@example.org");
+      CHECK(upsert(s, again, kT0 + 1).id == local.id);
+      // The local account keeps its password.
+      CHECK((*s.find_user(local.id))->password_hash == local.password_hash);
+    }
+    SECTION("opted in, email compared without case") {
+      ExternalProfile p = profile("gitlab", "9", "al", "ALICE@Example.ORG");
+      p.link_by_email = true;
+      CHECK(upsert(s, p).id == local.id);
+    }
+    SECTION("opted in with two accounts holding the email: a new account") {
+      const User twin = make_user(s, "alice2", "alice@example.org");
+      ExternalProfile p = profile("github", "1", "alice-gh", "alice@example.org");
+      p.link_by_email = true;
+      const User u = upsert(s, p);
+      CHECK(u.id != local.id);
+      CHECK(u.id != twin.id);
+      CHECK(user_count(s) == 3);
+    }
+    SECTION("opted in with no matching email: a new account") {
+      ExternalProfile p = profile("github", "1", "someone", "nobody@example.org");
+      p.link_by_email = true;
+      const User u = upsert(s, p);
+      CHECK(u.id != local.id);
+      CHECK(u.username == "someone");
+    }
+    SECTION("opted in with an empty email: never linked to accounts without email") {
+      NewUser n;
+      n.username = "noemail";
+      auto none = s.create_user(n);
+      REQUIRE(none.ok());
+      ExternalProfile p = profile("github", "1", "x", "");
+      p.link_by_email = true;
+      const User u = upsert(s, p);
+      CHECK(u.id != none->id);
+      CHECK(u.id != local.id);
+    }
+  });
+}
+
+TEST_CASE("Store conformance: the same subject at two providers is two identities", "[store][link]") {
+  for_each_backend([](Store& s) {
+    const User gh = upsert(s, profile("github", "42", "sam", "sam@gh.example"));
+    const User gl = upsert(s, profile("gitlab", "42", "sam", "sam@gl.example"));
+    CHECK(gh.id != gl.id);
+    CHECK(gh.username == "sam");
+    CHECK(gl.username == "sam@gitlab");
+    CHECK(upsert(s, profile("github", "42", "sam"), kT0 + 1).id == gh.id);
+    CHECK(upsert(s, profile("gitlab", "42", "sam"), kT0 + 1).id == gl.id);
+  });
+}
+
+// ================================================================ tokens
+
+TEST_CASE("Store conformance: insert_token and find_token", "[store][tokens]") {
+  for_each_backend([](Store& s) {
+    const User u = make_user(s, "alice");
+    NewToken t;
+    t.digest = digest("secret-1");
+    t.user_id = u.id;
+    t.name = "laptop";
+    t.source = "ldap";
+    t.created_at = kT0;
+    t.expires_at = kT0 + 90 * kDay;
+    auto rec = s.insert_token(t);
+    REQUIRE(rec.ok());
+    CHECK(rec->id > 0);
+    CHECK(rec->user_id == u.id);
+    CHECK(rec->name == "laptop");
+    CHECK(rec->source == "ldap");
+    CHECK(rec->created_at == kT0);
+    CHECK(rec->expires_at == kT0 + 90 * kDay);
+    CHECK_FALSE(rec->last_used_at);
+    CHECK_FALSE(rec->revoked_at);
+
+    auto found = find_token(s, "secret-1");
+    REQUIRE(found);
+    CHECK(found->token.id == rec->id);
+    CHECK(found->token.user_id == u.id);
+    CHECK(found->token.name == "laptop");
+    CHECK(found->token.source == "ldap");
+    CHECK(found->token.created_at == kT0);
+    CHECK(found->token.expires_at == kT0 + 90 * kDay);
+    CHECK_FALSE(found->token.last_used_at);
+    CHECK_FALSE(found->token.revoked_at);
+    CHECK(found->user.id == u.id);
+    CHECK(found->user.username == "alice");
+
+    CHECK_FALSE(find_token(s, "secret-2"));
+
+    // kNever round-trips exactly.
+    make_token(s, u.id, "forever", kT0, kNever);
+    auto forever = find_token(s, "forever");
+    REQUIRE(forever);
+    CHECK(forever->token.expires_at == kNever);
+
+    // Tokens are found whatever their state: the caller judges.
+    make_token(s, u.id, "expired", kT0 - 2 * kDay, kT0 - kDay);
+    CHECK(find_token(s, "expired"));
+  });
+}
+
+TEST_CASE("Store conformance: a digest is stored once", "[store][tokens]") {
+  for_each_backend([](Store& s) {
+    const User u = make_user(s, "alice");
+    make_token(s, u.id, "dup", kT0);
+    NewToken t;
+    t.digest = digest("dup");
+    t.user_id = u.id;
+    t.name = "again";
+    t.source = "userpass";
+    t.created_at = kT0 + 1;
+    auto r = s.insert_token(t);
+    CHECK_FALSE(r.ok());
+    auto found = find_token(s, "dup");
+    REQUIRE(found);
+    CHECK(found->token.name == "t");
+  });
+}
+
+TEST_CASE("Store conformance: list_live_tokens is live only, newest first", "[store][tokens]") {
+  for_each_backend([](Store& s) {
+    const User alice = make_user(s, "alice");
+    const User bob = make_user(s, "bob");
+    const TimeMs now = kT0 + 10 * kDay;
+    const auto t_old = make_token(s, alice.id, "old", kT0, kNever, "old");
+    const auto t_new = make_token(s, alice.id, "new", kT0 + 5 * kDay, now + kDay, "new");
+    const auto t_mid = make_token(s, alice.id, "mid", kT0 + 2 * kDay, kNever, "mid");
+    make_token(s, alice.id, "expired", kT0 + 3 * kDay, now - 1, "expired");
+    make_token(s, alice.id, "expires-now", kT0 + 3 * kDay, now, "expires-now");
+    const auto t_rev = make_token(s, alice.id, "revoked", kT0 + 4 * kDay, kNever, "revoked");
+    make_token(s, bob.id, "bobs", kT0 + 6 * kDay, kNever, "bobs");
+    REQUIRE(*s.revoke_token(alice.id, t_rev.id, kT0 + 4 * kDay + 1));
+
+    auto live = s.list_live_tokens(alice.id, now);
+    REQUIRE(live.ok());
+    std::vector<std::string> names;
+    for (const auto& t : *live) names.push_back(t.name);
+    CHECK(names == std::vector<std::string>{"new", "mid", "old"});
+    REQUIRE(live->size() == 3);
+    CHECK((*live)[0].id == t_new.id);
+    CHECK((*live)[1].id == t_mid.id);
+    CHECK((*live)[2].id == t_old.id);
+    for (const auto& t : *live) {
+      CHECK(t.user_id == alice.id);
+      CHECK_FALSE(t.revoked_at);
+    }
+
+    auto bobs = s.list_live_tokens(bob.id, now);
+    REQUIRE(bobs.ok());
+    REQUIRE(bobs->size() == 1);
+    CHECK((*bobs)[0].name == "bobs");
+
+    auto nobody = s.list_live_tokens(bob.id + 1000, now);
+    REQUIRE(nobody.ok());
+    CHECK(nobody->empty());
+
+    // Later, "new" has expired too.
+    auto later = s.list_live_tokens(alice.id, now + kDay);
+    REQUIRE(later.ok());
+    CHECK(later->size() == 2);
+  });
+}
+
+TEST_CASE("Store conformance: revoke_token only revokes the owner's live token", "[store][tokens][security]") {
+  for_each_backend([](Store& s) {
+    const User alice = make_user(s, "alice");
+    const User bob = make_user(s, "bob");
+    const auto a1 = make_token(s, alice.id, "a1", kT0);
+    const auto b1 = make_token(s, bob.id, "b1", kT0);
+    const auto old = make_token(s, alice.id, "old", kT0 - 2 * kDay, kT0 - kDay);
+
+    // Someone else's token: false, and it stays live.
+    auto other = s.revoke_token(alice.id, b1.id, kT0 + 1);
+    REQUIRE(other.ok());
+    CHECK_FALSE(*other);
+    CHECK_FALSE(find_token(s, "b1")->token.revoked_at);
+
+    // A token id that does not exist.
+    auto missing = s.revoke_token(alice.id, b1.id + a1.id + 1000, kT0 + 1);
+    REQUIRE(missing.ok());
+    CHECK_FALSE(*missing);
+
+    // An expired token is not live.
+    auto expired = s.revoke_token(alice.id, old.id, kT0 + 1);
+    REQUIRE(expired.ok());
+    CHECK_FALSE(*expired);
+
+    // Her own: true, once.
+    auto mine = s.revoke_token(alice.id, a1.id, kT0 + 2);
+    REQUIRE(mine.ok());
+    CHECK(*mine);
+    auto found = find_token(s, "a1");
+    REQUIRE(found);
+    REQUIRE(found->token.revoked_at);
+    CHECK(*found->token.revoked_at == kT0 + 2);
+    auto twice = s.revoke_token(alice.id, a1.id, kT0 + 3);
+    REQUIRE(twice.ok());
+    CHECK_FALSE(*twice);
+    CHECK(*find_token(s, "a1")->token.revoked_at == kT0 + 2);
+  });
+}
+
+TEST_CASE("Store conformance: record_token_use sets last_used_at", "[store][tokens]") {
+  for_each_backend([](Store& s) {
+    const User u = make_user(s, "alice");
+    const auto a = make_token(s, u.id, "a", kT0);
+    const auto b = make_token(s, u.id, "b", kT0);
+    const auto c = make_token(s, u.id, "c", kT0);
+    REQUIRE(s.record_token_use({}).ok());
+    REQUIRE(s.record_token_use({{a.id, kT0 + 100}, {b.id, kT0 + 200}}).ok());
+    CHECK(find_token(s, "a")->token.last_used_at == std::optional<TimeMs>(kT0 + 100));
+    CHECK(find_token(s, "b")->token.last_used_at == std::optional<TimeMs>(kT0 + 200));
+    CHECK_FALSE(find_token(s, "c")->token.last_used_at);
+    REQUIRE(s.record_token_use({{a.id, kT0 + 500}}).ok());
+    CHECK(find_token(s, "a")->token.last_used_at == std::optional<TimeMs>(kT0 + 500));
+    // list_live_tokens shows it too.
+    auto live = s.list_live_tokens(u.id, kT0 + 1000);
+    REQUIRE(live.ok());
+    bool seen = false;
+    for (const auto& t : *live) {
+      if (t.id == a.id) {
+        seen = true;
+        CHECK(t.last_used_at == std::optional<TimeMs>(kT0 + 500));
+      }
+      if (t.id == c.id) CHECK_FALSE(t.last_used_at);
+    }
+    CHECK(seen);
+  });
+}
+
+// ================================================================ sessions
+
+TEST_CASE("Store conformance: sessions insert, find, touch, revoke", "[store][sessions]") {
+  for_each_backend([](Store& s) {
+    const User u = make_user(s, "alice");
+    NewSession n;
+    n.digest = digest("cookie-1");
+    n.user_id = u.id;
+    n.method = "ldap";
+    n.created_at = kT0;
+    n.expires_at = kT0 + 12 * 3'600'000;
+    auto rec = s.insert_session(n);
+    REQUIRE(rec.ok());
+    CHECK(rec->id > 0);
+    CHECK(rec->user_id == u.id);
+    CHECK(rec->method == "ldap");
+    CHECK(rec->created_at == kT0);
+    CHECK(rec->last_seen_at == kT0);
+    CHECK(rec->expires_at == kT0 + 12 * 3'600'000);
+    CHECK_FALSE(rec->revoked);
+
+    auto found = find_session(s, "cookie-1");
+    REQUIRE(found);
+    CHECK(found->session.id == rec->id);
+    CHECK(found->session.user_id == u.id);
+    CHECK(found->session.method == "ldap");
+    CHECK(found->session.created_at == kT0);
+    CHECK(found->session.last_seen_at == kT0);
+    CHECK(found->session.expires_at == kT0 + 12 * 3'600'000);
+    CHECK_FALSE(found->session.revoked);
+    CHECK(found->user.id == u.id);
+    CHECK(found->user.username == "alice");
+
+    CHECK_FALSE(find_session(s, "cookie-2"));
+
+    REQUIRE(s.touch_session(rec->id, kT0 + 60'000).ok());
+    CHECK(find_session(s, "cookie-1")->session.last_seen_at == kT0 + 60'000);
+    // The absolute expiry does not move.
+    CHECK(find_session(s, "cookie-1")->session.expires_at == kT0 + 12 * 3'600'000);
+
+    const auto other = make_session(s, u.id, "cookie-3", kT0, kT0 + kDay);
+    REQUIRE(s.revoke_session(rec->id).ok());
+    auto revoked = find_session(s, "cookie-1");
+    REQUIRE(revoked);
+    CHECK(revoked->session.revoked);
+    CHECK_FALSE(find_session(s, "cookie-3")->session.revoked);
+    // Revoking twice is fine.
+    CHECK(s.revoke_session(rec->id).ok());
+    CHECK(find_session(s, "cookie-1")->session.revoked);
+    (void)other;
+  });
+}
+
+// ================================================================ maintenance
+
+TEST_CASE("Store conformance: ping", "[store]") {
+  for_each_backend([](Store& s) { CHECK(s.ping().ok()); });
+}
+
+TEST_CASE("Store conformance: purge deletes what ended before the cutoff", "[store]") {
+  for_each_backend([](Store& s) {
+    const User u = make_user(s, "alice");
+    const TimeMs cutoff = kT0 + 10 * kDay;
+    make_token(s, u.id, "expired-long-ago", kT0, kT0 + kDay);
+    make_token(s, u.id, "expired-after-cutoff", kT0, cutoff + kDay);
+    make_token(s, u.id, "live", kT0, kNever);
+    const auto rev_old = make_token(s, u.id, "revoked-long-ago", kT0, kNever);
+    const auto rev_new = make_token(s, u.id, "revoked-recently", kT0, kNever);
+    REQUIRE(*s.revoke_token(u.id, rev_old.id, kT0 + kDay));
+    REQUIRE(*s.revoke_token(u.id, rev_new.id, cutoff + 1));
+    make_session(s, u.id, "s-expired", kT0, kT0 + kDay);
+    make_session(s, u.id, "s-live", kT0, cutoff + kDay);
+
+    REQUIRE(s.purge(cutoff).ok());
+    CHECK_FALSE(find_token(s, "expired-long-ago"));
+    CHECK_FALSE(find_token(s, "revoked-long-ago"));
+    CHECK(find_token(s, "expired-after-cutoff"));
+    CHECK(find_token(s, "live"));
+    CHECK(find_token(s, "revoked-recently"));
+    CHECK_FALSE(find_session(s, "s-expired"));
+    CHECK(find_session(s, "s-live"));
+    // Accounts are never purged.
+    CHECK(user_count(s) == 1);
+  });
+}
+
+// ================================================================ SQLite specifics
+
+namespace {
+
+// A raw handle on the same file, to look behind the store's back.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~RawDb() { sqlite3_close(db_); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  void exec(const std::string& sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    INFO(sql << ": " << (err ? err : ""));
+    sqlite3_free(err);
+    REQUIRE(rc == SQLITE_OK);
+  }
+  std::int64_t scalar(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    const std::int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+tokend::Result<std::unique_ptr<tokend::store::sqlite::SqliteStore>> open_at(const std::string& path) {
+  tokend::config::DatabaseConfig db;
+  db.path = path;
+  return tokend::store::sqlite::SqliteStore::open(db);
+}
+
+}  // namespace
+
+TEST_CASE("SqliteStore creates the file and its folder", "[store][sqlite]") {
+  tokend::testing::TempDir dir;
+  const std::string path = dir.file("nested/deeper/tokend.db");
+  auto s = open_at(path);
+  REQUIRE(s.ok());
+  CHECK(std::filesystem::exists(path));
+  CHECK((*s)->ping().ok());
+  RawDb raw(path);
+  CHECK(raw.scalar("SELECT MAX(version) FROM schema_migrations") ==
+        tokend::store::sqlite::SqliteStore::schema_version());
+  CHECK(raw.scalar("SELECT COUNT(*) FROM schema_migrations") == tokend::store::sqlite::SqliteStore::schema_version());
+}
+
+TEST_CASE("SqliteStore keeps data across reopening and migrates once", "[store][sqlite]") {
+  tokend::testing::TempDir dir;
+  const std::string path = dir.file("tokend.db");
+  std::int64_t user_id = 0;
+  {
+    auto s = open_at(path);
+    REQUIRE(s.ok());
+    user_id = make_user(**s, "alice").id;
+    make_token(**s, user_id, "kept", kT0);
+    make_session(**s, user_id, "kept-session", kT0, kT0 + kDay);
+  }
+  for (int round = 0; round < 2; ++round) {
+    INFO("reopen " << round);
+    auto s = open_at(path);
+    REQUIRE(s.ok());
+    auto u = (*s)->find_user_by_username("alice");
+    REQUIRE(u.ok());
+    REQUIRE(u->has_value());
+    CHECK((*u)->id == user_id);
+    auto t = find_token(**s, "kept");
+    REQUIRE(t);
+    CHECK(t->user.id == user_id);
+    CHECK(find_session(**s, "kept-session"));
+    // New rows get new ids, not reused ones.
+    CHECK(make_user(**s, "bob" + std::to_string(round)).id > user_id);
+  }
+  RawDb raw(path);
+  // One row per migration, however often the file was opened.
+  CHECK(raw.scalar("SELECT COUNT(*) FROM schema_migrations") == tokend::store::sqlite::SqliteStore::schema_version());
+  CHECK(raw.scalar("SELECT COUNT(*) FROM users") == 3);
+}
+
+TEST_CASE("SqliteStore refuses a database from a newer tokend", "[store][sqlite]") {
+  tokend::testing::TempDir dir;
+  const std::string path = dir.file("tokend.db");
+  {
+    auto s = open_at(path);
+    REQUIRE(s.ok());
+    make_user(**s, "alice");
+  }
+  const int newer = tokend::store::sqlite::SqliteStore::schema_version() + 1;
+  {
+    RawDb raw(path);
+    raw.exec("INSERT INTO schema_migrations (version) VALUES (" + std::to_string(newer) + ")");
+  }
+  auto s = open_at(path);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().code == "storage_error");
+  CHECK(s.error().message.find(std::to_string(newer)) != std::string::npos);
+  // Nothing was changed by the refused open.
+  RawDb raw(path);
+  CHECK(raw.scalar("SELECT MAX(version) FROM schema_migrations") == newer);
+  CHECK(raw.scalar("SELECT COUNT(*) FROM users") == 1);
+}
+
+TEST_CASE("SqliteStore refuses a file that is not a database", "[store][sqlite]") {
+  tokend::testing::TempDir dir;
+  const std::string path = dir.file("junk.db");
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << std::string(8192, 'x');
+  }
+  auto s = open_at(path);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().code == "storage_error");
+}
+
+TEST_CASE("SqliteStore stores only digests of tokens and sessions", "[store][sqlite][security]") {
+  tokend::testing::TempDir dir;
+  const std::string path = dir.file("tokend.db");
+  auto s = open_at(path);
+  REQUIRE(s.ok());
+  const User u = make_user(**s, "alice");
+  make_token(**s, u.id, "plain-token-secret", kT0);
+  make_session(**s, u.id, "plain-session-secret", kT0, kT0 + kDay);
+  RawDb raw(path);
+  CHECK(raw.scalar("SELECT COUNT(*) FROM tokens WHERE length(digest) = 32") == 1);
+  CHECK(raw.scalar("SELECT COUNT(*) FROM sessions WHERE length(digest) = 32") == 1);
+  CHECK(raw.scalar("SELECT COUNT(*) FROM tokens WHERE instr(CAST(digest AS TEXT), 'plain') > 0") == 0);
+  CHECK(raw.scalar("SELECT COUNT(*) FROM tokens WHERE lower(hex(digest)) = '" +
+                   tokend::crypto::sha256_hex("plain-token-secret") + "'") == 1);
+}
+
+TEST_CASE("SqliteStore is safe from several threads at once", "[store][sqlite]") {
+  tokend::testing::TempDir dir;
+  auto s = open_at(dir.file("tokend.db"));
+  REQUIRE(s.ok());
+  Store& store = **s;
+  const User u = make_user(store, "alice");
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 25;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        NewToken n;
+        n.digest = digest("thread-" + std::to_string(t) + "-" + std::to_string(i));
+        n.user_id = u.id;
+        n.name = "n";
+        n.source = "userpass";
+        n.created_at = kT0 + i;
+        if (!store.insert_token(n).ok()) ++failures;
+        auto f = store.find_token(n.digest);
+        if (!f.ok() || !f->has_value()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures == 0);
+  auto live = store.list_live_tokens(u.id, kT0);
+  REQUIRE(live.ok());
+  CHECK(live->size() == kThreads * kPerThread);
+}
