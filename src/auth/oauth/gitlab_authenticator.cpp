@@ -1,0 +1,129 @@
+#include "tokend/auth/oauth/gitlab_authenticator.hpp"
+
+#include "tokend/auth/oauth/provider_authenticator.hpp"
+
+namespace tokend::auth::oauth {
+
+namespace {
+
+struct GitlabSettings {
+  std::string api;                          // {base_url}/api/v4
+  std::vector<std::string> allowed_groups;  // lower-case full paths
+};
+
+bool confirmed(const nlohmann::json& obj) {
+  auto it = obj.find("confirmed_at");
+  return it != obj.end() && it->is_string() && !it->get_ref<const std::string&>().empty();
+}
+
+class GitlabAuthenticator final : public ProviderAuthenticator {
+ public:
+  GitlabAuthenticator(std::string name, CommonSettings common, GitlabSettings settings,
+                      std::unique_ptr<net::HttpsClient> client, metrics::Metrics& metrics)
+      : ProviderAuthenticator(std::move(name), std::move(common), std::move(client), metrics,
+                              {{"Accept", "application/json"}}),
+        settings_(std::move(settings)) {}
+
+  std::string_view type() const override { return "gitlab"; }
+  std::string label() const override { return "GitLab"; }
+
+ protected:
+  AuthOutcome verify(Call& call) override {
+    auto user_response = call.get(settings_.api + "/user");
+    if (!user_response) return call.failure(user_response.error());
+    // 403 on /user: the token exists but lacks read_user/api scope (GitLab
+    // signals rate limits with 429, which status_outcome() handles).
+    if (user_response->status == 403) {
+      return AuthOutcome::rejected("insufficient_scope");
+    }
+    if (user_response->status != 200) return call.status_outcome(*user_response, "GET /api/v4/user");
+    auto user = Call::parse_json(*user_response);
+    if (!user || !user->is_object()) return call.bad_response();
+    auto id = id_string(user->value("id", nlohmann::json()));
+    std::string username = string_field(*user, "username");
+    if (!id || username.empty()) return call.bad_response();
+    call.subject = *id;
+    // Blocked or deactivated accounts keep working tokens for a while on some
+    // GitLab versions; only active accounts sign in here.
+    if (std::string state = string_field(*user, "state"); !state.empty() && state != "active") {
+      return AuthOutcome::rejected("account_not_active");
+    }
+
+    // The primary email is verified when the account is confirmed.
+    bool verified = same_email(string_field(*user, "email"), call.request().email) && confirmed(*user);
+    bool known = same_email(string_field(*user, "email"), call.request().email);
+    if (!verified) {
+      auto emails_response = call.get(settings_.api + "/user/emails");
+      if (!emails_response) return call.failure(emails_response.error());
+      if (emails_response->status != 200) return call.status_outcome(*emails_response, "GET /api/v4/user/emails");
+      auto emails = Call::parse_json(*emails_response);
+      if (!emails || !emails->is_array()) return call.bad_response();
+      for (const auto& entry : *emails) {
+        if (!entry.is_object() || !same_email(string_field(entry, "email"), call.request().email)) continue;
+        known = true;
+        // An unconfirmed address proves nothing: anyone can add any address.
+        if (confirmed(entry)) verified = true;
+      }
+    }
+    if (!known) return AuthOutcome::rejected("email_not_of_account");
+    if (!verified) return AuthOutcome::rejected("email_not_verified");
+
+    Identity identity;
+    identity.subject = *id;
+    identity.username = normalise_username(username);
+    identity.display_name = string_field(*user, "name");
+
+    if (!settings_.allowed_groups.empty()) {
+      nlohmann::json groups;
+      if (auto failed = call.get_all_pages(settings_.api + "/groups?min_access_level=10&per_page=100", groups)) {
+        return *failed;
+      }
+      bool allowed = false;
+      for (const auto& group : groups) {
+        std::string path = ascii_lower(string_field(group, "full_path"));
+        if (path.empty()) continue;
+        for (const auto& wanted : settings_.allowed_groups) {
+          if (path == wanted || path.starts_with(wanted + "/")) {
+            allowed = true;
+            identity.groups.push_back(path);
+            break;
+          }
+        }
+      }
+      if (!allowed) return AuthOutcome::rejected("not_in_allowed_groups");
+    }
+    return AuthOutcome::accepted(std::move(identity));
+  }
+
+ private:
+  GitlabSettings settings_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Authenticator>> make_gitlab_authenticator(const std::string& name,
+                                                                 const nlohmann::json& settings,
+                                                                 const FactoryContext& ctx) {
+  SettingsReader reader(name, settings);
+  if (auto st = reader.check_keys({"base_url", "allowed_groups"}); !st) return st.error();
+  auto common = reader.common();
+  if (!common) return common.error();
+  GitlabSettings gl;
+  auto base_url = reader.https_url("base_url", "https://gitlab.com", /*strip_slash=*/true);
+  if (!base_url) return base_url.error();
+  if (base_url->ends_with("/api/v4")) return reader.error("base_url", "give the GitLab address without /api/v4");
+  gl.api = *base_url + "/api/v4";
+  auto groups = reader.string_list("allowed_groups", /*lower=*/true);
+  if (!groups) return groups.error();
+  for (auto& group : *groups) {
+    while (!group.empty() && group.back() == '/') group.pop_back();
+    if (group.empty() || group.front() == '/') return reader.error("allowed_groups", "each entry must be a group's full path");
+  }
+  gl.allowed_groups = std::move(*groups);
+  auto client = ProviderAuthenticator::make_client(name, *common);
+  if (!client) return client.error();
+  return std::unique_ptr<Authenticator>(std::make_unique<GitlabAuthenticator>(
+      name, std::move(*common), std::move(gl), std::move(client.value()), ctx.metrics));
+}
+
+}  // namespace tokend::auth::oauth

@@ -1,0 +1,160 @@
+#include "tokend/auth/oauth/oidc_authenticator.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+#include <spdlog/spdlog.h>
+
+#include "tokend/auth/oauth/provider_authenticator.hpp"
+
+namespace tokend::auth::oauth {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kDiscoveryTtl = std::chrono::hours(1);
+
+struct OidcSettings {
+  std::string issuer;
+  std::string userinfo_url;                        // "" = discover
+  std::vector<std::string> allowed_email_domains;  // lower-case
+};
+
+class OidcAuthenticator final : public ProviderAuthenticator {
+ public:
+  OidcAuthenticator(std::string name, CommonSettings common, OidcSettings settings,
+                    std::unique_ptr<net::HttpsClient> client, metrics::Metrics& metrics)
+      : ProviderAuthenticator(std::move(name), std::move(common), std::move(client), metrics,
+                              {{"Accept", "application/json"}}),
+        settings_(std::move(settings)) {}
+
+  std::string_view type() const override { return "oidc"; }
+
+ protected:
+  AuthOutcome verify(Call& call) override {
+    std::string userinfo_url;
+    if (auto failed = userinfo_endpoint(call, userinfo_url)) return *failed;
+
+    auto response = call.get(userinfo_url);
+    if (!response) return call.failure(response.error());
+    // RFC 6750 §3.1: 401 for an invalid or expired token; some providers use
+    // 403 for a token without the openid/email scope.
+    if (response->status == 403) return AuthOutcome::rejected("insufficient_scope");
+    if (response->status != 200) return call.status_outcome(*response, "userinfo");
+    auto info = Call::parse_json(*response);
+    // A signed (application/jwt) userinfo answer is not JSON: unsupported.
+    if (!info || !info->is_object()) return call.bad_response();
+    std::string sub = string_field(*info, "sub");
+    if (sub.empty()) return call.bad_response();
+    call.subject = sub;
+
+    if (!same_email(string_field(*info, "email"), call.request().email)) {
+      return AuthOutcome::rejected("email_not_of_account");
+    }
+    // Only a provider-verified email proves anything. Some providers (AWS
+    // Cognito) send the boolean as the string "true".
+    auto verified = info->value("email_verified", nlohmann::json());
+    if (!(verified == true || verified == "true")) return AuthOutcome::rejected("email_not_verified");
+    if (!settings_.allowed_email_domains.empty()) {
+      const std::string& email = call.request().email;
+      std::string domain = ascii_lower(email.substr(email.rfind('@') + 1));
+      if (std::find(settings_.allowed_email_domains.begin(), settings_.allowed_email_domains.end(), domain) ==
+          settings_.allowed_email_domains.end()) {
+        return AuthOutcome::rejected("email_domain_not_allowed");
+      }
+    }
+
+    Identity identity;
+    identity.subject = sub;
+    identity.username = normalise_username(string_field(*info, "preferred_username"));
+    if (identity.username.empty()) {
+      const std::string& email = call.request().email;
+      identity.username = normalise_username(email.substr(0, email.rfind('@')));
+    }
+    identity.display_name = string_field(*info, "name");
+    return AuthOutcome::accepted(std::move(identity));
+  }
+
+ private:
+  // Fills `url` with the userinfo endpoint; on failure, the outcome.
+  std::optional<AuthOutcome> userinfo_endpoint(Call& call, std::string& url) {
+    if (!settings_.userinfo_url.empty()) {
+      url = settings_.userinfo_url;
+      return std::nullopt;
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (!discovered_.empty() && Clock::now() - discovered_at_ < kDiscoveryTtl) {
+        url = discovered_;
+        return std::nullopt;
+      }
+    }
+    // Fetched without the lock: two first sign-ins may both fetch, which is
+    // harmless, while a slow provider never blocks sign-ins on the lock.
+    std::string base = settings_.issuer;
+    if (base.ends_with('/')) base.pop_back();
+    auto response = call.get(base + "/.well-known/openid-configuration", /*with_token=*/false);
+    if (!response) return call.failure(response.error());
+    if (response->status != 200) return call.status_outcome(*response, "discovery");
+    auto doc = Call::parse_json(*response);
+    if (!doc || !doc->is_object()) return call.bad_response();
+    // OpenID Connect Discovery §4.3: the issuer in the document must be
+    // identical to the one we asked, or the document is not to be trusted.
+    if (string_field(*doc, "issuer") != settings_.issuer) {
+      spdlog::warn("provider {}: discovery document names another issuer; check {}.issuer", name(), name());
+      return call.bad_response();
+    }
+    std::string endpoint = string_field(*doc, "userinfo_endpoint");
+    // The access token goes to this URL: https only.
+    if (!net::parse_https_url(endpoint)) {
+      spdlog::warn("provider {}: discovery document has no https userinfo_endpoint", name());
+      return call.bad_response();
+    }
+    std::lock_guard lock(mu_);
+    discovered_ = endpoint;
+    discovered_at_ = Clock::now();
+    url = endpoint;
+    return std::nullopt;
+  }
+
+  OidcSettings settings_;
+  std::mutex mu_;
+  std::string discovered_;  // guarded by mu_
+  Clock::time_point discovered_at_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Authenticator>> make_oidc_authenticator(const std::string& name,
+                                                               const nlohmann::json& settings,
+                                                               const FactoryContext& ctx) {
+  SettingsReader reader(name, settings);
+  if (auto st = reader.check_keys({"issuer", "userinfo_url", "allowed_email_domains"}); !st) return st.error();
+  auto common = reader.common();
+  if (!common) return common.error();
+  OidcSettings oidc;
+  // The issuer is compared byte for byte with the discovery document's, so
+  // it is kept exactly as configured (a trailing slash matters).
+  auto issuer = reader.https_url("issuer", std::nullopt, /*strip_slash=*/false);
+  if (!issuer) return issuer.error();
+  oidc.issuer = std::move(*issuer);
+  if (settings.contains("userinfo_url")) {
+    auto userinfo = reader.https_url("userinfo_url", std::nullopt, /*strip_slash=*/false);
+    if (!userinfo) return userinfo.error();
+    oidc.userinfo_url = std::move(*userinfo);
+  }
+  auto domains = reader.string_list("allowed_email_domains", /*lower=*/true);
+  if (!domains) return domains.error();
+  for (const auto& d : *domains) {
+    if (d.find('@') != std::string::npos || d.front() == '.') {
+      return reader.error("allowed_email_domains", "each entry must be a bare domain such as \"example.com\"");
+    }
+  }
+  oidc.allowed_email_domains = std::move(*domains);
+  auto client = ProviderAuthenticator::make_client(name, *common);
+  if (!client) return client.error();
+  return std::unique_ptr<Authenticator>(std::make_unique<OidcAuthenticator>(
+      name, std::move(*common), std::move(oidc), std::move(client.value()), ctx.metrics));
+}
+
+}  // namespace tokend::auth::oauth
