@@ -10,6 +10,7 @@
 #include "tokend/auth/throttle.hpp"
 #include "tokend/auth/username.hpp"
 #include "tokend/config/config.hpp"
+#include "tokend/log/log.hpp"
 #include "tokend/metrics/metrics.hpp"
 #include "tokend/session/session_service.hpp"
 #include "tokend/token/token_service.hpp"
@@ -95,7 +96,7 @@ std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json
 
   if (const int wait = ctx.throttle.retry_after(key, req.peer, now_ms()); wait > 0) {
     count_login(ctx, method, "throttled");
-    spdlog::warn("login throttled: method={} user={} peer={}", method, key, req.peer);
+    spdlog::warn("login throttled: method={} user={} peer={}", method, log::printable(key), req.peer);
     return error_response(429, "too_many_attempts",
                           "Too many failed sign-in attempts. Try again in " + std::to_string(wait) + " seconds.",
                           wait);
@@ -107,7 +108,7 @@ std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json
     count_login(ctx, method, "rejected");
     ctx.metrics.counter("tokend_failed_logins_total", "Failed logins (bad credentials), by method.",
                         {{"method", method}}).inc();
-    spdlog::warn("login failed: method={} user={} reason={} peer={}", method, key, reason, req.peer);
+    spdlog::warn("login failed: method={} user={} reason={} peer={}", method, log::printable(key), reason, req.peer);
     return invalid_credentials();
   };
   switch (outcome.kind) {
@@ -116,7 +117,7 @@ std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json
     case auth::AuthOutcome::Kind::kFailed: {
       count_login(ctx, method, "error");
       if (outcome.reason == "storage_error") return storage_unavailable(Error{"storage_error", "during " + method}, "a login");
-      spdlog::error("login error: method={} user={} reason={} status={} peer={}", method, key, outcome.reason,
+      spdlog::error("login error: method={} user={} reason={} status={} peer={}", method, log::printable(key), outcome.reason,
                     outcome.status, req.peer);
       if (outcome.status == 504) {
         return error_response(504, "upstream_timeout", "The identity provider did not answer in time.");
@@ -147,7 +148,8 @@ std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json
   if (user->disabled) return fail("account_disabled");
   ctx.throttle.record_success(key);
   count_login(ctx, method, "success");
-  spdlog::info("login ok: method={} user={} subject={} peer={}", method, user->username, id.subject, req.peer);
+  spdlog::info("login ok: method={} user={} subject={} peer={}", method, log::printable(user->username),
+               log::printable(id.subject), req.peer);
   return std::move(*user);
 }
 

@@ -4,6 +4,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+
 namespace tokend::log {
 
 Status init(std::string_view level, const std::string& file) {
@@ -84,6 +86,23 @@ std::string redact(std::string_view text) {
       out += text[i++];
     }
   }
+  return out;
+}
+
+std::string printable(std::string_view text) {
+  static constexpr std::size_t kMax = 128;
+  std::string out;
+  for (std::size_t i = 0; i < text.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f || c == '\\') {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (text.size() > kMax) out += "...";
   return out;
 }
 

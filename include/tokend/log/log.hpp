@@ -24,4 +24,9 @@ Status init(std::string_view level, const std::string& file);
 // query parameters named like a secret (token, password, code, ...), replaced by "[redacted]".
 std::string redact(std::string_view text);
 
+// `text` fit for one log line: control characters (a newline could forge a
+// second line) written as \xNN, and cut at 128 bytes. For client-chosen
+// values such as a typed username.
+std::string printable(std::string_view text);
+
 }  // namespace tokend::log

@@ -52,3 +52,11 @@ TEST_CASE("redact leaves ordinary paths and queries alone", "[log][redact]") {
     CHECK(redact(path) == path);
   }
 }
+
+TEST_CASE("printable escapes control characters so a value cannot forge a log line", "[log]") {
+  CHECK(tokend::log::printable("alice") == "alice");
+  CHECK(tokend::log::printable("alice\ninfo login ok: user=root") == "alice\\x0ainfo login ok: user=root");
+  CHECK(tokend::log::printable(std::string("a\0b", 3)) == "a\\x00b");
+  CHECK(tokend::log::printable("back\\slash") == "back\\x5cslash");
+  CHECK(tokend::log::printable(std::string(200, 'x')).size() == 131);
+}
