@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <utility>
 
+#include "tokend/auth/ldap/ldap_authenticator.hpp"
+#include "tokend/auth/oauth/github_authenticator.hpp"
+#include "tokend/auth/oauth/gitlab_authenticator.hpp"
+#include "tokend/auth/oauth/oidc_authenticator.hpp"
 #include "tokend/auth/userpass/userpass_authenticator.hpp"
 #include "tokend/config/config.hpp"
 
@@ -19,6 +23,10 @@ struct TypeEntry {
 };
 const TypeEntry kTypes[] = {
     {"userpass", &make_userpass_authenticator},
+    {"ldap", &ldap::make_ldap_authenticator},
+    {"github", &oauth::make_github_authenticator},
+    {"gitlab", &oauth::make_gitlab_authenticator},
+    {"oidc", &oauth::make_oidc_authenticator},
 };
 
 bool valid_name(const std::string& name) {

@@ -1,0 +1,786 @@
+#include "tokend/auth/ldap/ldap_authenticator.hpp"
+
+#include <ldap.h>
+#include <spdlog/spdlog.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "auth/ldap/ldap_connection.hpp"
+#include "auth/ldap/ldap_connection_pool.hpp"
+#include "auth/ldap/ldap_watchdog.hpp"
+#include "tokend/auth/ldap/ldap_escape.hpp"
+#include "tokend/auth/username.hpp"
+#include "tokend/metrics/metrics.hpp"
+
+namespace tokend::auth::ldap {
+namespace {
+
+constexpr std::size_t kMaxUsernameBytes = 256;
+constexpr int kMaxTimeoutMs = 600'000;
+constexpr int kMaxPoolSize = 64;
+
+// ---------------------------------------------------------------- settings
+
+const std::set<std::string, std::less<>> kKnownKeys = {
+    "type",
+    "enabled",
+    "label",
+    "url",
+    "start_tls",
+    "ca_file",
+    "insecure_allow_plain",
+    "connect_timeout_ms",
+    "operation_timeout_ms",
+    "user_dn_template",
+    "bind_dn",
+    "bind_password",
+    "bind_password_file",
+    "base_dn",
+    "user_filter",
+    "scope",
+    "username_attr",
+    "email_attr",
+    "display_name_attr",
+    "id_attr",
+    "required_group",
+    "group_member_attr",
+    "pool_size",
+};
+
+bool is_valid_dn(const std::string& text) {
+  if (text.empty()) return false;
+  LDAPDN dn = nullptr;
+  const int rc = ldap_str2dn(text.c_str(), &dn, LDAP_DN_FORMAT_LDAPV3);
+  if (dn != nullptr) ldap_dnfree(dn);
+  return rc == LDAP_SUCCESS;
+}
+
+// An attribute description: a name (letter, then letters, digits, hyphens) or
+// a numeric OID, optionally with options (";binary").
+bool is_valid_attribute(std::string_view text) {
+  if (text.empty() || text.size() > 128) return false;
+  const std::size_t semi = text.find(';');
+  const std::string_view type = text.substr(0, semi);
+  if (type.empty()) return false;
+  bool ok = true;
+  if (type[0] >= '0' && type[0] <= '9') {
+    bool last_dot = true;
+    for (char c : type) {
+      if (c == '.') {
+        ok = ok && !last_dot;
+        last_dot = true;
+      } else {
+        ok = ok && c >= '0' && c <= '9';
+        last_dot = false;
+      }
+    }
+    ok = ok && !last_dot;
+  } else {
+    for (std::size_t i = 0; i < type.size(); ++i) {
+      const char c = type[i];
+      const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+      const bool digit = c >= '0' && c <= '9';
+      ok = ok && (alpha || (i > 0 && (digit || c == '-')));
+    }
+  }
+  if (semi != std::string_view::npos) {
+    const std::string_view options = text.substr(semi + 1);
+    ok = ok && !options.empty() && options.back() != ';';
+    for (char c : options) {
+      const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      ok = ok && (alnum || c == '-' || c == ';');
+    }
+  }
+  return ok;
+}
+
+// A filter must be one parenthesised expression. libldap rejects malformed
+// filters only when the search is sent, so the shape is checked here, at start.
+bool is_plausible_filter(std::string_view text) {
+  if (text.size() < 3 || text.front() != '(' || text.back() != ')') return false;
+  int depth = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\\') {
+      ++i;  // an escaped byte pair follows
+    } else if (c == '(') {
+      ++depth;
+    } else if (c == ')') {
+      if (--depth < 0) return false;
+      if (depth == 0 && i + 1 != text.size()) return false;
+    }
+  }
+  return depth == 0;
+}
+
+bool is_readable_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  std::ifstream in(path, std::ios::binary);
+  return static_cast<bool>(in);
+}
+
+class SettingsParser {
+ public:
+  SettingsParser(const std::string& name, const nlohmann::json& doc) : name_(name), doc_(doc) {}
+
+  Error error(std::string_view key, std::string_view why) const {
+    return Error{"invalid_config", name_ + "." + std::string(key) + ": " + std::string(why)};
+  }
+
+  bool has(const char* key) const { return doc_.contains(key); }
+
+  std::optional<Error> string(const char* key, std::string& out) const {
+    if (!doc_.contains(key)) return std::nullopt;
+    const auto& v = doc_.at(key);
+    if (!v.is_string()) return error(key, "must be a string");
+    out = v.get<std::string>();
+    if (out.find('\0') != std::string::npos) return error(key, "must not contain NUL");
+    return std::nullopt;
+  }
+
+  std::optional<Error> boolean(const char* key, bool& out) const {
+    if (!doc_.contains(key)) return std::nullopt;
+    const auto& v = doc_.at(key);
+    if (!v.is_boolean()) return error(key, "must be true or false");
+    out = v.get<bool>();
+    return std::nullopt;
+  }
+
+  std::optional<Error> integer(const char* key, int& out, int min, int max) const {
+    if (!doc_.contains(key)) return std::nullopt;
+    const auto& v = doc_.at(key);
+    if (!v.is_number_integer()) return error(key, "must be an integer");
+    const auto n = v.get<std::int64_t>();
+    if (n < min || n > max) {
+      return error(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    }
+    out = static_cast<int>(n);
+    return std::nullopt;
+  }
+
+ private:
+  const std::string& name_;
+  const nlohmann::json& doc_;
+};
+
+std::vector<std::string> split_urls(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t start = text.find_first_not_of(' ', pos);
+    if (start == std::string::npos) break;
+    std::size_t end = text.find(' ', start);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(text.substr(start, end - start));
+    pos = end;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- helpers
+
+// Client-supplied text made safe for one log line: control characters are
+// shown as \xNN (no forged log lines), and the length is capped.
+std::string printable(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char ch : text.substr(0, 128)) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\\') {
+      out += "\\\\";  // so that "\\x0a" in a name cannot pass for an escape
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0x0f]);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  if (text.size() > 128) out += "...";
+  return out;
+}
+
+// An attribute value usable as a stable id: printable text as is, binary
+// values (Active Directory's objectGUID) as lower-case hex.
+std::string id_text(const std::string& value) {
+  const bool binary = std::any_of(value.begin(), value.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c < 0x20 || c >= 0x7f;
+  });
+  if (!binary) return value;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char ch : value) {
+    const auto c = static_cast<unsigned char>(ch);
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0x0f]);
+  }
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+AuthOutcome failure_from(const LdapStatus& status) {
+  switch (status.rc) {
+    case LDAP_SERVER_DOWN:
+    case LDAP_CONNECT_ERROR:
+    case LDAP_UNAVAILABLE:
+    case LDAP_BUSY:
+      return AuthOutcome::failed(503, "directory_unavailable");
+    case LDAP_TIMEOUT:
+    case LDAP_TIMELIMIT_EXCEEDED:
+      return AuthOutcome::failed(504, "directory_timeout");
+    default:
+      return AuthOutcome::failed(502, "directory_error");
+  }
+}
+
+LdapStatus status_of(const LdapStatus& s) { return s; }
+LdapStatus status_of(const LdapSearchResult& r) { return r.status; }
+
+// Runs the first operation `op` of a lease. When the lease's connection was
+// idle in the pool and turns out to be dead (the directory restarted, or
+// closed it for idleness), the other idle connections are dropped too and
+// `op` runs once more on a fresh connection.
+// `stage` names the step for the log: `op_stage`, or the pool's step
+// ("connect", "service_bind", "pool") when no connection could be had.
+template <typename Op>
+auto first_op(LdapConnectionPool& pool, LdapConnectionPool::Lease& lease, std::string& stage,
+              const char* op_stage, Op op) -> decltype(op(std::declval<LdapConnection&>())) {
+  using R = decltype(op(std::declval<LdapConnection&>()));
+  for (int attempt = 0;; ++attempt) {
+    stage = op_stage;
+    auto acquired = pool.acquire();
+    if (!acquired.status.ok()) {
+      stage = acquired.step;
+      R failed{};
+      if constexpr (std::is_same_v<R, LdapStatus>) {
+        failed = acquired.status;
+      } else {
+        failed.status = acquired.status;
+      }
+      return failed;
+    }
+    lease = std::move(acquired.lease);
+    R result = op(*lease);
+    const int rc = status_of(result).rc;
+    if (attempt == 0 && lease.reused() && (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR)) {
+      lease->mark_broken();
+      lease = LdapConnectionPool::Lease();
+      pool.drop_idle();
+      continue;
+    }
+    return result;
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- parse
+
+Result<LdapSettings> parse_ldap_settings(const std::string& name, const nlohmann::json& doc) {
+  SettingsParser p(name, doc);
+  if (!doc.is_object()) return Error{"invalid_config", name + ": must be an object"};
+  for (const auto& item : doc.items()) {
+    if (kKnownKeys.find(item.key()) == kKnownKeys.end()) {
+      return p.error(item.key(), "unknown setting");
+    }
+  }
+  LdapSettings s;
+  std::string type = "ldap";
+  bool enabled = true;
+  if (auto e = p.string("type", type)) return *e;
+  if (type != "ldap") return p.error("type", "must be \"ldap\"");
+  if (auto e = p.boolean("enabled", enabled)) return *e;
+
+  if (auto e = p.string("label", s.label)) return *e;
+  if (s.label.empty() || s.label.size() > 64) return p.error("label", "must be 1 to 64 characters");
+
+  // --- transport
+  if (!p.has("url")) return p.error("url", "is required (ldaps://host:636 or ldap://host:389)");
+  if (auto e = p.string("url", s.url)) return *e;
+  const auto urls = split_urls(s.url);
+  if (urls.empty()) return p.error("url", "is required (ldaps://host:636 or ldap://host:389)");
+  std::optional<bool> ldaps;
+  for (const auto& u : urls) {
+    LDAPURLDesc* desc = nullptr;
+    const int rc = ldap_url_parse(u.c_str(), &desc);
+    if (rc != LDAP_URL_SUCCESS || desc == nullptr) {
+      if (desc != nullptr) ldap_free_urldesc(desc);
+      return p.error("url", "\"" + u + "\" is not an LDAP URL");
+    }
+    const std::string scheme = desc->lud_scheme != nullptr ? desc->lud_scheme : "";
+    const bool has_host = desc->lud_host != nullptr && desc->lud_host[0] != '\0';
+    const bool extra = (desc->lud_dn != nullptr && desc->lud_dn[0] != '\0') ||
+                       desc->lud_attrs != nullptr || desc->lud_filter != nullptr ||
+                       desc->lud_exts != nullptr;
+    ldap_free_urldesc(desc);
+    if (scheme != "ldap" && scheme != "ldaps") {
+      return p.error("url", "\"" + u + "\": the scheme must be ldap:// or ldaps://");
+    }
+    if (!has_host) return p.error("url", "\"" + u + "\": a host name is required");
+    if (extra) return p.error("url", "\"" + u + "\": only scheme, host and port are allowed");
+    const bool this_ldaps = scheme == "ldaps";
+    if (ldaps && *ldaps != this_ldaps) {
+      return p.error("url", "all URLs must use the same scheme");
+    }
+    ldaps = this_ldaps;
+  }
+  s.ldaps = *ldaps;
+  if (auto e = p.boolean("start_tls", s.start_tls)) return *e;
+  if (s.start_tls && s.ldaps) {
+    return p.error("start_tls", "not with ldaps:// (the connection is already TLS)");
+  }
+  if (auto e = p.boolean("insecure_allow_plain", s.insecure_allow_plain)) return *e;
+  // Plain LDAP sends every user's password in clear text: refused unless the
+  // operator says, in so many words, that the network is trusted.
+  if (!s.uses_tls() && !s.insecure_allow_plain) {
+    return p.error("url",
+                   "plain ldap:// would send passwords in clear text; use ldaps://, set "
+                   "start_tls, or set insecure_allow_plain");
+  }
+  if (auto e = p.string("ca_file", s.ca_file)) return *e;
+  if (!s.ca_file.empty()) {
+    if (!s.uses_tls()) return p.error("ca_file", "only used with ldaps:// or start_tls");
+    if (!is_readable_file(s.ca_file)) {
+      return p.error("ca_file", "cannot read \"" + s.ca_file + "\"");
+    }
+  } else if (p.has("ca_file")) {
+    return p.error("ca_file", "must not be empty (leave it out for the system's trust store)");
+  }
+  if (auto e = p.integer("connect_timeout_ms", s.connect_timeout_ms, 1, kMaxTimeoutMs)) return *e;
+  if (auto e = p.integer("operation_timeout_ms", s.operation_timeout_ms, 1, kMaxTimeoutMs)) {
+    return *e;
+  }
+  if (auto e = p.integer("pool_size", s.pool_size, 1, kMaxPoolSize)) return *e;
+
+  // --- how to find the user
+  if (auto e = p.string("user_dn_template", s.user_dn_template)) return *e;
+  if (p.has("user_dn_template")) {
+    if (s.user_dn_template.find("{username}") == std::string::npos) {
+      return p.error("user_dn_template", "must contain {username}");
+    }
+    if (!is_valid_dn(replace_username(s.user_dn_template, "x"))) {
+      return p.error("user_dn_template",
+                     "is not a DN (e.g. uid={username},ou=people,dc=example,dc=org)");
+    }
+    for (const char* key :
+         {"bind_dn", "bind_password", "bind_password_file", "base_dn", "user_filter", "scope"}) {
+      if (p.has(key)) {
+        return p.error(key, "only used with search-then-bind (base_dn), not with user_dn_template");
+      }
+    }
+  } else {
+    if (!p.has("base_dn")) {
+      return p.error("user_dn_template",
+                     "set user_dn_template, or base_dn (with user_filter) for search-then-bind");
+    }
+    if (auto e = p.string("base_dn", s.base_dn)) return *e;
+    if (!is_valid_dn(s.base_dn)) return p.error("base_dn", "is not a DN");
+    if (auto e = p.string("user_filter", s.user_filter)) return *e;
+    if (s.user_filter.find("{username}") == std::string::npos) {
+      return p.error("user_filter", "must contain {username}");
+    }
+    if (!is_plausible_filter(replace_username(s.user_filter, "x"))) {
+      return p.error("user_filter", "is not one parenthesised LDAP filter");
+    }
+    std::string scope = "sub";
+    if (auto e = p.string("scope", scope)) return *e;
+    if (scope == "base") {
+      s.scope = LDAP_SCOPE_BASE;
+    } else if (scope == "one") {
+      s.scope = LDAP_SCOPE_ONELEVEL;
+    } else if (scope == "sub") {
+      s.scope = LDAP_SCOPE_SUBTREE;
+    } else {
+      return p.error("scope", "must be base, one or sub");
+    }
+    if (auto e = p.string("bind_dn", s.bind_dn)) return *e;
+    if (p.has("bind_dn") && !is_valid_dn(s.bind_dn)) return p.error("bind_dn", "is not a DN");
+    const bool has_pw = p.has("bind_password");
+    const bool has_pw_file = p.has("bind_password_file");
+    if (s.bind_dn.empty()) {
+      if (has_pw || has_pw_file) {
+        return p.error(has_pw ? "bind_password" : "bind_password_file", "only used with bind_dn");
+      }
+    } else {
+      if (has_pw && has_pw_file) {
+        return p.error("bind_password", "set bind_password or bind_password_file, not both");
+      }
+      if (!has_pw && !has_pw_file) {
+        return p.error("bind_password", "is required with bind_dn (or bind_password_file)");
+      }
+      if (has_pw) {
+        if (auto e = p.string("bind_password", s.bind_password)) return *e;
+        if (s.bind_password.empty()) return p.error("bind_password", "must not be empty");
+      } else {
+        std::string path;
+        if (auto e = p.string("bind_password_file", path)) return *e;
+        std::ifstream in(path, std::ios::binary);
+        if (path.empty() || !is_readable_file(path) || !in) {
+          return p.error("bind_password_file", "cannot read \"" + path + "\"");
+        }
+        std::getline(in, s.bind_password);
+        if (!s.bind_password.empty() && s.bind_password.back() == '\r') s.bind_password.pop_back();
+        if (s.bind_password.empty()) {
+          return p.error("bind_password_file", "the first line (the password) is empty");
+        }
+      }
+    }
+  }
+
+  // --- attributes
+  for (auto [key, out] :
+       {std::pair{"username_attr", &s.username_attr}, std::pair{"email_attr", &s.email_attr},
+        std::pair{"display_name_attr", &s.display_name_attr}, std::pair{"id_attr", &s.id_attr}}) {
+    if (auto e = p.string(key, *out)) return *e;
+    const bool dn_ok = std::string_view(key) == "id_attr" && iequals(*out, "dn");
+    if (!dn_ok && !is_valid_attribute(*out)) return p.error(key, "is not an attribute name");
+  }
+  if (iequals(s.id_attr, "dn")) s.id_attr = "dn";
+
+  // --- group requirement
+  if (auto e = p.string("required_group", s.required_group)) return *e;
+  if (p.has("required_group") && !is_valid_dn(s.required_group)) {
+    return p.error("required_group", "is not a DN");
+  }
+  if (p.has("group_member_attr")) {
+    if (!p.has("required_group"))
+      return p.error("group_member_attr", "only used with required_group");
+    if (auto e = p.string("group_member_attr", s.group_member_attr)) return *e;
+    if (iequals(s.group_member_attr, "member")) {
+      s.group_member_attr = "member";
+    } else if (iequals(s.group_member_attr, "uniqueMember")) {
+      s.group_member_attr = "uniqueMember";
+    } else if (iequals(s.group_member_attr, "memberOf")) {
+      s.group_member_attr = "memberOf";
+    } else {
+      return p.error("group_member_attr", "must be member, uniqueMember or memberOf");
+    }
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------- authenticator
+
+// What one login went through, for its log line.
+struct LdapAuthenticator::Attempt {
+  std::string stage;  // the step that decided the outcome
+  LdapStatus status;  // its libldap status
+  std::string dn;
+  bool group_checked = false;
+};
+
+LdapAuthenticator::LdapAuthenticator(std::string name, LdapSettings settings,
+                                     metrics::Metrics& metrics)
+    : name_(std::move(name)),
+      settings_(std::move(settings)),
+      success_(metrics.counter("tokend_ldap_logins_total", "LDAP logins by result.",
+                               {{"result", "success"}})),
+      rejected_(metrics.counter("tokend_ldap_logins_total", "LDAP logins by result.",
+                                {{"result", "rejected"}})),
+      error_(metrics.counter("tokend_ldap_logins_total", "LDAP logins by result.",
+                             {{"result", "error"}})) {
+  watchdog_ = std::make_unique<LdapWatchdog>();
+  LdapConnection::Options connection;
+  connection.watchdog = watchdog_.get();
+  connection.url = settings_.url;
+  connection.start_tls = settings_.start_tls;
+  connection.tls = settings_.uses_tls();
+  connection.ca_file = settings_.ca_file;
+  connection.connect_timeout_ms = settings_.connect_timeout_ms;
+  connection.operation_timeout_ms = settings_.operation_timeout_ms;
+
+  LdapConnectionPool::Options user;
+  user.connection = connection;
+  user.max_size = static_cast<std::size_t>(settings_.pool_size);
+  user.acquire_timeout_ms = settings_.operation_timeout_ms;
+  user_pool_ = std::make_unique<LdapConnectionPool>(user);
+
+  if (settings_.search_mode()) {
+    LdapConnectionPool::Options service = user;
+    service.bind_dn = settings_.bind_dn;
+    service.bind_password = settings_.bind_password;
+    service_pool_ = std::make_unique<LdapConnectionPool>(service);
+  }
+  if (!settings_.uses_tls()) {
+    spdlog::warn(
+        "ldap {}: plain ldap:// without StartTLS (insecure_allow_plain): passwords "
+        "cross the network in clear text",
+        name_);
+  }
+}
+
+LdapAuthenticator::~LdapAuthenticator() = default;
+
+std::size_t LdapAuthenticator::open_connections() const {
+  return user_pool_->open_count() + (service_pool_ ? service_pool_->open_count() : 0);
+}
+
+AuthOutcome LdapAuthenticator::authenticate(const AuthRequest& request) {
+  Attempt attempt;
+  AuthOutcome outcome = [&] {
+    // Refused before any bind: an empty password makes a simple bind an
+    // "unauthenticated" bind (RFC 4513 5.1.2) that many directories accept.
+    if (request.password.empty()) {
+      attempt.stage = "input";
+      return AuthOutcome::rejected("empty_password");
+    }
+    if (normalize_username(request.username).empty()) {
+      attempt.stage = "input";
+      return AuthOutcome::rejected("empty_username");
+    }
+    if (request.username.size() > kMaxUsernameBytes) {
+      attempt.stage = "input";
+      return AuthOutcome::rejected("invalid_username");
+    }
+    return settings_.search_mode() ? login_with_search(request, attempt)
+                                   : login_with_template(request, attempt);
+  }();
+
+  // Usernames, reasons and directory codes only: never the password.
+  const std::string user = printable(request.username);
+  switch (outcome.kind) {
+    case AuthOutcome::Kind::kAccepted:
+      success_.inc();
+      spdlog::info("ldap {}: login ok for \"{}\" (dn \"{}\", local username \"{}\") from {}", name_,
+                   user, printable(attempt.dn), printable(outcome.identity.username), request.peer);
+      break;
+    case AuthOutcome::Kind::kRejected:
+      rejected_.inc();
+      spdlog::warn("ldap {}: login rejected for \"{}\" from {}: {} (at {}, ldap code {})", name_,
+                   user, request.peer, outcome.reason, attempt.stage, attempt.status.rc);
+      break;
+    case AuthOutcome::Kind::kFailed:
+      error_.inc();
+      spdlog::warn("ldap {}: login failed for \"{}\" from {}: {} (at {}: ldap code {} {}: {})",
+                   name_, user, request.peer, outcome.reason, attempt.stage, attempt.status.rc,
+                   ldap_err2string(attempt.status.rc), printable(attempt.status.diagnostic));
+      break;
+  }
+  return outcome;
+}
+
+namespace {
+
+std::vector<std::string> wanted_attributes(const LdapSettings& s) {
+  std::vector<std::string> out;
+  const auto add = [&out](const std::string& a) {
+    if (a.empty() || a == "dn") return;
+    for (const auto& have : out) {
+      if (iequals(have, a)) return;
+    }
+    out.push_back(a);
+  };
+  add(s.username_attr);
+  add(s.email_attr);
+  add(s.display_name_attr);
+  add(s.id_attr);   // entryUUID is operational: it must be asked for by name
+  add("memberOf");  // the user's groups, when the directory keeps them
+  return out;
+}
+
+bool is_user_bind_refusal(int rc) {
+  // The directory's ways of saying "not with these credentials": unknown DN,
+  // wrong password, locked or disabled account, password policy.
+  switch (rc) {
+    case LDAP_INVALID_CREDENTIALS:
+    case LDAP_INAPPROPRIATE_AUTH:
+    case LDAP_UNWILLING_TO_PERFORM:
+    case LDAP_CONSTRAINT_VIOLATION:
+    case LDAP_INSUFFICIENT_ACCESS:
+    case LDAP_INVALID_DN_SYNTAX:
+    case LDAP_NO_SUCH_OBJECT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+AuthOutcome LdapAuthenticator::login_with_template(const AuthRequest& request, Attempt& attempt) {
+  // RFC 4514 escaping: `alice,ou=admins` stays one attribute value instead of
+  // naming an entry elsewhere in the tree.
+  attempt.dn = replace_username(settings_.user_dn_template, escape_dn_value(request.username));
+  const std::string& dn = attempt.dn;
+
+  LdapConnectionPool::Lease lease;
+  attempt.status = first_op(*user_pool_, lease, attempt.stage, "user_bind",
+                            [&](LdapConnection& c) { return c.simple_bind(dn, request.password); });
+  if (!attempt.status.ok()) {
+    if (attempt.stage == "user_bind" && is_user_bind_refusal(attempt.status.rc)) {
+      // Unknown DN and wrong password look the same, to the client and here.
+      return AuthOutcome::rejected("invalid_credentials");
+    }
+    return failure_from(attempt.status);
+  }
+
+  // Read the entry as the user (after the bind, the connection has the user's
+  // rights) for the profile and the stable id.
+  attempt.stage = "read_entry";
+  auto read =
+      lease->search(dn, LDAP_SCOPE_BASE, "(objectClass=*)", wanted_attributes(settings_), 0);
+  attempt.status = read.status;
+  LdapEntry entry;
+  entry.dn = dn;
+  if (read.status.ok() && read.entries.size() == 1) {
+    entry = std::move(read.entries.front());
+    if (entry.dn.empty()) entry.dn = dn;
+  } else if (!read.status.ok() && read.status.rc != LDAP_NO_SUCH_OBJECT &&
+             read.status.rc != LDAP_INSUFFICIENT_ACCESS) {
+    return failure_from(read.status);
+  }
+  // An entry the user may not read leaves us with its DN (the stable id) and
+  // the typed username; the login itself succeeded.
+
+  if (!settings_.required_group.empty()) {
+    attempt.stage = "group_check";
+    if (auto outcome = check_group(*lease, entry.dn, attempt)) return *outcome;
+  }
+  return AuthOutcome::accepted(make_identity(entry, request.username, attempt));
+}
+
+AuthOutcome LdapAuthenticator::login_with_search(const AuthRequest& request, Attempt& attempt) {
+  // RFC 4515 escaping: `*` or `*)(uid=*))(|(uid=*` stay literal characters of
+  // one assertion value instead of becoming wildcards or new filter terms.
+  const std::string filter =
+      replace_username(settings_.user_filter, escape_filter_value(request.username));
+
+  LdapConnectionPool::Lease service;
+  // A size limit of 2 is enough to tell "exactly one" from "more than one".
+  auto found = first_op(*service_pool_, service, attempt.stage, "search", [&](LdapConnection& c) {
+    return c.search(settings_.base_dn, settings_.scope, filter, wanted_attributes(settings_), 2);
+  });
+  attempt.status = found.status;
+  if (!found.status.ok() && found.status.rc != LDAP_SIZELIMIT_EXCEEDED) {
+    if (attempt.stage == "service_bind" && !is_transport_error(found.status.rc)) {
+      // The directory refused the service account: a configuration problem,
+      // not the user's, so it is not a 401.
+      return AuthOutcome::failed(502, "service_bind_failed");
+    }
+    return failure_from(found.status);
+  }
+  if (found.entries.empty()) return AuthOutcome::rejected("unknown_user");
+  if (found.entries.size() > 1 || found.status.rc == LDAP_SIZELIMIT_EXCEEDED) {
+    // Two entries for one login name: binding as either would be a guess.
+    return AuthOutcome::rejected("ambiguous_user");
+  }
+  LdapEntry entry = std::move(found.entries.front());
+  attempt.dn = entry.dn;
+  if (entry.dn.empty()) return AuthOutcome::failed(502, "directory_error");
+
+  {
+    // The password is checked by a bind on a separate connection, so the
+    // service connection keeps the service account's identity.
+    LdapConnectionPool::Lease user;
+    attempt.status =
+        first_op(*user_pool_, user, attempt.stage, "user_bind",
+                 [&](LdapConnection& c) { return c.simple_bind(entry.dn, request.password); });
+    if (!attempt.status.ok()) {
+      if (attempt.stage == "user_bind" && is_user_bind_refusal(attempt.status.rc)) {
+        return AuthOutcome::rejected("wrong_password");
+      }
+      return failure_from(attempt.status);
+    }
+  }
+
+  if (!settings_.required_group.empty()) {
+    attempt.stage = "group_check";
+    if (auto outcome = check_group(*service, entry.dn, attempt)) return *outcome;
+  }
+  return AuthOutcome::accepted(make_identity(entry, request.username, attempt));
+}
+
+std::optional<AuthOutcome> LdapAuthenticator::check_group(LdapConnection& connection,
+                                                          const std::string& user_dn,
+                                                          Attempt& attempt) {
+  // The directory compares the DNs itself (distinguishedNameMatch), so case
+  // and spacing differences between DN spellings do not matter. Both DNs are
+  // escaped for the filter: a DN may contain `\`, `(`, `)` or `*`.
+  LdapSearchResult r;
+  if (settings_.group_member_attr == "memberOf") {
+    r = connection.search(user_dn, LDAP_SCOPE_BASE,
+                          "(memberOf=" + escape_filter_value(settings_.required_group) + ")",
+                          {"1.1"}, 1);
+  } else {
+    r = connection.search(
+        settings_.required_group, LDAP_SCOPE_BASE,
+        "(" + settings_.group_member_attr + "=" + escape_filter_value(user_dn) + ")", {"1.1"}, 1);
+  }
+  attempt.status = r.status;
+  if (r.status.ok() && r.entries.size() == 1) {
+    attempt.group_checked = true;
+    return std::nullopt;
+  }
+  if (r.status.ok() || r.status.rc == LDAP_NO_SUCH_OBJECT) {
+    if (r.status.rc == LDAP_NO_SUCH_OBJECT) {
+      spdlog::warn(
+          "ldap {}: required_group or the user's entry does not exist (or is not "
+          "visible): \"{}\"",
+          name_,
+          printable(settings_.group_member_attr == "memberOf" ? user_dn
+                                                              : settings_.required_group));
+    }
+    return AuthOutcome::rejected("not_in_group");
+  }
+  return failure_from(r.status);
+}
+
+Identity LdapAuthenticator::make_identity(const LdapEntry& entry, const std::string& typed,
+                                          const Attempt& attempt) const {
+  Identity id;
+  id.provider = name_;
+  id.local = false;
+  const std::string id_value =
+      settings_.id_attr == "dn" ? std::string() : entry.first(settings_.id_attr);
+  // The entry's DN is the fallback id: stable as long as the entry is not
+  // renamed, and present everywhere.
+  id.subject = id_value.empty() ? entry.dn : id_text(id_value);
+
+  // The local username comes from the directory, not from what was typed, so
+  // `ALICE` and `alice ` sign in to the same account as `alice`. With a
+  // multi-valued attribute the value the person typed wins.
+  const std::string wanted = normalize_username(typed);
+  std::string username;
+  if (const auto* values = entry.values(settings_.username_attr)) {
+    for (const auto& v : *values) {
+      if (normalize_username(v) == wanted) username = normalize_username(v);
+    }
+    if (username.empty() && !values->empty()) username = normalize_username(values->front());
+  }
+  id.username = username.empty() ? wanted : username;
+  id.email = entry.first(settings_.email_attr);
+  id.display_name = entry.first(settings_.display_name_attr);
+  if (const auto* groups = entry.values("memberOf")) id.groups = *groups;
+  if (attempt.group_checked) {
+    const bool listed = std::any_of(id.groups.begin(), id.groups.end(), [&](const std::string& g) {
+      return iequals(g, settings_.required_group);
+    });
+    if (!listed) id.groups.push_back(settings_.required_group);
+  }
+  return id;
+}
+
+Result<std::unique_ptr<Authenticator>> make_ldap_authenticator(const std::string& name,
+                                                               const nlohmann::json& settings,
+                                                               const FactoryContext& ctx) {
+  auto parsed = parse_ldap_settings(name, settings);
+  if (!parsed) return parsed.error();
+  std::unique_ptr<Authenticator> out =
+      std::make_unique<LdapAuthenticator>(name, std::move(parsed).value(), ctx.metrics);
+  return out;
+}
+
+}  // namespace tokend::auth::ldap
