@@ -79,7 +79,9 @@ std::optional<HttpResponse> read_credentials(const json& body, const auth::Authe
     }
     out.email = std::move(**e);
     out.access_token = std::move(**t);
-    throttle_key = "email:" + auth::normalize_username(out.email);
+    // Per address only: provider tokens cannot be guessed, and a per-email
+    // count would let anyone lock a victim out with a few junk tokens.
+    throttle_key.clear();
   }
   return std::nullopt;
 }
@@ -138,8 +140,12 @@ std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json
     if (!u) return storage_unavailable(u.error(), "loading an account");
     user = std::move(*u);
   } else {
-    store::ExternalProfile p{id.provider, id.subject, auth::normalize_username(id.username), id.email,
-                             id.display_name, id.link_by_email};
+    // A provider or directory chooses these names: keep only ones that are
+    // valid local usernames (no control characters, bounded), else let the
+    // store derive one from the provider and subject.
+    std::string username = auth::normalize_username(id.username);
+    if (!auth::valid_username(username)) username.clear();
+    store::ExternalProfile p{id.provider, id.subject, username, id.email, id.display_name, id.link_by_email};
     auto u = ctx.store.upsert_external_user(p, now_ms());
     if (!u) return storage_unavailable(u.error(), "linking an account");
     user = std::move(*u);
@@ -209,7 +215,7 @@ HttpResponse handle_logout(const HttpRequest& req, ApiContext& ctx) {
     auto caller = authenticate_caller(req, ctx, Accept::kCookie);
     if (auto* c = std::get_if<Caller>(&caller)) {
       if (auto s = ctx.sessions.end(c->session->id); !s) return storage_unavailable(s.error(), "ending a session");
-      spdlog::info("logout: user={}", c->user.username);
+      spdlog::info("logout: user={}", log::printable(c->user.username));
     }
   }
   // Always clear the cookie: signing out of an already-expired session is

@@ -9,6 +9,7 @@
 #include "api/request_body.hpp"
 #include "api/routes_internal.hpp"
 #include "tokend/config/config.hpp"
+#include "tokend/log/log.hpp"
 #include "tokend/session/session_service.hpp"
 #include "tokend/token/token_service.hpp"
 
@@ -72,7 +73,7 @@ HttpResponse handle_revoke_by_id(const HttpRequest& req, const http::RouteParams
   if (!revoked) return storage_unavailable(revoked.error(), "revoking a token");
   // Someone else's token id answers exactly like a missing one.
   if (!*revoked) return error_response(404, "not_found", "No such token.");
-  spdlog::info("token revoked: user={} token_id={}", c.user.username, id);
+  spdlog::info("token revoked: user={} token_id={}", log::printable(c.user.username), id);
   return http::no_content();
 }
 
@@ -82,7 +83,7 @@ HttpResponse handle_revoke_presented(const HttpRequest& req, ApiContext& ctx) {
   const Caller& c = std::get<Caller>(caller);
   auto revoked = ctx.store.revoke_token(c.user.id, c.token->id, now_ms());
   if (!revoked) return storage_unavailable(revoked.error(), "revoking a token");
-  spdlog::info("token revoked by its holder: user={} token_id={}", c.user.username, c.token->id);
+  spdlog::info("token revoked by its holder: user={} token_id={}", log::printable(c.user.username), c.token->id);
   return http::no_content();
 }
 
@@ -140,7 +141,7 @@ HttpResponse issue_token_response(const store::User& user, const std::string& so
                                   ApiContext& ctx) {
   auto issued = ctx.tokens.issue(user.id, source, options.name, options.lifetime_days);
   if (!issued) return storage_unavailable(issued.error(), "issuing a token");
-  spdlog::info("token issued: user={} source={} token_id={}", user.username, source, issued->record.id);
+  spdlog::info("token issued: user={} source={} token_id={}", log::printable(user.username), source, issued->record.id);
   return http::json_response(200, {{"token", issued->token}, {"expiresOn", format_iso8601(issued->record.expires_at)}});
 }
 

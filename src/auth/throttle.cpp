@@ -1,5 +1,7 @@
 #include "tokend/auth/throttle.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -7,7 +9,18 @@ namespace tokend::auth {
 
 namespace {
 std::string user_key(std::string_view u) { return "u:" + std::string(u); }
-std::string addr_key(std::string_view a) { return "a:" + std::string(a); }
+// IPv6 clients are counted per /64: one subscriber usually holds a whole /64,
+// so per-address counting would hand an attacker 2^64 fresh budgets.
+std::string addr_key(std::string_view a) {
+  const std::string text(a);
+  unsigned char buf[sizeof(in6_addr)];
+  if (text.find(':') != std::string::npos && inet_pton(AF_INET6, text.c_str(), buf) == 1) {
+    std::fill(buf + 8, buf + 16, 0);
+    char out[INET6_ADDRSTRLEN];
+    if (inet_ntop(AF_INET6, buf, out, sizeof out)) return "a:" + std::string(out) + "/64";
+  }
+  return "a:" + text;
+}
 }  // namespace
 
 LoginThrottle::LoginThrottle(const config::ThrottleConfig& config) : config_(config) {}

@@ -1,6 +1,7 @@
 #include "tokend/cli/cli.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -171,7 +172,10 @@ int user_command(int argc, char** argv) {
     }
     std::printf("%-6s %-32s %-32s %s\n", "ID", "USERNAME", "EMAIL", "STATE");
     for (const auto& u : *users) {
-      std::printf("%-6lld %-32s %-32s %s\n", static_cast<long long>(u.id), u.username.c_str(), u.email.c_str(),
+      // Names may come from a directory or a provider: never let them put
+      // escape sequences on the operator's terminal.
+      std::printf("%-6lld %-32s %-32s %s\n", static_cast<long long>(u.id), log::printable(u.username).c_str(),
+                  log::printable(u.email).c_str(),
                   u.disabled ? "disabled" : "enabled");
     }
     return 0;
@@ -233,6 +237,22 @@ int user_command(int argc, char** argv) {
   return 0;
 }
 
+// Each connection is a file descriptor: lift the soft limit (often 1024) up to
+// the hard limit so limits.max_connections can be reached.
+void raise_file_limit(std::size_t max_connections) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const rlim_t want = std::min<rlim_t>(rl.rlim_max, static_cast<rlim_t>(max_connections) + 256);
+  if (rl.rlim_cur < want) {
+    rl.rlim_cur = want;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur < static_cast<rlim_t>(max_connections) + 64) {
+    spdlog::warn("open-file limit {} is below limits.max_connections {}: raise it (LimitNOFILE=)",
+                 static_cast<unsigned long long>(rl.rlim_cur), max_connections);
+  }
+}
+
 int serve_command(int argc, char** argv) {
   Args args;
   if (!parse_args(argc, argv, 2, {"--config", "--listen", "--db"}, args)) return 2;
@@ -254,6 +274,7 @@ int serve_command(int argc, char** argv) {
     return 1;
   }
   spdlog::info("tokend {} starting", TOKEND_VERSION);
+  raise_file_limit(cfg->limits.max_connections);
   return app::serve(*cfg);
 }
 

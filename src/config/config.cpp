@@ -1,5 +1,8 @@
 #include "tokend/config/config.hpp"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -82,6 +85,18 @@ class Section {
   std::string path_;
   std::set<std::string> used_;
 };
+
+// The canonical text of an IP address (IPv4-mapped IPv6 as IPv4), or "" when
+// `text` is not one.
+std::string canonical_ip(const std::string& text) {
+  unsigned char buf[sizeof(in6_addr)];
+  char out[INET6_ADDRSTRLEN];
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1) return inet_ntop(AF_INET, buf, out, sizeof out);
+  if (inet_pton(AF_INET6, text.c_str(), buf) != 1) return {};
+  static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(kMapped, kMapped + 12, buf)) return inet_ntop(AF_INET, buf + 12, out, sizeof out);
+  return inet_ntop(AF_INET6, buf, out, sizeof out);
+}
 
 std::string join(const std::string& a, const char* b) { return a.empty() ? b : a + "." + b; }
 
@@ -267,6 +282,13 @@ Result<Config> parse_config(const json& doc) {
     if (o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0) {
       return Error{"invalid_config", "sessions.allowed_origins: each must start with http:// or https://"};
     }
+  }
+  for (auto& proxy : c.trusted_proxies) {
+    auto canonical = canonical_ip(proxy);
+    if (canonical.empty()) {
+      return Error{"invalid_config", "trusted_proxies: '" + proxy + "' is not an IP address (ranges are not supported)"};
+    }
+    proxy = canonical;
   }
   if (!c.auth.is_object()) return Error{"invalid_config", "auth: must be an object"};
   if (c.auth.empty()) c.auth = json{{"userpass", {{"type", "userpass"}}}};

@@ -67,6 +67,13 @@ struct Shared {
   }
 };
 
+// An address as text, with IPv4-mapped IPv6 (::ffff:1.2.3.4 on a dual-stack
+// listener) written as the IPv4 address it is.
+std::string canonical_address(const net::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6()).to_string();
+  return a.to_string();
+}
+
 bool is_parse_error(const beast::error_code& ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
 }
@@ -96,7 +103,13 @@ template <class Derived>
 class Session : public SessionIface {
  public:
   explicit Session(std::shared_ptr<Shared> shared, std::string peer)
-      : shared_(std::move(shared)), peer_(std::move(peer)) {
+      : shared_(std::move(shared)),
+        peer_(std::move(peer)),
+        // Bounded: Beast 1.81 puts no limit on a chunked body's chunk-size
+        // line (extensions), so without a cap on the buffer one request could
+        // grow it until the process dies. Headers + body + framing is all a
+        // valid request needs.
+        buffer_(shared_->opts.limits.max_header_bytes + shared_->opts.limits.max_body_bytes + kFramingSlack) {
     shared_->connections.fetch_add(1);
   }
   ~Session() override {
@@ -149,7 +162,7 @@ class Session : public SessionIface {
   void on_read(beast::error_code ec, std::size_t) {
     if (ec == bhttp::error::end_of_stream) return derived().do_close();
     started_ = Clock::now();
-    if (ec == bhttp::error::body_limit) {
+    if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow) {
       return send_error(413, "payload_too_large",
                         "The request body is larger than " + std::to_string(shared_->opts.limits.max_body_bytes) +
                             " bytes.");
@@ -188,6 +201,7 @@ class Session : public SessionIface {
     for (const auto& f : req) r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     r.body = std::move(req.body());
     r.peer = client_address(r);
+    client_ = r.peer;
     r.tls = Derived::kTls;
 
     Match m = shared_->router.match(r.method, r.path);
@@ -212,7 +226,7 @@ class Session : public SessionIface {
   // forwarded for (the rightmost X-Forwarded-For hop that is not a trusted
   // proxy itself: hops further left were written by the client and may lie).
   std::string client_address(const HttpRequest& r) const {
-    const auto& trusted = shared_->opts.trusted_proxies;
+    const auto& trusted = shared_->opts.trusted_proxies;  // canonical text (config::parse_config)
     auto is_trusted = [&](std::string_view a) { return std::find(trusted.begin(), trusted.end(), a) != trusted.end(); };
     if (trusted.empty() || !is_trusted(peer_)) return peer_;
     std::string chain;
@@ -230,7 +244,7 @@ class Session : public SessionIface {
       beast::error_code ec;
       const auto addr = net::ip::make_address(std::string(hop), ec);
       if (ec) return peer_;  // garbage in the chain: trust nothing from it
-      const std::string text = addr.to_string();
+      const std::string text = canonical_address(addr);
       if (!is_trusted(text)) return text;
     }
     return peer_;
@@ -287,7 +301,7 @@ class Session : public SessionIface {
       // The path only (never the query, headers or body), redacted in case a
       // client put a token into it.
       spdlog::info("access method={} path={} status={} ms={:.2f} client={}", method_, log::redact(path_), status_,
-                   seconds * 1000, peer_);
+                   seconds * 1000, client_.empty() ? peer_ : client_);
     }
     request_open_ = false;
     shared_->inflight.fetch_sub(1);
@@ -299,6 +313,7 @@ class Session : public SessionIface {
     do_read();
   }
 
+  static constexpr std::size_t kFramingSlack = 16 * 1024;
   std::shared_ptr<Shared> shared_;
   std::string peer_;
   beast::flat_buffer buffer_;
@@ -306,6 +321,7 @@ class Session : public SessionIface {
   bhttp::response<bhttp::string_body> res_;
   Clock::time_point started_ = Clock::now();
   std::string method_, path_, route_;
+  std::string client_;  // the resolved client address of the current request
   int status_ = 0;
   bool keep_alive_ = false;
   bool head_ = false;
@@ -437,7 +453,7 @@ struct HttpServer::Impl {
       return;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    std::string peer = ep.address().to_string();
+    std::string peer = canonical_address(ep.address());
     if (shared->opts.tls.enabled) {
       auto s = std::make_shared<SslSession>(std::move(socket), ssl_ctx, shared, std::move(peer));
       shared->add(s.get(), s);
@@ -504,6 +520,9 @@ Status HttpServer::start() {
     auto& ctx = impl_->ssl_ctx;
     ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                     ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+    // Client-initiated renegotiation costs the server a handshake per request
+    // of the client's choosing: refuse it.
+    SSL_CTX_set_options(ctx.native_handle(), SSL_OP_NO_RENEGOTIATION);
     ctx.use_certificate_chain_file(o.tls.cert_file, ec);
     if (ec) return Error{"tls_error", "tls.cert_file " + o.tls.cert_file + ": " + ec.message()};
     ctx.use_private_key_file(o.tls.key_file, ssl::context::pem, ec);

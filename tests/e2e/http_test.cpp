@@ -166,3 +166,31 @@ TEST_CASE("GET /healthz and /metrics", "[e2e][http]") {
   CHECK(m.body.find("tokend_tokens_issued_total{source=\"userpass\"} 1") != std::string::npos);
   CHECK(m.body.find("tokend_failed_logins_total{method=\"userpass\"} 1") != std::string::npos);
 }
+
+TEST_CASE("an endless chunk extension cannot grow the server's memory", "[e2e][http]") {
+  TokendProcess t;
+  int fd = e2e::connect_to(t.port());
+  REQUIRE(fd >= 0);
+  const std::string head =
+      "POST /api/authenticate/userpass HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n1;";
+  REQUIRE(::send(fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size()));
+  // 8 MiB of chunk extension, far more than headers + body limits allow.
+  const std::string junk(64 * 1024, 'a');
+  std::size_t sent = 0;
+  for (int i = 0; i < 128; ++i) {
+    const auto n = ::send(fd, junk.data(), junk.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server gave up on us: good
+    sent += static_cast<std::size_t>(n);
+  }
+  std::string in;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) in.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  INFO("sent " << sent << " bytes; answer: " << in.substr(0, 200));
+  CHECK(in.find("HTTP/1.1 413") == 0);
+  CHECK(in.find("payload_too_large") != std::string::npos);
+  CHECK(sent < 8u * 1024 * 1024);
+  CHECK(t.get("/healthz").status == 200);
+}

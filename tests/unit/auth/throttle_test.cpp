@@ -172,3 +172,21 @@ TEST_CASE("LoginThrottle: a flood of usernames does not reset a throttled addres
   }
   CHECK(attempts <= 5);
 }
+
+TEST_CASE("LoginThrottle counts IPv6 clients per /64", "[auth][throttle]") {
+  ThrottleConfig c;
+  c.per_username = {0, 0};
+  c.per_address = {2, 60};
+  LoginThrottle t(c);
+  const TimeMs now = 1'000'000;
+  t.record_failure("a", "2001:db8:1:2::1", now);
+  t.record_failure("b", "2001:db8:1:2:ffff:ffff:ffff:ffff", now);
+  // Another address in the same /64 shares the budget; another /64 does not.
+  CHECK(t.retry_after("c", "2001:db8:1:2::9", now) > 0);
+  CHECK(t.retry_after("c", "2001:db8:1:3::1", now) == 0);
+  // IPv4 stays per address.
+  t.record_failure("a", "192.0.2.1", now);
+  t.record_failure("a", "192.0.2.1", now);
+  CHECK(t.retry_after("c", "192.0.2.1", now) > 0);
+  CHECK(t.retry_after("c", "192.0.2.2", now) == 0);
+}

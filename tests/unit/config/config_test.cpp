@@ -362,3 +362,14 @@ TEST_CASE("config/example.json in the repository is valid", "[config]") {
   REQUIRE(c.ok());
   CHECK(c->auth.contains("userpass"));
 }
+
+TEST_CASE("parse_config validates trusted_proxies and writes them canonically", "[config]") {
+  auto ok = parse_config(json{{"trusted_proxies", {"127.0.0.1", "::ffff:10.1.2.3", "2001:DB8::0:1"}}});
+  REQUIRE(ok.ok());
+  CHECK(ok->trusted_proxies == std::vector<std::string>{"127.0.0.1", "10.1.2.3", "2001:db8::1"});
+  auto range = parse_config(json{{"trusted_proxies", {"10.0.0.0/8"}}});
+  REQUIRE_FALSE(range.ok());
+  CHECK(range.error().message.find("trusted_proxies") != std::string::npos);
+  CHECK_FALSE(parse_config(json{{"trusted_proxies", {"proxy.example.org"}}}).ok());
+  CHECK_FALSE(parse_config(json{{"trusted_proxies", "127.0.0.1"}}).ok());
+}
