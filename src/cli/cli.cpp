@@ -225,7 +225,13 @@ int user_command(int argc, char** argv) {
       std::cerr << "tokend: could not set the password\n";
       return 1;
     }
-    std::cout << "password of " << u.username << " changed\n";
+    // Whoever knew the old password may hold a browser session: end them
+    // all. Tokens are separate credentials with their own revocation.
+    if (auto s = (*store)->revoke_sessions(u.id, now_ms()); !s) {
+      std::cerr << "tokend: password changed, but ending the sessions failed: " << s.error().message << "\n";
+      return 1;
+    }
+    std::cout << "password of " << log::printable(u.username) << " changed; its browser sessions were ended\n";
     return 0;
   }
   const bool disable = verb == "disable";

@@ -184,3 +184,17 @@ TEST_CASE("the web page is served with a strict Content-Security-Policy", "[e2e]
   CHECK(t.get("/../CMakeLists.txt").status == 404);
   CHECK(t.get("/%2e%2e/CMakeLists.txt").status == 404);
 }
+
+TEST_CASE("changing a password ends the account's sessions", "[e2e][session]") {
+  TokendProcess t;
+  t.add_user("alice", "alices password");
+  const std::string cookie = sign_in(t, "alice", "alices password");
+  const std::string token = t.login("alice", "alices password");
+  REQUIRE(t.get("/api/session", {{"Cookie", cookie}}).status == 200);
+  auto r = t.cli({"passwd", "alice"}, "a brand new password\n");
+  REQUIRE(r.exit_code == 0);
+  CHECK(t.get("/api/session", {{"Cookie", cookie}}).status == 401);
+  CHECK(t.get("/api/user", bearer(token)).status == 200);  // tokens are separate credentials
+  CHECK(t.post("/api/login", R"({"username":"alice","password":"alices password"})").status == 401);
+  CHECK(t.post("/api/login", R"({"username":"alice","password":"a brand new password"})").status == 200);
+}

@@ -117,12 +117,15 @@ class Store {
   // Disabling also revokes every token and session of the account, at once.
   // Error code "not_found" when there is no such user.
   virtual Status set_disabled(std::int64_t user_id, bool disabled, TimeMs now) = 0;
+  // Ends every browser session of the account (after a password change).
+  virtual Status revoke_sessions(std::int64_t user_id, TimeMs now) = 0;
   // The local account linked to (provider, subject): found and refreshed
   // (email, display name; username when free), or created on first sight. The
   // preferred username is used when free, else "<username>@<provider>", else
   // with a numeric suffix: an external login never takes over a local account
   // by name. With link_by_email, an unlinked identity is linked to the one
-  // existing account whose email equals profile.email, if exactly one does.
+  // existing local password account (not yet linked at this provider) whose
+  // email equals profile.email, if exactly one does.
   virtual Result<User> upsert_external_user(const ExternalProfile& profile, TimeMs now) = 0;
 
   // ---- tokens

@@ -290,6 +290,16 @@ Status SqliteStore::set_password_hash(std::int64_t user_id, const std::string& p
   return ok_status();
 }
 
+Status SqliteStore::revoke_sessions(std::int64_t user_id, TimeMs now) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  auto st = (*lease)->prepare("UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL");
+  if (!st) return st.error();
+  st->bind(1, now).bind(2, user_id);
+  if (st->step() != SQLITE_DONE) return db_error(**lease, "revoking sessions");
+  return ok_status();
+}
+
 Status SqliteStore::set_disabled(std::int64_t user_id, bool disabled, TimeMs now) {
   auto lease = this->lease();
   if (!lease) return lease.error();
@@ -365,9 +375,14 @@ Result<User> SqliteStore::upsert_external_user(const ExternalProfile& p, TimeMs 
     if (p.link_by_email && !p.email.empty()) {
       // Opt-in only: link to the one existing account with this email. Two
       // accounts with the same email is ambiguous: create a new one instead.
-      auto st = c.prepare("SELECT id FROM users WHERE email = ? COLLATE NOCASE LIMIT 2");
+      // Only local password accounts not yet linked at this provider: an
+      // account that came from another provider (an LDAP mail attribute, say)
+      // must not be claimable through this provider's email check.
+      auto st = c.prepare(
+          "SELECT id FROM users WHERE email = ? COLLATE NOCASE AND password_hash != '' "
+          "AND id NOT IN (SELECT user_id FROM identities WHERE provider = ?) LIMIT 2");
       if (!st) return st.error();
-      st->bind(1, p.email);
+      st->bind(1, p.email).bind(2, p.provider);
       std::vector<std::int64_t> ids;
       int rc;
       while ((rc = st->step()) == SQLITE_ROW) ids.push_back(st->int64(0));

@@ -483,6 +483,19 @@ TEST_CASE("Store conformance: link_by_email links only when opted in and unambig
       CHECK(u.id != twin.id);
       CHECK(user_count(s) == 3);
     }
+    SECTION("opted in: never to an account without a password or already linked at that provider") {
+      const User linked = upsert(s, profile("ldap", "uid=bob", "bob", "bob@example.org"));
+      ExternalProfile p = profile("github", "7", "bob-gh", "bob@example.org");
+      p.link_by_email = true;
+      CHECK(upsert(s, p).id != linked.id);  // bob has no password: he came from LDAP
+      ExternalProfile q = profile("github", "8", "alice-again", "alice@example.org");
+      q.link_by_email = true;
+      REQUIRE(upsert(s, profile("github", "2", "x", "alice@example.org")).id != local.id);  // not opted in
+      ExternalProfile first = profile("github", "3", "alice-gh", "alice@example.org");
+      first.link_by_email = true;
+      REQUIRE(upsert(s, first).id == local.id);
+      CHECK(upsert(s, q).id != local.id);  // alice is linked at github already
+    }
     SECTION("opted in with no matching email: a new account") {
       ExternalProfile p = profile("github", "1", "someone", "nobody@example.org");
       p.link_by_email = true;
@@ -500,6 +513,34 @@ TEST_CASE("Store conformance: link_by_email links only when opted in and unambig
       const User u = upsert(s, p);
       CHECK(u.id != none->id);
       CHECK(u.id != local.id);
+    }
+  });
+}
+
+TEST_CASE("Store conformance: revoke_sessions ends every session of one account", "[store][session]") {
+  for_each_backend([](Store& s) {
+    const User a = make_user(s, "alice");
+    const User b = make_user(s, "bob");
+    NewSession n;
+    n.user_id = a.id;
+    n.method = "userpass";
+    n.created_at = kT0;
+    n.expires_at = kT0 + 1'000'000;
+    n.digest[0] = 1;
+    REQUIRE(s.insert_session(n).ok());
+    n.digest[0] = 2;
+    REQUIRE(s.insert_session(n).ok());
+    n.user_id = b.id;
+    n.digest[0] = 3;
+    REQUIRE(s.insert_session(n).ok());
+    REQUIRE(s.revoke_sessions(a.id, kT0 + 5).ok());
+    for (std::uint8_t d : {1, 2, 3}) {
+      tokend::crypto::Sha256 digest{};
+      digest[0] = d;
+      auto found = s.find_session(digest);
+      REQUIRE(found.ok());
+      REQUIRE(found->has_value());
+      CHECK((*found)->session.revoked == (d != 3));
     }
   });
 }

@@ -44,6 +44,7 @@ class SqliteStore final : public Store {
   Result<std::vector<User>> list_users() override;
   Status set_password_hash(std::int64_t user_id, const std::string& phc) override;
   Status set_disabled(std::int64_t user_id, bool disabled, TimeMs now) override;
+  Status revoke_sessions(std::int64_t user_id, TimeMs now) override;
   Result<User> upsert_external_user(const ExternalProfile& profile, TimeMs now) override;
 
   Result<TokenRecord> insert_token(const NewToken& token) override;

@@ -37,6 +37,7 @@ class RefusingStore final : public store::Store {
   Result<std::vector<store::User>> list_users() override { return no(); }
   Status set_password_hash(std::int64_t, const std::string&) override { return no(); }
   Status set_disabled(std::int64_t, bool, tokend::TimeMs) override { return no(); }
+  Status revoke_sessions(std::int64_t, tokend::TimeMs) override { return no(); }
   Result<store::User> upsert_external_user(const store::ExternalProfile&, tokend::TimeMs) override { return no(); }
   Result<store::TokenRecord> insert_token(const store::NewToken&) override { return no(); }
   Result<std::optional<store::TokenLookup>> find_token(const tokend::crypto::Sha256&) override { return no(); }
