@@ -1,5 +1,6 @@
 #include "tokend/log/log.hpp"
 
+#include <spdlog/async.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -8,30 +9,42 @@
 
 namespace tokend::log {
 
+namespace {
+constexpr std::size_t kQueueLines = 16384;
+}  // namespace
+
 Status init(std::string_view level, const std::string& file) {
   const auto lvl = spdlog::level::from_str(std::string(level));
   if (lvl == spdlog::level::off && level != "off") {
     return Error{"invalid_config", "log.level: unknown level '" + std::string(level) + "'"};
   }
-  std::shared_ptr<spdlog::logger> logger;
+  spdlog::sink_ptr sink;
   try {
     if (file.empty()) {
-      logger = std::make_shared<spdlog::logger>("tokend", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+      sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     } else {
-      logger = std::make_shared<spdlog::logger>(
-          "tokend", std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, /*truncate=*/false));
+      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, /*truncate=*/false);
     }
   } catch (const spdlog::spdlog_ex& e) {
     return Error{"invalid_config", std::string("log.file: ") + e.what()};
   }
+  // Asynchronous: an I/O thread hands the line to a queue and goes on; one
+  // logging thread writes. A slow disk or a blocked stderr pipe must never
+  // stall request handling. When the queue is full, callers wait rather than
+  // drop lines: the log is the audit trail of sign-ins.
+  spdlog::init_thread_pool(kQueueLines, 1);
+  auto logger = std::make_shared<spdlog::async_logger>("tokend", sink, spdlog::thread_pool(),
+                                                       spdlog::async_overflow_policy::block);
   logger->set_level(lvl);
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
-  // Flush every line: a log that loses its last lines after a crash is the log
-  // an operator needs most.
+  // The writer flushes after every line, so what was logged is on disk within
+  // moments (and all of it after shutdown()).
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
   return ok_status();
 }
+
+void shutdown() { spdlog::shutdown(); }
 
 namespace {
 

@@ -7,7 +7,8 @@
 // came from a client (a request target), to cut anything that looks like a
 // credential out of it.
 //
-// Thread-safety: spdlog loggers are thread-safe; init() runs once at start.
+// Thread-safety: spdlog loggers are thread-safe; init() runs once at start,
+// shutdown() once at exit.
 #pragma once
 
 #include <string>
@@ -18,7 +19,11 @@
 namespace tokend::log {
 
 // Sets the level ("trace".."error") and the sink (stderr, or `file` appended).
+// Lines are written by a background thread (callers never wait on the disk).
 Status init(std::string_view level, const std::string& file);
+
+// Writes every queued line and stops the logging thread. Call before exit.
+void shutdown();
 
 // `text` with every run of 32+ hex or base64url characters, and the values of
 // query parameters named like a secret (token, password, code, ...), replaced by "[redacted]".

@@ -178,15 +178,37 @@ TokendProcess::~TokendProcess() {
   }
 }
 
-std::string TokendProcess::log() const {
-  std::ifstream in(dir_ + "/tokend.log");
+namespace {
+std::string read_whole(const std::string& path) {
+  std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+}  // namespace
+
+std::string TokendProcess::log() const {
+  // tokend logs from a background thread: wait until the file has stopped
+  // growing (at most a second) so a line logged before a response was sent
+  // is there when the test reads it.
+  auto read = [this] {
+    std::ifstream in(dir_ + "/tokend.log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  std::string text = read();
+  for (int i = 0; i < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::string again = read();
+    if (again.size() == text.size()) return again;
+    text = std::move(again);
+  }
+  return text;
+}
 
 void TokendProcess::start() {
-  log_offset_ = log().size();
+  log_offset_ = read_whole(dir_ + "/tokend.log").size();
   pid_ = fork();
   if (pid_ == 0) {
     const int out = ::open((dir_ + "/stderr.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -199,7 +221,7 @@ void TokendProcess::start() {
   static const std::regex kListening("listening on [^ ]*:([0-9]+)");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
-    const std::string l = log();
+    const std::string l = read_whole(dir_ + "/tokend.log");
     std::smatch m;
     const std::string fresh = l.size() > log_offset_ ? l.substr(log_offset_) : std::string();
     if (std::regex_search(fresh, m, kListening)) {
