@@ -24,7 +24,7 @@ std::string origin_of(std::string_view url) {
   return lower(url.substr(0, host_end));
 }
 
-http::HttpResponse unauthenticated(Accept accept) {
+http::HttpResponse make_unauthenticated(Accept accept) {
   if (accept == Accept::kCookie) {
     return http::error_response(401, "unauthenticated", "Sign in first: a valid session is required.");
   }
@@ -33,6 +33,23 @@ http::HttpResponse unauthenticated(Accept accept) {
       accept == Accept::kToken ? "A valid token is required." : "A valid token or session is required.");
   r.set_header("WWW-Authenticate", "Bearer");
   return r;
+}
+
+http::HttpResponse unauthenticated(Accept accept) {
+  // Built once and copied: a flood of bad tokens must cost less than a valid
+  // request, so its answer is not a JSON document serialized per request.
+  static const http::HttpResponse kCookie = make_unauthenticated(Accept::kCookie);
+  static const http::HttpResponse kToken = make_unauthenticated(Accept::kToken);
+  static const http::HttpResponse kEither = make_unauthenticated(Accept::kTokenOrCookie);
+  switch (accept) {
+    case Accept::kCookie:
+      return kCookie;
+    case Accept::kToken:
+      return kToken;
+    case Accept::kTokenOrCookie:
+      break;
+  }
+  return kEither;
 }
 
 }  // namespace

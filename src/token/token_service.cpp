@@ -60,21 +60,22 @@ Result<store::TokenLookup> TokenService::validate(std::string_view token) {
   if (l.token.expires_at <= now) return Error{"unauthorized", "expired token"};
   if (l.user.disabled) return Error{"unauthorized", "disabled account"};
   {
-    std::lock_guard lock(usage_mu_);
-    usage_[l.token.id] = now;
+    UsageShard& shard = usage_[static_cast<std::uint64_t>(l.token.id) % kUsageShards];
+    std::lock_guard lock(shard.mu);
+    shard.pending[l.token.id] = now;
   }
   l.token.last_used_at = now;
   return std::move(l);
 }
 
 void TokenService::flush_usage() {
-  std::unordered_map<std::int64_t, TimeMs> pending;
-  {
-    std::lock_guard lock(usage_mu_);
-    pending.swap(usage_);
+  std::vector<std::pair<std::int64_t, TimeMs>> uses;
+  for (UsageShard& shard : usage_) {
+    std::lock_guard lock(shard.mu);
+    uses.insert(uses.end(), shard.pending.begin(), shard.pending.end());
+    shard.pending.clear();
   }
-  if (pending.empty()) return;
-  std::vector<std::pair<std::int64_t, TimeMs>> uses(pending.begin(), pending.end());
+  if (uses.empty()) return;
   if (auto s = store_.record_token_use(uses); !s) {
     spdlog::warn("could not record token use: {}", s.error().message);
   }

@@ -14,6 +14,7 @@
 // database: call them from worker threads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -64,8 +65,14 @@ class TokenService final {
   store::Store& store_;
   config::TokenConfig config_;
   metrics::Metrics& metrics_;
-  std::mutex usage_mu_;
-  std::unordered_map<std::int64_t, TimeMs> usage_;
+  // Last-use times waiting for flush_usage(), sharded by token id so that
+  // concurrent validations do not all queue on one lock.
+  struct alignas(64) UsageShard {
+    std::mutex mu;
+    std::unordered_map<std::int64_t, TimeMs> pending;
+  };
+  static constexpr std::size_t kUsageShards = 16;
+  UsageShard usage_[kUsageShards];
 };
 
 // True when `s` has the shape of a token: 256 lower-case hex characters.

@@ -7,7 +7,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
+#include <optional>
+#include <unordered_set>
+#include <utility>
 
 #include "store/sqlite/connection.hpp"
 
@@ -124,25 +129,74 @@ constexpr int kDigestLen = static_cast<int>(sizeof(crypto::Sha256));
 
 }  // namespace
 
+// Per-thread connections. Every thread that uses a store keeps one connection
+// to it in a thread_local cache, so the hot paths take no lock to get a
+// connection (a mutex-guarded pool would be a global lock on every token
+// validation). Entries are keyed by the store's process-unique id, never by its
+// address (a new store may reuse a freed one's address). A store that is
+// destroyed leaves its connections in other threads' caches: they are closed
+// when that thread next misses its cache (see evict_dead_connections) or exits.
+namespace {
+
+std::atomic<std::uint64_t> g_next_store_id{1};
+std::mutex g_live_mu;
+std::unordered_set<std::uint64_t> g_live_stores;  // ids of stores not yet destroyed
+
+struct ThreadConnection {
+  std::uint64_t store_id = 0;
+  std::unique_ptr<Connection> conn;
+  bool in_use = false;  // lent to a Lease of this thread right now
+};
+thread_local std::vector<std::unique_ptr<ThreadConnection>> t_connections;
+
+void evict_dead_connections() {
+  std::lock_guard lock(g_live_mu);
+  std::erase_if(t_connections, [](const std::unique_ptr<ThreadConnection>& e) {
+    return !e->in_use && !g_live_stores.contains(e->store_id);
+  });
+}
+
+}  // namespace
+
 class SqliteStore::Lease {
  public:
-  Lease(SqliteStore* store, std::unique_ptr<Connection> c) : store_(store), c_(std::move(c)) {}
-  Lease(Lease&&) noexcept = default;
+  // A connection of this thread's cache (marked in use until the lease ends).
+  explicit Lease(ThreadConnection* cached) : cached_(cached), conn_(cached->conn.get()) { cached->in_use = true; }
+  // A connection of the shared pool (given back when the lease ends).
+  Lease(SqliteStore* store, std::unique_ptr<Connection> c) : store_(store), owned_(std::move(c)), conn_(owned_.get()) {}
+  Lease(Lease&& o) noexcept
+      : store_(o.store_), cached_(std::exchange(o.cached_, nullptr)), owned_(std::move(o.owned_)), conn_(o.conn_) {}
+  Lease& operator=(Lease&&) = delete;
   ~Lease() {
-    if (c_) store_->give_back(std::move(c_));
+    if (cached_) cached_->in_use = false;
+    if (owned_) store_->give_back(std::move(owned_));
   }
-  Connection& operator*() { return *c_; }
-  Connection* operator->() { return c_.get(); }
+  Connection& operator*() { return *conn_; }
+  Connection* operator->() { return conn_; }
 
  private:
-  SqliteStore* store_;
-  std::unique_ptr<Connection> c_;
+  SqliteStore* store_ = nullptr;
+  ThreadConnection* cached_ = nullptr;
+  std::unique_ptr<Connection> owned_;
+  Connection* conn_ = nullptr;
 };
 
 int SqliteStore::schema_version() { return kSchemaVersion; }
 
-SqliteStore::SqliteStore(config::DatabaseConfig config) : config_(std::move(config)) {}
-SqliteStore::~SqliteStore() = default;
+SqliteStore::SqliteStore(config::DatabaseConfig config) : config_(std::move(config)), id_(g_next_store_id++) {
+  std::lock_guard lock(g_live_mu);
+  g_live_stores.insert(id_);
+}
+
+SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lock(g_live_mu);
+    g_live_stores.erase(id_);
+  }
+  // The common case (tests, the CLI): the thread that used the store is the
+  // one destroying it; close its connection now rather than at its next miss.
+  evict_dead_connections();
+}
 
 Result<std::unique_ptr<Connection>> SqliteStore::connect() {
   auto c = Connection::open(config_.path, config_.busy_timeout_ms, config_.synchronous);
@@ -151,17 +205,29 @@ Result<std::unique_ptr<Connection>> SqliteStore::connect() {
 }
 
 Result<SqliteStore::Lease> SqliteStore::lease() {
-  {
-    std::lock_guard lock(mu_);
-    if (!idle_.empty()) {
-      auto c = std::move(idle_.back());
-      idle_.pop_back();
-      return Lease(this, std::move(c));
+  for (auto& e : t_connections) {
+    if (e->store_id == id_) {
+      if (!e->in_use) return Lease(e.get());
+      // Nested use on one thread: a second connection from the pool.
+      std::lock_guard lock(mu_);
+      if (!idle_.empty()) {
+        auto c = std::move(idle_.back());
+        idle_.pop_back();
+        return Lease(this, std::move(c));
+      }
+      auto c = connect();
+      if (!c) return c.error();
+      return Lease(this, std::move(*c));
     }
   }
+  evict_dead_connections();
   auto c = connect();
   if (!c) return c.error();
-  return Lease(this, std::move(*c));
+  auto e = std::make_unique<ThreadConnection>();
+  e->store_id = id_;
+  e->conn = std::move(*c);
+  t_connections.push_back(std::move(e));
+  return Lease(t_connections.back().get());
 }
 
 void SqliteStore::give_back(std::unique_ptr<Connection> c) {
@@ -428,24 +494,92 @@ Result<User> SqliteStore::upsert_external_user(const ExternalProfile& p, TimeMs 
 
 // ---------------------------------------------------------------- tokens
 
+// Group commit, after LevelDB's DBImpl::Write: every caller queues its row;
+// the caller at the front of the queue is the leader: it takes the rows queued
+// so far, inserts them in one transaction and commits once (one WAL fsync for
+// the group instead of one per token), then hands every caller its result.
+// Callers arriving meanwhile form the next group. Durability is unchanged: no
+// caller returns before the COMMIT of the transaction holding its row.
+struct SqliteStore::PendingToken {
+  const NewToken* token;
+  std::optional<Result<TokenRecord>> result;  // set under commit_mu_
+  std::condition_variable cv;
+};
+
+namespace {
+// Bounds one transaction (and the latency of the first caller in it).
+constexpr std::size_t kMaxGroup = 256;
+}  // namespace
+
 Result<TokenRecord> SqliteStore::insert_token(const NewToken& t) {
-  auto lease = this->lease();
-  if (!lease) return lease.error();
-  Connection& c = **lease;
-  auto st = c.prepare(
-      "INSERT INTO tokens (digest, user_id, name, source, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)");
-  if (!st) return st.error();
-  st->bind_blob(1, digest_ptr(t.digest), kDigestLen).bind(2, t.user_id).bind(3, t.name).bind(4, t.source);
-  st->bind(5, t.created_at).bind(6, t.expires_at);
-  if (st->step() != SQLITE_DONE) return db_error(c, "inserting a token");
-  TokenRecord r;
-  r.id = c.last_insert_rowid();
-  r.user_id = t.user_id;
-  r.name = t.name;
-  r.source = t.source;
-  r.created_at = t.created_at;
-  r.expires_at = t.expires_at;
-  return r;
+  PendingToken me{&t, std::nullopt, {}};
+  std::unique_lock lock(commit_mu_);
+  commit_queue_.push_back(&me);
+  me.cv.wait(lock, [&] { return me.result.has_value() || commit_queue_.front() == &me; });
+  if (me.result) return std::move(*me.result);
+
+  std::vector<PendingToken*> group(commit_queue_.begin(),
+                                   commit_queue_.begin() + static_cast<std::ptrdiff_t>(
+                                                               std::min(commit_queue_.size(), kMaxGroup)));
+  lock.unlock();
+  commit_tokens(group);  // fills every result (under commit_mu_)
+  lock.lock();
+  commit_queue_.erase(commit_queue_.begin(), commit_queue_.begin() + static_cast<std::ptrdiff_t>(group.size()));
+  // Notified under the lock: a follower's PendingToken lives on its stack and
+  // is gone as soon as it sees its result.
+  for (auto* p : group) {
+    if (p != &me) p->cv.notify_one();
+  }
+  if (!commit_queue_.empty()) commit_queue_.front()->cv.notify_one();
+  return std::move(*me.result);
+}
+
+void SqliteStore::commit_tokens(const std::vector<PendingToken*>& group) {
+  std::vector<Result<TokenRecord>> results;
+  results.reserve(group.size());
+  auto fail_all = [&](const Error& e) {
+    results.assign(group.size(), e);
+  };
+  [&] {
+    auto lease = this->lease();
+    if (!lease) return fail_all(lease.error());
+    Connection& c = **lease;
+    // A group of one commits on its own (autocommit): no BEGIN/COMMIT round
+    // trips when there is nobody to share the fsync with.
+    Tx tx(c);
+    if (group.size() > 1) {
+      if (auto s = tx.begin(); !s) return fail_all(s.error());
+    }
+    for (const PendingToken* p : group) {
+      const NewToken& t = *p->token;
+      auto st = c.prepare(
+          "INSERT INTO tokens (digest, user_id, name, source, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)");
+      if (!st) return fail_all(st.error());
+      st->bind_blob(1, digest_ptr(t.digest), kDigestLen).bind(2, t.user_id).bind(3, t.name).bind(4, t.source);
+      st->bind(5, t.created_at).bind(6, t.expires_at);
+      if (st->step() != SQLITE_DONE) {
+        const Error e = db_error(c, "inserting a token");
+        // A failed statement (a constraint) leaves the transaction open for
+        // the others; an I/O error rolls all of it back.
+        if (sqlite3_get_autocommit(c.handle())) return fail_all(e);
+        results.emplace_back(e);
+        continue;
+      }
+      TokenRecord r;
+      r.id = c.last_insert_rowid();
+      r.user_id = t.user_id;
+      r.name = t.name;
+      r.source = t.source;
+      r.created_at = t.created_at;
+      r.expires_at = t.expires_at;
+      results.emplace_back(std::move(r));
+    }
+    if (group.size() > 1) {
+      if (auto s = tx.commit(); !s) return fail_all(s.error());
+    }
+  }();
+  std::lock_guard lock(commit_mu_);
+  for (std::size_t i = 0; i < group.size(); ++i) group[i]->result = std::move(results[i]);
 }
 
 Result<std::optional<TokenLookup>> SqliteStore::find_token(const crypto::Sha256& digest) {

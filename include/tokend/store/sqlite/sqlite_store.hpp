@@ -1,9 +1,11 @@
 // SqliteStore: the embedded default Store, one SQLite file in WAL mode.
 //
-// Each worker thread borrows its own connection from a small pool, and every
+// Each thread keeps its own connection (cached per thread and store), and every
 // connection keeps its prepared statements, so the hot paths (token lookup,
 // token insert) prepare nothing per request and take no global lock: readers
 // run in parallel under WAL, writers queue on SQLite's lock with a busy timeout.
+// Token inserts are group-committed: concurrent insert_token() calls share one
+// transaction and one fsync (see insert_token in the .cpp).
 // Schema changes are versioned migrations applied at open().
 //
 // Durability: every insert is committed before the call returns; with
@@ -13,6 +15,8 @@
 // Thread-safety: all Store methods are safe from any number of threads.
 #pragma once
 
+#include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -67,10 +71,15 @@ class SqliteStore final : public Store {
   Result<std::unique_ptr<Connection>> connect();
   Result<Lease> lease();
   void give_back(std::unique_ptr<Connection> c);
+  struct PendingToken;
+  void commit_tokens(const std::vector<PendingToken*>& group);
 
   config::DatabaseConfig config_;
+  const std::uint64_t id_;  // process-unique: the key of the per-thread connection caches
   std::mutex mu_;
-  std::vector<std::unique_ptr<Connection>> idle_;
+  std::vector<std::unique_ptr<Connection>> idle_;  // for a thread that needs a second connection
+  std::mutex commit_mu_;
+  std::deque<PendingToken*> commit_queue_;  // insert_token callers; the front one commits
 };
 
 }  // namespace tokend::store::sqlite

@@ -1,0 +1,142 @@
+// bench/helper: the two measurements of bench/run that wrk cannot make.
+//
+//   helper hash-time DB USERNAME PASSWORD N
+//       Reads USERNAME's stored argon2id hash from the tokend SQLite database
+//       DB and verifies PASSWORD against it N times in a row, in this one
+//       thread: exactly the hashing work of one login, at the cost the server
+//       stored. Prints one "sample_ms=<milliseconds>" line per verification,
+//       then "hash_ms=<median>".
+//   helper idle PORT N
+//       Opens N keep-alive connections to 127.0.0.1:PORT, sends one
+//       "GET /healthz" on each and reads its answer, so that every connection
+//       is an idle keep-alive connection between requests. Prints
+//       "ready ok=<answered with 200> failed=<others>" and holds the
+//       connections open until standard input closes.
+//
+// Built by bench/run with the C compiler (links libargon2 and libsqlite3,
+// which tokend's build needs anyway).
+#define _GNU_SOURCE
+#include <argon2.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void* a, const void* b) {
+  const double x = *(const double*)a, y = *(const double*)b;
+  return (x > y) - (x < y);
+}
+
+static int hash_time(const char* db_path, const char* username, const char* password, int n) {
+  sqlite3* db = NULL;
+  if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    fprintf(stderr, "helper: cannot open %s: %s\n", db_path, db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    return 1;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt* st = NULL;
+  char* phc = NULL;
+  if (sqlite3_prepare_v2(db, "SELECT password_hash FROM users WHERE username = ?", -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    phc = strdup((const char*)sqlite3_column_text(st, 0));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  if (!phc || !*phc) {
+    fprintf(stderr, "helper: no password hash for %s in %s\n", username, db_path);
+    return 1;
+  }
+  double* t = calloc((size_t)n, sizeof *t);
+  if (!t) return 1;
+  for (int i = 0; i < n; ++i) {
+    const double start = now_ms();
+    const int rc = argon2id_verify(phc, password, strlen(password));
+    t[i] = now_ms() - start;
+    if (rc != ARGON2_OK) {
+      fprintf(stderr, "helper: the password does not verify: %s\n", argon2_error_message(rc));
+      return 1;
+    }
+  }
+  for (int i = 0; i < n; ++i) printf("sample_ms=%.3f\n", t[i]);
+  qsort(t, (size_t)n, sizeof *t, cmp_double);
+  const double median = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+  printf("hash_ms=%.3f\n", median);
+  free(t);
+  free(phc);
+  return 0;
+}
+
+static int idle(int port, int n) {
+  // Room for n sockets whatever the shell's soft limit is.
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
+    rl.rlim_cur = rl.rlim_max < (rlim_t)n + 64 ? rl.rlim_max : (rlim_t)n + 64;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  int* fds = calloc((size_t)n, sizeof *fds);
+  if (!fds) return 1;
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((unsigned short)port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  static const char kRequest[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n";
+  int failed = 0, ok = 0;
+  for (int i = 0; i < n; ++i) {
+    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+    if (fds[i] < 0 || connect(fds[i], (struct sockaddr*)&addr, sizeof addr) != 0 ||
+        send(fds[i], kRequest, sizeof kRequest - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof kRequest - 1)) {
+      if (fds[i] >= 0) close(fds[i]);
+      fds[i] = -1;
+    }
+  }
+  // Read every answer (headers and a small body arrive in one segment).
+  for (int i = 0; i < n; ++i) {
+    if (fds[i] < 0) {
+      ++failed;
+      continue;
+    }
+    struct pollfd p = {fds[i], POLLIN, 0};
+    char buf[4096];
+    ssize_t got = 0;
+    if (poll(&p, 1, 10000) == 1) got = recv(fds[i], buf, sizeof buf - 1, 0);
+    if (got > 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0) {
+      ++ok;
+    } else {
+      ++failed;
+    }
+  }
+  printf("ready ok=%d failed=%d\n", ok, failed);
+  fflush(stdout);
+  char c;
+  while (read(0, &c, 1) > 0) {
+  }
+  for (int i = 0; i < n; ++i) {
+    if (fds[i] >= 0) close(fds[i]);
+  }
+  free(fds);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc == 6 && strcmp(argv[1], "hash-time") == 0) return hash_time(argv[2], argv[3], argv[4], atoi(argv[5]));
+  if (argc == 4 && strcmp(argv[1], "idle") == 0) return idle(atoi(argv[2]), atoi(argv[3]));
+  fprintf(stderr, "usage: helper hash-time DB USERNAME PASSWORD N | helper idle PORT N\n");
+  return 2;
+}
