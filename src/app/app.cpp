@@ -31,9 +31,10 @@ int serve(const config::Config& config) {
   // of a thread arena when it is freed. With glibc's default of one arena per
   // thread, every thread that ever hashed (workers and upstream: 18 by
   // default) would hold 19 MiB for good: over 200 MiB after a few sign-ins.
-  // Two arenas bound that (at a cost of a few percent of request throughput;
-  // docs/benchmarks.md), and malloc_trim() after a quiet second (below) hands
-  // the rest back. Set before any thread starts.
+  // Two arenas bound that, at a price: threads share arenas, ~10% fewer token
+  // validations per second on 2 cores (docs/benchmarks.md; a buffer pool in
+  // PasswordHasher would make this unnecessary). malloc_trim() after a quiet
+  // second (below) hands the rest back. Set before any thread starts.
   mallopt(M_ARENA_MAX, 2);
 
   auto opened = store::sqlite::SqliteStore::open(config.database);

@@ -5,12 +5,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
+#include <exception>
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <unordered_set>
 #include <utility>
 
@@ -209,11 +211,13 @@ Result<SqliteStore::Lease> SqliteStore::lease() {
     if (e->store_id == id_) {
       if (!e->in_use) return Lease(e.get());
       // Nested use on one thread: a second connection from the pool.
-      std::lock_guard lock(mu_);
-      if (!idle_.empty()) {
-        auto c = std::move(idle_.back());
-        idle_.pop_back();
-        return Lease(this, std::move(c));
+      {
+        std::lock_guard lock(mu_);
+        if (!idle_.empty()) {
+          auto c = std::move(idle_.back());
+          idle_.pop_back();
+          return Lease(this, std::move(c));
+        }
       }
       auto c = connect();
       if (!c) return c.error();
@@ -522,7 +526,17 @@ Result<TokenRecord> SqliteStore::insert_token(const NewToken& t) {
                                    commit_queue_.begin() + static_cast<std::ptrdiff_t>(
                                                                std::min(commit_queue_.size(), kMaxGroup)));
   lock.unlock();
-  commit_tokens(group);  // fills every result (under commit_mu_)
+  try {
+    commit_tokens(group);  // fills every result (under commit_mu_)
+  } catch (const std::exception& e) {
+    // Out of memory and the like: the followers must still get an answer,
+    // or they would wait forever.
+    lock.lock();
+    for (auto* p : group) {
+      if (!p->result) p->result = Error{"storage_error", std::string("inserting a token: ") + e.what()};
+    }
+    lock.unlock();
+  }
   lock.lock();
   commit_queue_.erase(commit_queue_.begin(), commit_queue_.begin() + static_cast<std::ptrdiff_t>(group.size()));
   // Notified under the lock: a follower's PendingToken lives on its stack and
