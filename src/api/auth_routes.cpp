@@ -163,15 +163,15 @@ bool secure_cookies(const HttpRequest& req, ApiContext& ctx) {
   return req.tls || ctx.config.sessions.behind_tls_proxy;
 }
 
-HttpResponse handle_authenticate(const HttpRequest& req, ApiContext& ctx, auth::Authenticator& a) {
+void handle_authenticate(const HttpRequest& req, ApiContext& ctx, auth::Authenticator& a, http::Responder respond) {
   auto body = parse_body(req, a.accepts_single_quoted_json() ? BodyDialect::kSingleQuotedJsonToo
                                                              : BodyDialect::kStrict);
-  if (!body) return body_error(body.error());
+  if (!body) return respond(body_error(body.error()));
   auto options = read_token_options(*body, ctx);
-  if (auto* err = std::get_if<HttpResponse>(&options)) return std::move(*err);
+  if (auto* err = std::get_if<HttpResponse>(&options)) return respond(std::move(*err));
   auto who = login(req, *body, ctx, a);
-  if (auto* err = std::get_if<HttpResponse>(&who)) return std::move(*err);
-  return issue_token_response(std::get<store::User>(who), a.name(), std::get<TokenOptions>(options), ctx);
+  if (auto* err = std::get_if<HttpResponse>(&who)) return respond(std::move(*err));
+  issue_token(std::get<store::User>(who), a.name(), std::get<TokenOptions>(options), ctx, std::move(respond));
 }
 
 json user_json(const store::User& u) {
@@ -243,8 +243,10 @@ HttpResponse handle_session(const HttpRequest& req, ApiContext& ctx) {
 void register_auth_routes(http::Router& router, ApiContext& ctx) {
   for (const auto& a : ctx.registry.all()) {
     auth::Authenticator* ap = a.get();
-    router.add("POST", "/api/authenticate/" + a->name(), a->run_on(),
-               [&ctx, ap](const HttpRequest& req, const http::RouteParams&) { return handle_authenticate(req, ctx, *ap); });
+    router.add_deferred("POST", "/api/authenticate/" + a->name(), a->run_on(),
+                        [&ctx, ap](const HttpRequest& req, const http::RouteParams&, http::Responder respond) {
+                          handle_authenticate(req, ctx, *ap, std::move(respond));
+                        });
   }
   router.add("POST", "/api/authenticate/{method}", http::RunOn::kInline,
              [](const HttpRequest&, const http::RouteParams&) {

@@ -10,6 +10,7 @@
 
 #include "tokend/api/api.hpp"
 #include "tokend/http/message.hpp"
+#include "tokend/http/router.hpp"
 #include "tokend/store/store.hpp"
 
 namespace tokend::api {
@@ -24,9 +25,11 @@ struct TokenOptions {
 // bytes, or expiresInDays is not an integer from 1 to tokens.max_lifetime_days.
 std::variant<TokenOptions, http::HttpResponse> read_token_options(const nlohmann::json& body, ApiContext& ctx);
 
-// Issues a token and answers 200 {"token", "expiresOn"} (503 when the store fails).
-http::HttpResponse issue_token_response(const store::User& user, const std::string& source,
-                                        const TokenOptions& options, ApiContext& ctx);
+// Issues a token and answers 200 {"token", "expiresOn"} through `respond`
+// once the token is committed (503 when the store fails). Returns at once: the
+// calling thread does not wait for the commit.
+void issue_token(const store::User& user, const std::string& source, const TokenOptions& options, ApiContext& ctx,
+                 http::Responder respond);
 
 void register_auth_routes(http::Router& router, ApiContext& ctx);
 void register_token_routes(http::Router& router, ApiContext& ctx);

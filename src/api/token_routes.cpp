@@ -35,15 +35,15 @@ json token_json(const store::TokenRecord& t) {
           {"lastUsedAt", time_or_null(t.last_used_at)}};
 }
 
-HttpResponse handle_exchange(const HttpRequest& req, ApiContext& ctx) {
+void handle_exchange(const HttpRequest& req, ApiContext& ctx, http::Responder respond) {
   auto caller = authenticate_caller(req, ctx, Accept::kCookie);
-  if (auto* err = std::get_if<HttpResponse>(&caller)) return std::move(*err);
-  if (auto forbidden = check_origin(req, ctx)) return std::move(*forbidden);
+  if (auto* err = std::get_if<HttpResponse>(&caller)) return respond(std::move(*err));
+  if (auto forbidden = check_origin(req, ctx)) return respond(std::move(*forbidden));
   auto body = parse_body(req);
-  if (!body) return body_error(body.error());
+  if (!body) return respond(body_error(body.error()));
   auto options = read_token_options(*body, ctx);
-  if (auto* err = std::get_if<HttpResponse>(&options)) return std::move(*err);
-  return issue_token_response(std::get<Caller>(caller).user, "session", std::get<TokenOptions>(options), ctx);
+  if (auto* err = std::get_if<HttpResponse>(&options)) return respond(std::move(*err));
+  issue_token(std::get<Caller>(caller).user, "session", std::get<TokenOptions>(options), ctx, std::move(respond));
 }
 
 HttpResponse handle_list(const HttpRequest& req, ApiContext& ctx) {
@@ -137,19 +137,27 @@ std::variant<TokenOptions, HttpResponse> read_token_options(const json& body, Ap
   return o;
 }
 
-HttpResponse issue_token_response(const store::User& user, const std::string& source, const TokenOptions& options,
-                                  ApiContext& ctx) {
-  auto issued = ctx.tokens.issue(user.id, source, options.name, options.lifetime_days);
-  if (!issued) return storage_unavailable(issued.error(), "issuing a token");
-  spdlog::info("token issued: user={} source={} token_id={}", log::printable(user.username), source, issued->record.id);
-  return http::json_response(200, {{"token", issued->token}, {"expiresOn", format_iso8601(issued->record.expires_at)}});
+void issue_token(const store::User& user, const std::string& source, const TokenOptions& options, ApiContext& ctx,
+                 http::Responder respond) {
+  ctx.tokens.issue_async(
+      user.id, source, options.name, options.lifetime_days,
+      [respond = std::move(respond), username = user.username, source](Result<token::IssuedToken> issued) {
+        // On the store's committer thread: answer and return, nothing slow.
+        if (!issued) return respond(storage_unavailable(issued.error(), "issuing a token"));
+        spdlog::info("token issued: user={} source={} token_id={}", log::printable(username), source,
+                     issued->record.id);
+        respond(http::json_response(
+            200, {{"token", issued->token}, {"expiresOn", format_iso8601(issued->record.expires_at)}}));
+      });
 }
 
 void register_token_routes(http::Router& router, ApiContext& ctx) {
   using http::RouteParams;
   using http::RunOn;
-  router.add("POST", "/api/token", RunOn::kWorker,
-             [&ctx](const HttpRequest& r, const RouteParams&) { return handle_exchange(r, ctx); });
+  router.add_deferred("POST", "/api/token", RunOn::kWorker,
+                      [&ctx](const HttpRequest& r, const RouteParams&, http::Responder respond) {
+                        handle_exchange(r, ctx, std::move(respond));
+                      });
   router.add("DELETE", "/api/token", RunOn::kWorker,
              [&ctx](const HttpRequest& r, const RouteParams&) { return handle_revoke_presented(r, ctx); });
   router.add("GET", "/api/tokens", RunOn::kWorker,

@@ -104,6 +104,9 @@ int serve(const config::Config& config) {
   // write the last token-use times.
   workers.stop();
   upstream.stop();
+  // Tokens the pools handed to the group commit: committed and answered (into
+  // the stopped server's queue) before the server and its sessions go away.
+  store->wait_idle();
   tokens.flush_usage();
   spdlog::info("tokend stopped");
   return 0;

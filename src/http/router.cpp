@@ -1,6 +1,8 @@
 #include "tokend/http/router.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <future>
 
 namespace tokend::http {
 
@@ -48,6 +50,25 @@ bool match_segments(const std::vector<std::string>& pattern, const std::vector<s
 
 }  // namespace
 
+struct Responder::State {
+  explicit State(Sink s) : sink(std::move(s)) {}
+  ~State() {
+    if (!answered.exchange(true)) {
+      sink(error_response(500, "internal_error", "Something went wrong on our side."));
+    }
+  }
+  Sink sink;
+  std::atomic<bool> answered{false};
+};
+
+Responder::Responder(Sink sink) : state_(std::make_shared<State>(std::move(sink))) {}
+
+void Responder::operator()(HttpResponse&& response) const {
+  if (!state_->answered.exchange(true)) state_->sink(std::move(response));
+}
+
+bool Responder::done() const { return state_->answered.load(); }
+
 std::string_view RouteParams::get(std::string_view name) const {
   const auto it = values.find(name);
   return it == values.end() ? std::string_view{} : std::string_view(it->second);
@@ -63,11 +84,35 @@ void Router::add(std::string method, std::string pattern, RunOn run_on, Handler 
   routes_.push_back(std::move(r));
 }
 
+void Router::add_deferred(std::string method, std::string pattern, RunOn run_on, DeferredHandler handler) {
+  add(std::move(method), std::move(pattern), run_on, nullptr);
+  routes_.back().deferred = std::move(handler);
+}
+
 Match Router::match(std::string_view method, std::string_view path) const {
   const auto segs = split_path(path);
   const Route* best = nullptr;
   int best_ph = 1 << 20;
-  std::vector<std::string> allowed;  // methods of every route matching the path
+  for (const auto& r : routes_) {
+    if (r.method != method && !(method == "HEAD" && r.method == "GET")) continue;
+    int ph = 0;
+    if (match_segments(r.segments, segs, nullptr, &ph) && ph < best_ph) {
+      best = &r;
+      best_ph = ph;
+    }
+  }
+  Match m;
+  if (best) {
+    match_segments(best->segments, segs, &m.params, nullptr);
+    m.handler = best->handler;
+    m.deferred = best->deferred;
+    m.run_on = best->run_on;
+    m.route = best->pattern;
+    return m;
+  }
+  // No route for this method: 405 if the path has routes for others, else 404.
+  // Only failures pay for collecting the allowed methods.
+  std::vector<std::string> allowed;
   std::string allowed_pattern;
   int allowed_ph = 1 << 20;
   for (const auto& r : routes_) {
@@ -78,18 +123,6 @@ Match Router::match(std::string_view method, std::string_view path) const {
       allowed_ph = ph;
       allowed_pattern = r.pattern;
     }
-    if ((r.method == method || (method == "HEAD" && r.method == "GET")) && ph < best_ph) {
-      best = &r;
-      best_ph = ph;
-    }
-  }
-  Match m;
-  if (best) {
-    match_segments(best->segments, segs, &m.params, nullptr);
-    m.handler = best->handler;
-    m.run_on = best->run_on;
-    m.route = best->pattern;
-    return m;
   }
   if (!allowed.empty()) {
     if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) allowed.push_back("HEAD");
@@ -109,10 +142,29 @@ Match Router::match(std::string_view method, std::string_view path) const {
   return m;
 }
 
+std::vector<std::string> Router::patterns() const {
+  std::vector<std::string> out;
+  for (const auto& r : routes_) {
+    if (std::find(out.begin(), out.end(), r.pattern) == out.end()) out.push_back(r.pattern);
+  }
+  return out;
+}
+
 HttpResponse Router::handle(const HttpRequest& request) const {
   Match m = match(request.method, request.path);
-  if (!m.handler) return m.immediate;
-  HttpResponse r = m.handler(request, m.params);
+  if (!m.matched()) return m.immediate;
+  HttpResponse r;
+  if (m.handler) {
+    r = m.handler(request, m.params);
+  } else {
+    auto promise = std::make_shared<std::promise<HttpResponse>>();
+    auto answer = promise->get_future();
+    {
+      Responder respond([promise](HttpResponse&& resp) { promise->set_value(std::move(resp)); });
+      m.deferred(request, m.params, respond);
+    }
+    r = answer.get();
+  }
   r.route = m.route;
   return r;
 }

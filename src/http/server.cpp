@@ -16,6 +16,7 @@
 #include <array>
 #include <algorithm>
 #include <atomic>
+#include <ctime>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -44,9 +45,30 @@ class SessionIface {
 };
 
 // State shared by the listener and every session.
+// The request counters (by status) and the duration histogram of one route,
+// looked up once: the per-request cost is a hash of the route and atomics.
+struct RouteMetrics {
+  static constexpr int kMaxStatus = 600;
+  metrics::Histogram* duration = nullptr;
+  std::array<std::atomic<metrics::Counter*>, kMaxStatus> by_status{};
+};
+
 struct Shared {
   Shared(ServerOptions o, const Router& r, Dispatch d, metrics::Metrics& m)
-      : opts(std::move(o)), router(r), dispatch(std::move(d)), metrics(m) {}
+      : opts(std::move(o)), router(r), dispatch(std::move(d)), metrics(m) {
+    // Every route label the server can use, built before any I/O thread runs
+    // (the map is read-only afterwards).
+    std::vector<std::string> routes = router.patterns();
+    routes.push_back("unmatched");
+    routes.push_back("invalid");
+    for (auto& route : routes) {
+      if (route_metrics.contains(route)) continue;
+      auto rm = std::make_unique<RouteMetrics>();
+      rm->duration = &metrics.histogram("tokend_http_request_duration_seconds",
+                                        "Time from a complete request to its response, by route.", {{"route", route}});
+      route_metrics.emplace(std::move(route), std::move(rm));
+    }
+  }
   ServerOptions opts;
   const Router& router;
   Dispatch dispatch;
@@ -56,6 +78,24 @@ struct Shared {
   std::atomic<std::size_t> connections{0};
   std::mutex mu;
   std::unordered_map<const void*, std::weak_ptr<SessionIface>> sessions;
+  std::unordered_map<std::string, std::unique_ptr<RouteMetrics>> route_metrics;
+
+  void record(const std::string& route, int status, double seconds) {
+    auto it = route_metrics.find(route);
+    if (it == route_metrics.end()) it = route_metrics.find("unmatched");  // every label is known; belt and braces
+    RouteMetrics& rm = *it->second;
+    const int slot = status > 0 && status < RouteMetrics::kMaxStatus ? status : 0;
+    metrics::Counter* c = rm.by_status[slot].load(std::memory_order_acquire);
+    if (!c) {
+      // Metrics::counter returns the one series for these labels, so two
+      // threads racing here store the same pointer.
+      c = &metrics.counter("tokend_http_requests_total", "HTTP requests, by route and status.",
+                           {{"route", route}, {"status", std::to_string(status)}});
+      rm.by_status[slot].store(c, std::memory_order_release);
+    }
+    c->inc();
+    rm.duration->observe(seconds);
+  }
 
   void add(const void* key, std::weak_ptr<SessionIface> s) {
     std::lock_guard lock(mu);
@@ -78,25 +118,25 @@ bool is_parse_error(const beast::error_code& ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
 }
 
-// Looks up (once per thread) the counters and histograms of a route, so the
-// per-request cost is a hash lookup without a global lock.
-void record_metrics(metrics::Metrics& m, const std::string& route, int status, double seconds) {
-  thread_local std::unordered_map<std::string, metrics::Counter*> counters;
-  thread_local std::unordered_map<std::string, metrics::Histogram*> histograms;
-  const std::string key = route + '\n' + std::to_string(status);
-  auto c = counters.find(key);
-  if (c == counters.end()) {
-    c = counters.emplace(key, &m.counter("tokend_http_requests_total", "HTTP requests, by route and status.",
-                                         {{"route", route}, {"status", std::to_string(status)}})).first;
+// The Date header (RFC 9110 §6.6.1), formatted at most once a second per thread.
+std::string_view http_date() {
+  thread_local std::time_t cached = -1;
+  thread_local std::array<char, 40> buf{};
+  thread_local std::size_t len = 0;
+  const std::time_t now = std::time(nullptr);
+  if (now != cached) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    len = std::strftime(buf.data(), buf.size(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached = now;
   }
-  c->second->inc();
-  auto h = histograms.find(route);
-  if (h == histograms.end()) {
-    h = histograms.emplace(route, &m.histogram("tokend_http_request_duration_seconds",
-                                               "Time from a complete request to its response, by route.",
-                                               {{"route", route}})).first;
-  }
-  h->second->observe(seconds);
+  return {buf.data(), len};
+}
+
+// A header name or value that could end the header line: never written (a
+// handler bug must not become response splitting).
+bool breaks_line(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
 }
 
 template <class Derived>
@@ -185,6 +225,7 @@ class Session : public SessionIface {
     method_ = std::string(req.method_string());
     head_ = req.method() == bhttp::verb::head;
     keep_alive_ = req.keep_alive();
+    http10_ = req.version() == 10;
 
     HttpRequest r;
     r.method = method_;
@@ -206,16 +247,24 @@ class Session : public SessionIface {
 
     Match m = shared_->router.match(r.method, r.path);
     route_ = m.route;
-    if (!m.handler) return send(std::move(m.immediate));
-    if (m.run_on == RunOn::kInline) return send(run_handler(m.handler, r, m.params));
-
+    if (!m.matched()) return send(std::move(m.immediate));
     auto self = derived().shared_from_this();
-    const bool queued = shared_->dispatch(
-        m.run_on, [self, handler = std::move(m.handler), params = std::move(m.params), r = std::move(r)]() mutable {
-          HttpResponse resp = run_handler(handler, r, params);
-          net::post(self->derived().stream().get_executor(),
-                    [self, resp = std::move(resp)]() mutable { self->send(std::move(resp)); });
-        });
+    bool queued = true;
+    if (m.deferred) {
+      auto job = [self, handler = std::move(m.deferred), params = std::move(m.params), r = std::move(r)]() {
+        run_deferred(self, handler, r, params);
+      };
+      if (m.run_on == RunOn::kInline) return job();
+      queued = shared_->dispatch(m.run_on, std::move(job));
+    } else {
+      if (m.run_on == RunOn::kInline) return send(run_handler(m.handler, r, m.params));
+      queued = shared_->dispatch(
+          m.run_on, [self, handler = std::move(m.handler), params = std::move(m.params), r = std::move(r)]() mutable {
+            HttpResponse resp = run_handler(handler, r, params);
+            net::post(self->derived().stream().get_executor(),
+                      [self, resp = std::move(resp)]() mutable { self->send(std::move(resp)); });
+          });
+    }
     if (!queued) {
       spdlog::warn("worker queue full: answering 503 to {} {}", method_, route_);
       send(error_response(503, "server_busy", "The server is busy. Try again shortly.", 1));
@@ -262,6 +311,25 @@ class Session : public SessionIface {
     return error_response(500, "internal_error", "Something went wrong on our side.");
   }
 
+  // Runs a deferred handler; its Responder posts the answer back to this
+  // connection's strand, from whatever thread it is called on.
+  static void run_deferred(const std::shared_ptr<Derived>& self, const DeferredHandler& h, const HttpRequest& r,
+                           const RouteParams& p) {
+    Responder respond([self](HttpResponse&& resp) {
+      net::post(self->derived().stream().get_executor(),
+                [self, resp = std::move(resp)]() mutable { self->send(std::move(resp)); });
+    });
+    try {
+      h(r, p, respond);
+    } catch (const std::exception& e) {
+      spdlog::error("handler for {} {} threw: {}", r.method, log::redact(r.path), e.what());
+      respond(error_response(500, "internal_error", "Something went wrong on our side."));
+    } catch (...) {
+      spdlog::error("handler for {} {} threw a non-standard exception", r.method, log::redact(r.path));
+      respond(error_response(500, "internal_error", "Something went wrong on our side."));
+    }
+  }
+
   void send_error(int status, std::string_view code, std::string message) {
     if (!request_open_) {
       request_open_ = true;
@@ -274,29 +342,60 @@ class Session : public SessionIface {
     send(error_response(status, code, message));
   }
 
+  // Writes the answer: the head formatted here in one buffer, the body as
+  // it is (one gathered write, no copy of the body, no generic serializer).
   void send(HttpResponse&& r) {
-    res_ = {};
-    res_.version(11);
-    res_.result(static_cast<unsigned>(r.status));
-    res_.set(bhttp::field::server, "tokend");
-    for (auto& [k, v] : r.headers) res_.insert(k, v);
-    if (!r.header("X-Content-Type-Options")) res_.set("X-Content-Type-Options", "nosniff");
-    res_.body() = std::move(r.body);
-    res_.prepare_payload();
-    // RFC 9110 §8.6: no Content-Length on 204 and 304.
-    if (r.status == 204 || r.status == 304) res_.erase(bhttp::field::content_length);
-    if (head_) res_.body().clear();  // Content-Length stays that of the GET
-    if (shared_->draining.load()) keep_alive_ = false;
-    res_.keep_alive(keep_alive_);
     status_ = r.status;
+    if (shared_->draining.load()) keep_alive_ = false;
+    // RFC 9110 §8.6 and §6.4.1: no body and no Content-Length on 1xx, 204, 304.
+    const bool bodiless = r.status < 200 || r.status == 204 || r.status == 304;
+    std::string& h = head_buf_;
+    h.clear();
+    h += "HTTP/1.1 ";
+    h += std::to_string(r.status);
+    h += ' ';
+    h += bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
+    h += "\r\nServer: tokend\r\nDate: ";
+    h += http_date();
+    h += "\r\n";
+    bool nosniff = false;
+    for (const auto& [k, v] : r.headers) {
+      // The server owns the framing headers.
+      if (iequals(k, "content-length") || iequals(k, "transfer-encoding") || iequals(k, "connection")) continue;
+      if (k.empty() || breaks_line(k) || breaks_line(v)) {
+        spdlog::error("dropped a response header with a line break or no name on {}", route_);
+        continue;
+      }
+      if (iequals(k, "x-content-type-options")) nosniff = true;
+      h += k;
+      h += ": ";
+      h += v;
+      h += "\r\n";
+    }
+    if (!nosniff) h += "X-Content-Type-Options: nosniff\r\n";
+    if (!bodiless) {
+      h += "Content-Length: ";
+      h += std::to_string(r.body.size());  // for HEAD, that of the GET
+      h += "\r\n";
+    }
+    if (!keep_alive_) {
+      h += "Connection: close\r\n";
+    } else if (http10_) {
+      h += "Connection: keep-alive\r\n";
+    }
+    h += "\r\n";
+    body_ = std::move(r.body);
+    if (head_ || bodiless) body_.clear();
     lowest().expires_after(std::chrono::milliseconds(shared_->opts.limits.write_timeout_ms));
-    bhttp::async_write(derived().stream(), res_,
-                       beast::bind_front_handler(&Session::on_write, derived().shared_from_this()));
+    const std::array<net::const_buffer, 2> buffers{net::buffer(head_buf_), net::buffer(body_)};
+    net::async_write(derived().stream(), buffers,
+                     beast::bind_front_handler(&Session::on_write, derived().shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
     const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
-    record_metrics(shared_->metrics, route_.empty() ? "unmatched" : route_, status_, seconds);
+    if (route_.empty()) route_ = "unmatched";
+    shared_->record(route_, status_, seconds);
     if (shared_->opts.access_log) {
       // The path only (never the query, headers or body), redacted in case a
       // client put a token into it.
@@ -309,6 +408,8 @@ class Session : public SessionIface {
     path_.clear();
     route_.clear();
     head_ = false;
+    http10_ = false;
+    if (body_.capacity() > kKeepBufferBytes) std::string().swap(body_);  // idle connections stay small
     if (ec || !keep_alive_) return derived().do_close();
     do_read();
   }
@@ -318,13 +419,16 @@ class Session : public SessionIface {
   std::string peer_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  bhttp::response<bhttp::string_body> res_;
+  std::string head_buf_;  // the response head being written
+  std::string body_;      // the response body being written
+  static constexpr std::size_t kKeepBufferBytes = 64 * 1024;
   Clock::time_point started_ = Clock::now();
   std::string method_, path_, route_;
   std::string client_;  // the resolved client address of the current request
   int status_ = 0;
   bool keep_alive_ = false;
   bool head_ = false;
+  bool http10_ = false;
   bool idle_ = false;
   bool request_open_ = false;
 };

@@ -29,22 +29,43 @@ TimeMs TokenService::expiry_for(TimeMs now, std::optional<std::int64_t> lifetime
   return now + days * 86'400'000;
 }
 
-Result<IssuedToken> TokenService::issue(std::int64_t user_id, std::string_view source, std::string_view name,
-                                        std::optional<std::int64_t> lifetime_days) {
-  IssuedToken out;
-  out.token = crypto::to_hex(crypto::random_bytes(kTokenBytes));
+store::NewToken TokenService::new_token(std::string_view plaintext, std::int64_t user_id, std::string_view source,
+                                        std::string_view name, std::optional<std::int64_t> lifetime_days) const {
   store::NewToken t;
-  t.digest = crypto::sha256(out.token);
+  t.digest = crypto::sha256(plaintext);
   t.user_id = user_id;
   t.name = name.empty() ? std::string(source) : std::string(name);
   t.source = std::string(source);
   t.created_at = now_ms();
   t.expires_at = expiry_for(t.created_at, lifetime_days);
-  auto rec = store_.insert_token(t);
+  return t;
+}
+
+void TokenService::count_issued(const std::string& source) {
+  metrics_.counter("tokend_tokens_issued_total", "Tokens issued, by source.", {{"source", source}}).inc();
+}
+
+Result<IssuedToken> TokenService::issue(std::int64_t user_id, std::string_view source, std::string_view name,
+                                        std::optional<std::int64_t> lifetime_days) {
+  IssuedToken out;
+  out.token = crypto::to_hex(crypto::random_bytes(kTokenBytes));
+  auto rec = store_.insert_token(new_token(out.token, user_id, source, name, lifetime_days));
   if (!rec) return rec.error();
   out.record = std::move(*rec);
-  metrics_.counter("tokend_tokens_issued_total", "Tokens issued, by source.", {{"source", std::string(source)}}).inc();
+  count_issued(out.record.source);
   return out;
+}
+
+void TokenService::issue_async(std::int64_t user_id, std::string_view source, std::string_view name,
+                               std::optional<std::int64_t> lifetime_days, IssueDone done) {
+  std::string token = crypto::to_hex(crypto::random_bytes(kTokenBytes));
+  store::NewToken row = new_token(token, user_id, source, name, lifetime_days);
+  store_.insert_token_async(
+      row, [this, token = std::move(token), done = std::move(done)](Result<store::TokenRecord> rec) mutable {
+        if (!rec) return done(rec.error());
+        count_issued(rec->source);
+        done(IssuedToken{std::move(token), std::move(*rec)});
+      });
 }
 
 Result<store::TokenLookup> TokenService::validate(std::string_view token) {

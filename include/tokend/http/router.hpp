@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,14 +33,40 @@ struct RouteParams {
 
 using Handler = std::function<HttpResponse(const HttpRequest&, const RouteParams&)>;
 
-// How a matched request is to be run; or, when handler is empty, the ready
-// response (404/405) to send.
+// Hands the response of a deferred handler to its connection, later and from
+// any thread. The first call wins; later calls do nothing. If every copy is
+// destroyed without a call (a bug, or an exception on the way), the client gets
+// a 500 instead of a connection that hangs until its timeout.
+//
+// Thread-safety: copies may be called and destroyed from any thread.
+class Responder final {
+ public:
+  using Sink = std::function<void(HttpResponse&&)>;
+  explicit Responder(Sink sink);
+  void operator()(HttpResponse&& response) const;
+  // True once the response was handed over.
+  bool done() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+// A handler that answers through its Responder, possibly after it returned:
+// for work that waits on something else (a group commit) without holding its
+// thread. Runs where the route says, like a Handler.
+using DeferredHandler = std::function<void(const HttpRequest&, const RouteParams&, Responder)>;
+
+// How a matched request is to be run (by `handler` or by `deferred`: one is
+// set); or, when neither is, the ready response (404/405) to send.
 struct Match {
   Handler handler;
+  DeferredHandler deferred;
   RouteParams params;
   RunOn run_on = RunOn::kInline;
   std::string route;           // the pattern, e.g. "/api/tokens/{id}"
-  HttpResponse immediate;      // used when !handler
+  HttpResponse immediate;      // used when neither handler is set
+  bool matched() const { return handler || deferred; }
 };
 
 class Router final {
@@ -47,10 +74,15 @@ class Router final {
   // Registers `handler` for `method` on `pattern`. A `{name}` segment picks up
   // a path segment. Literal routes win over placeholder routes.
   void add(std::string method, std::string pattern, RunOn run_on, Handler handler);
+  void add_deferred(std::string method, std::string pattern, RunOn run_on, DeferredHandler handler);
 
   Match match(std::string_view method, std::string_view path) const;
 
-  // Runs the matched handler in this thread: for tests and inline routes.
+  // Every registered pattern (the route labels of metrics), once each.
+  std::vector<std::string> patterns() const;
+
+  // Runs the matched handler in this thread: for tests and inline routes. For
+  // a deferred handler, waits for its response.
   HttpResponse handle(const HttpRequest& request) const;
 
  private:
@@ -60,6 +92,7 @@ class Router final {
     std::vector<std::string> segments;
     RunOn run_on;
     Handler handler;
+    DeferredHandler deferred;
   };
   std::vector<Route> routes_;
 };

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -129,8 +130,21 @@ class Store {
   virtual Result<User> upsert_external_user(const ExternalProfile& profile, TimeMs now) = 0;
 
   // ---- tokens
-  // The stored record (with its id). The digest must be new.
+  // The stored record (with its id). The digest must be new. Returns once the
+  // row is durable (committed).
   virtual Result<TokenRecord> insert_token(const NewToken& token) = 0;
+  // Like insert_token, but returns at once and calls `done` with the result
+  // once the row is committed (or failed), on a thread of the store's choosing
+  // (possibly this one, before returning). `done` must not block and must not
+  // throw: it hands the result on (e.g. posts the answer to its connection).
+  // This lets a backend commit the rows of many concurrent requests together
+  // without holding a thread per waiting request. The default runs
+  // insert_token() here.
+  using InsertTokenDone = std::function<void(Result<TokenRecord>)>;
+  virtual void insert_token_async(const NewToken& token, InsertTokenDone done) { done(insert_token(token)); }
+  // Returns when every insert_token_async() callback has returned. Call before
+  // destroying what those callbacks refer to (the HTTP server at shutdown).
+  virtual void wait_idle() {}
   // The token and its owner, in whatever state (the caller checks revoked,
   // expired and disabled), or nullopt when no token has this digest.
   virtual Result<std::optional<TokenLookup>> find_token(const crypto::Sha256& digest) = 0;

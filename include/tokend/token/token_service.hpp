@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -48,6 +49,14 @@ class TokenService final {
   Result<IssuedToken> issue(std::int64_t user_id, std::string_view source, std::string_view name,
                             std::optional<std::int64_t> lifetime_days);
 
+  // Like issue(), but returns at once and calls `done` with the result once
+  // the token is committed (Store::insert_token_async: on the store's thread,
+  // possibly before returning). `done` must not block; it must not call
+  // issue() either.
+  using IssueDone = std::function<void(Result<IssuedToken>)>;
+  void issue_async(std::int64_t user_id, std::string_view source, std::string_view name,
+                   std::optional<std::int64_t> lifetime_days, IssueDone done);
+
   // The token's record and owner when `token` is live: well-formed, known, not
   // revoked, not expired, and its account not disabled. Error "unauthorized"
   // otherwise (one code for every reason), "storage_error" when the database
@@ -65,6 +74,9 @@ class TokenService final {
   store::Store& store_;
   config::TokenConfig config_;
   metrics::Metrics& metrics_;
+  store::NewToken new_token(std::string_view plaintext, std::int64_t user_id, std::string_view source,
+                            std::string_view name, std::optional<std::int64_t> lifetime_days) const;
+  void count_issued(const std::string& source);
   // Last-use times waiting for flush_usage(), sharded by token id so that
   // concurrent validations do not all queue on one lock.
   struct alignas(64) UsageShard {

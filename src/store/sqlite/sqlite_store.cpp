@@ -192,6 +192,14 @@ SqliteStore::SqliteStore(config::DatabaseConfig config) : config_(std::move(conf
 
 SqliteStore::~SqliteStore() {
   {
+    // Commits what is queued, calls it back, and ends the committer thread
+    // (which closes its connection on the way out).
+    std::lock_guard lock(commit_mu_);
+    stopping_ = true;
+    commit_cv_.notify_all();
+  }
+  if (committer_.joinable()) committer_.join();
+  {
     std::lock_guard lock(g_live_mu);
     g_live_stores.erase(id_);
   }
@@ -498,57 +506,87 @@ Result<User> SqliteStore::upsert_external_user(const ExternalProfile& p, TimeMs 
 
 // ---------------------------------------------------------------- tokens
 
-// Group commit, after LevelDB's DBImpl::Write: every caller queues its row;
-// the caller at the front of the queue is the leader: it takes the rows queued
-// so far, inserts them in one transaction and commits once (one WAL fsync for
-// the group instead of one per token), then hands every caller its result.
-// Callers arriving meanwhile form the next group. Durability is unchanged: no
-// caller returns before the COMMIT of the transaction holding its row.
-struct SqliteStore::PendingToken {
-  const NewToken* token;
-  std::optional<Result<TokenRecord>> result;  // set under commit_mu_
-  std::condition_variable cv;
-};
-
+// Group commit, after LevelDB's DBImpl::Write but with a thread of its own:
+// every caller queues its row; the committer thread takes the rows queued so
+// far, inserts them in one transaction and commits once (one WAL fsync for the
+// group instead of one per token), then calls every caller back. Rows queued
+// meanwhile form the next group, so the busier the server, the bigger the
+// groups. No caller hears back before the COMMIT of the transaction holding its
+// row. The callers' threads are free meanwhile: a worker thread is not held for
+// an fsync, so the number of tokens sharing one is bounded by the number of
+// requests in flight, not by the number of workers.
 namespace {
 // Bounds one transaction (and the latency of the first caller in it).
 constexpr std::size_t kMaxGroup = 256;
 }  // namespace
 
 Result<TokenRecord> SqliteStore::insert_token(const NewToken& t) {
-  PendingToken me{&t, std::nullopt, {}};
-  std::unique_lock lock(commit_mu_);
-  commit_queue_.push_back(&me);
-  me.cv.wait(lock, [&] { return me.result.has_value() || commit_queue_.front() == &me; });
-  if (me.result) return std::move(*me.result);
-
-  std::vector<PendingToken*> group(commit_queue_.begin(),
-                                   commit_queue_.begin() + static_cast<std::ptrdiff_t>(
-                                                               std::min(commit_queue_.size(), kMaxGroup)));
-  lock.unlock();
-  try {
-    commit_tokens(group);  // fills every result (under commit_mu_)
-  } catch (const std::exception& e) {
-    // Out of memory and the like: the followers must still get an answer,
-    // or they would wait forever.
-    lock.lock();
-    for (auto* p : group) {
-      if (!p->result) p->result = Error{"storage_error", std::string("inserting a token: ") + e.what()};
-    }
-    lock.unlock();
-  }
-  lock.lock();
-  commit_queue_.erase(commit_queue_.begin(), commit_queue_.begin() + static_cast<std::ptrdiff_t>(group.size()));
-  // Notified under the lock: a follower's PendingToken lives on its stack and
-  // is gone as soon as it sees its result.
-  for (auto* p : group) {
-    if (p != &me) p->cv.notify_one();
-  }
-  if (!commit_queue_.empty()) commit_queue_.front()->cv.notify_one();
-  return std::move(*me.result);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<TokenRecord>> out;
+  insert_token_async(t, [&](Result<TokenRecord> r) {
+    // Notified under the lock: `cv` lives on this stack and is gone as soon
+    // as the waiter sees its result.
+    std::lock_guard lock(mu);
+    out.emplace(std::move(r));
+    cv.notify_one();
+  });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return out.has_value(); });
+  return std::move(*out);
 }
 
-void SqliteStore::commit_tokens(const std::vector<PendingToken*>& group) {
+void SqliteStore::insert_token_async(const NewToken& t, InsertTokenDone done) {
+  std::lock_guard lock(commit_mu_);
+  if (stopping_) {
+    done(Error{"storage_error", "the store is closing"});
+    return;
+  }
+  if (!committer_.joinable()) committer_ = std::thread([this] { run_committer(); });
+  commit_queue_.push_back(PendingToken{t, std::move(done)});
+  commit_cv_.notify_one();
+}
+
+void SqliteStore::wait_idle() {
+  std::unique_lock lock(commit_mu_);
+  idle_cv_.wait(lock, [&] { return commit_queue_.empty() && !committing_; });
+}
+
+void SqliteStore::run_committer() {
+  std::unique_lock lock(commit_mu_);
+  for (;;) {
+    commit_cv_.wait(lock, [&] { return stopping_ || !commit_queue_.empty(); });
+    if (commit_queue_.empty()) return;  // stopping, and everything was committed
+    const std::size_t n = std::min(commit_queue_.size(), kMaxGroup);
+    std::vector<PendingToken> group;
+    group.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) group.push_back(std::move(commit_queue_[i]));
+    commit_queue_.erase(commit_queue_.begin(), commit_queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    committing_ = true;
+    lock.unlock();
+    std::vector<Result<TokenRecord>> results;
+    try {
+      results = commit_tokens(group);
+    } catch (const std::exception& e) {
+      // Out of memory and the like: every caller must still hear back, or its
+      // request would hang.
+      results.assign(group.size(), Error{"storage_error", std::string("inserting a token: ") + e.what()});
+    }
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      try {
+        group[i].done(std::move(results[i]));
+      } catch (const std::exception& e) {
+        spdlog::error("a token insert callback threw: {}", e.what());
+      }
+    }
+    group.clear();  // the callbacks' captures go before the store reports idle
+    lock.lock();
+    committing_ = false;
+    if (commit_queue_.empty()) idle_cv_.notify_all();
+  }
+}
+
+std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<PendingToken>& group) {
   std::vector<Result<TokenRecord>> results;
   results.reserve(group.size());
   auto fail_all = [&](const Error& e) {
@@ -564,8 +602,8 @@ void SqliteStore::commit_tokens(const std::vector<PendingToken*>& group) {
     if (group.size() > 1) {
       if (auto s = tx.begin(); !s) return fail_all(s.error());
     }
-    for (const PendingToken* p : group) {
-      const NewToken& t = *p->token;
+    for (const PendingToken& p : group) {
+      const NewToken& t = p.token;
       auto st = c.prepare(
           "INSERT INTO tokens (digest, user_id, name, source, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)");
       if (!st) return fail_all(st.error());
@@ -575,7 +613,7 @@ void SqliteStore::commit_tokens(const std::vector<PendingToken*>& group) {
         const Error e = db_error(c, "inserting a token");
         // A failed statement (a constraint) leaves the transaction open for
         // the others; an I/O error rolls all of it back.
-        if (sqlite3_get_autocommit(c.handle())) return fail_all(e);
+        if (sqlite3_get_autocommit(c.handle()) && group.size() > 1) return fail_all(e);
         results.emplace_back(e);
         continue;
       }
@@ -592,8 +630,7 @@ void SqliteStore::commit_tokens(const std::vector<PendingToken*>& group) {
       if (auto s = tx.commit(); !s) return fail_all(s.error());
     }
   }();
-  std::lock_guard lock(commit_mu_);
-  for (std::size_t i = 0; i < group.size(); ++i) group[i]->result = std::move(results[i]);
+  return results;
 }
 
 Result<std::optional<TokenLookup>> SqliteStore::find_token(const crypto::Sha256& digest) {

@@ -4,22 +4,25 @@
 // connection keeps its prepared statements, so the hot paths (token lookup,
 // token insert) prepare nothing per request and take no global lock: readers
 // run in parallel under WAL, writers queue on SQLite's lock with a busy timeout.
-// Token inserts are group-committed: concurrent insert_token() calls share one
-// transaction and one fsync (see insert_token in the .cpp).
+// Token inserts are group-committed by one committer thread: the rows queued
+// while it commits are written together in the next transaction, with one fsync
+// (see insert_token_async in the .cpp).
 // Schema changes are versioned migrations applied at open().
 //
-// Durability: every insert is committed before the call returns; with
-// synchronous=full (the default) that includes the fsync, so a token that got a
-// 200 survives kill -9 and power loss.
+// Durability: insert_token returns, and insert_token_async calls back, only
+// after the COMMIT holding the row; with synchronous=full (the default) that
+// includes the fsync, so a token that got a 200 survives kill -9 and power loss.
 //
 // Thread-safety: all Store methods are safe from any number of threads.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tokend/config/config.hpp"
@@ -52,6 +55,8 @@ class SqliteStore final : public Store {
   Result<User> upsert_external_user(const ExternalProfile& profile, TimeMs now) override;
 
   Result<TokenRecord> insert_token(const NewToken& token) override;
+  void insert_token_async(const NewToken& token, InsertTokenDone done) override;
+  void wait_idle() override;
   Result<std::optional<TokenLookup>> find_token(const crypto::Sha256& digest) override;
   Result<std::vector<TokenRecord>> list_live_tokens(std::int64_t user_id, TimeMs now) override;
   Result<bool> revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) override;
@@ -71,15 +76,24 @@ class SqliteStore final : public Store {
   Result<std::unique_ptr<Connection>> connect();
   Result<Lease> lease();
   void give_back(std::unique_ptr<Connection> c);
-  struct PendingToken;
-  void commit_tokens(const std::vector<PendingToken*>& group);
+  struct PendingToken {
+    NewToken token;
+    InsertTokenDone done;
+  };
+  void run_committer();
+  std::vector<Result<TokenRecord>> commit_tokens(const std::vector<PendingToken>& group);
 
   config::DatabaseConfig config_;
   const std::uint64_t id_;  // process-unique: the key of the per-thread connection caches
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_;  // for a thread that needs a second connection
   std::mutex commit_mu_;
-  std::deque<PendingToken*> commit_queue_;  // insert_token callers; the front one commits
+  std::condition_variable commit_cv_;  // rows queued, or stopping
+  std::condition_variable idle_cv_;    // queue empty and no group in flight
+  std::deque<PendingToken> commit_queue_;
+  bool committing_ = false;  // a group is being committed and called back
+  bool stopping_ = false;
+  std::thread committer_;    // started by the first insert
 };
 
 }  // namespace tokend::store::sqlite
