@@ -41,7 +41,11 @@ bool is_hex(std::string_view s) {
 Sha256 sha256(std::string_view data) {
   Sha256 out{};
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 || len != out.size()) {
+  // Fetched once: EVP_sha256() makes every call look the algorithm up in the
+  // provider tables again (OpenSSL 3's implicit fetch).
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (kSha256 == nullptr) throw std::runtime_error("EVP_MD_fetch(SHA256) failed");
+  if (EVP_Digest(data.data(), data.size(), out.data(), &len, kSha256, nullptr) != 1 || len != out.size()) {
     throw std::runtime_error("EVP_Digest(sha256) failed");
   }
   return out;

@@ -70,9 +70,14 @@ std::optional<std::string_view> HttpResponse::header(std::string_view name) cons
 }
 
 HttpResponse json_response(int status, const nlohmann::json& body) {
+  return json_text_response(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+HttpResponse json_text_response(int status, std::string body) {
   HttpResponse r;
   r.status = status;
-  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  r.body = std::move(body);
+  r.headers.reserve(3);
   r.headers.emplace_back("Content-Type", "application/json");
   // Responses carry credentials or account data: never cache them.
   r.headers.emplace_back("Cache-Control", "no-store");

@@ -92,6 +92,35 @@ TEST_CASE("keep-alive serves several requests on one connection and HEAD has no 
   CHECK(bodies == 3);
 }
 
+TEST_CASE("response heads: Date, Content-Length, Connection for HTTP/1.0 and 1.1", "[e2e][http]") {
+  TokendProcess t;
+  auto r = t.get("/healthz");
+  CHECK(r.status == 200);
+  CHECK(r.header("content-length") == std::to_string(r.body.size()));
+  CHECK(r.header("server") == "tokend");
+  CHECK(r.header("x-content-type-options") == "nosniff");
+  // RFC 9110 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+  const std::string date = r.header("date");
+  CHECK(date.size() == 29);
+  CHECK(date.substr(25) == " GMT");
+  // An HTTP/1.0 client asking for keep-alive is told it got it, and gets a
+  // second answer on the same connection; one that does not ask is closed.
+  std::string raw = "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /healthz HTTP/1.0\r\n\r\n";
+  int fd = e2e::connect_to(t.port());
+  REQUIRE(fd >= 0);
+  REQUIRE(::send(fd, raw.data(), raw.size(), 0) == static_cast<ssize_t>(raw.size()));
+  std::string in;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) in.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  const auto second = in.find("HTTP/1.1 200 OK", 1);
+  REQUIRE(in.rfind("HTTP/1.1 200 OK", 0) == 0);
+  REQUIRE(second != std::string::npos);
+  CHECK(in.substr(0, second).find("Connection: keep-alive\r\n") != std::string::npos);
+  CHECK(in.substr(second).find("Connection: close\r\n") != std::string::npos);
+}
+
 TEST_CASE("slow clients do not block others and are cut off at the read timeout", "[e2e][http]") {
   TokendProcess t(nlohmann::json{{"limits", {{"read_timeout_ms", 1500}, {"idle_timeout_ms", 3000}}}});
   std::vector<int> slow;

@@ -96,6 +96,9 @@ TEST_CASE("revoking a token stops it at once", "[e2e][tokens]") {
     CHECK(t.get("/api/user", bearer(a2)).status == 200);
     auto del = e2e::http(t.port(), "DELETE", "/api/tokens/" + std::to_string(id_of_a2), "", bearer(a1));
     CHECK(del.status == 204);
+    // RFC 9110 §8.6: a 204 carries neither a body nor a Content-Length.
+    CHECK(del.body.empty());
+    CHECK(del.header("content-length").empty());
     CHECK(t.get("/api/user", bearer(a2)).status == 401);
     CHECK(t.get("/api/user", bearer(a1)).status == 200);
     CHECK(t.get("/api/tokens", bearer(a1)).json()["tokens"].size() == 1);

@@ -51,6 +51,8 @@ struct HttpResponse {
 
 // 200-type JSON response with `Content-Type: application/json`.
 HttpResponse json_response(int status, const nlohmann::json& body);
+// The same, for a body already written as JSON text (JsonWriter).
+HttpResponse json_text_response(int status, std::string body);
 
 // The one shape of every error: {"error": code, "message": message}.
 // `retry_after_s` > 0 adds a Retry-After header (429, 503).

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -234,4 +236,49 @@ TEST_CASE("Router method names are case-sensitive", "[http][router]") {
   auto m = router.match("get", "/x");
   CHECK_FALSE(m.handler);
   CHECK(m.immediate.status == 405);
+}
+
+TEST_CASE("Router deferred handlers answer through their Responder", "[http][router]") {
+  Router router;
+  router.add_deferred("POST", "/later/{id}", RunOn::kWorker,
+                      [](const HttpRequest&, const RouteParams& p, tokend::http::Responder respond) {
+                        // Answers from another thread, after the handler returned.
+                        std::thread([respond, id = std::string(p.get("id"))] {
+                          HttpResponse r;
+                          r.status = 201;
+                          r.body = id;
+                          respond(std::move(r));
+                        }).detach();
+                      });
+  auto m = router.match("POST", "/later/7");
+  CHECK(m.matched());
+  CHECK_FALSE(m.handler);
+  CHECK(m.run_on == RunOn::kWorker);
+  CHECK(router.patterns() == std::vector<std::string>{"/later/{id}"});
+  const HttpResponse r = router.handle(request("POST", "/later/7"));
+  CHECK(r.status == 201);
+  CHECK(r.body == "7");
+  CHECK(r.route == "/later/{id}");
+}
+
+TEST_CASE("Responder: the first answer wins, and a dropped one answers 500", "[http][router]") {
+  std::vector<int> sent;
+  {
+    tokend::http::Responder respond([&](HttpResponse&& r) { sent.push_back(r.status); });
+    CHECK_FALSE(respond.done());
+    HttpResponse a;
+    a.status = 200;
+    respond(std::move(a));
+    HttpResponse b;
+    b.status = 503;
+    respond(std::move(b));  // ignored
+    CHECK(respond.done());
+  }
+  CHECK(sent == std::vector<int>{200});
+  sent.clear();
+  {
+    tokend::http::Responder respond([&](HttpResponse&& r) { sent.push_back(r.status); });
+    tokend::http::Responder copy = respond;  // the last copy going away answers
+  }
+  CHECK(sent == std::vector<int>{500});
 }

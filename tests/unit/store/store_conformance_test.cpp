@@ -14,6 +14,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -625,6 +626,72 @@ TEST_CASE("Store conformance: a digest is stored once", "[store][tokens]") {
   });
 }
 
+TEST_CASE("Store conformance: insert_token_async calls back once per row, committed", "[store][tokens]") {
+  for_each_backend([](Store& s) {
+    const User u = make_user(s, "alice");
+    constexpr int kRows = 300;  // more than one group
+    std::mutex mu;
+    std::vector<tokend::Result<tokend::store::TokenRecord>> results;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = t; i < kRows; i += 4) {
+          NewToken n;
+          n.digest = digest("async-" + std::to_string(i));
+          n.user_id = u.id;
+          n.name = "n" + std::to_string(i);
+          n.source = "test";
+          n.created_at = kT0;
+          n.expires_at = kNever;
+          s.insert_token_async(n, [&](tokend::Result<tokend::store::TokenRecord> r) {
+            std::lock_guard lock(mu);
+            results.push_back(std::move(r));
+          });
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    s.wait_idle();
+    {
+      std::lock_guard lock(mu);
+      REQUIRE(results.size() == kRows);
+      std::set<std::int64_t> ids;
+      for (const auto& r : results) {
+        REQUIRE(r.ok());
+        ids.insert(r->id);
+      }
+      CHECK(ids.size() == kRows);
+    }
+    // Every row that was called back is readable (committed).
+    for (int i = 0; i < kRows; ++i) {
+      auto f = s.find_token(digest("async-" + std::to_string(i)));
+      REQUIRE(f.ok());
+      REQUIRE(f->has_value());
+      CHECK((*f)->token.name == "n" + std::to_string(i));
+    }
+    // A duplicate digest fails alone; the rows around it still commit.
+    std::atomic<int> ok{0}, failed{0};
+    for (const char* secret : {"dup-a", "async-7", "dup-b"}) {
+      NewToken n;
+      n.digest = digest(secret);
+      n.user_id = u.id;
+      n.name = secret;
+      n.source = "test";
+      n.created_at = kT0;
+      n.expires_at = kNever;
+      s.insert_token_async(n, [&](tokend::Result<tokend::store::TokenRecord> r) { ++(r.ok() ? ok : failed); });
+    }
+    s.wait_idle();
+    CHECK(ok == 2);
+    CHECK(failed == 1);
+    auto a = s.find_token(digest("dup-a"));
+    auto b = s.find_token(digest("dup-b"));
+    REQUIRE((a.ok() && b.ok()));
+    CHECK(a->has_value());
+    CHECK(b->has_value());
+  });
+}
+
 TEST_CASE("Store conformance: list_live_tokens is live only, newest first", "[store][tokens]") {
   for_each_backend([](Store& s) {
     const User alice = make_user(s, "alice");
@@ -959,6 +1026,38 @@ TEST_CASE("SqliteStore stores only digests of tokens and sessions", "[store][sql
   CHECK(raw.scalar("SELECT COUNT(*) FROM tokens WHERE instr(CAST(digest AS TEXT), 'plain') > 0") == 0);
   CHECK(raw.scalar("SELECT COUNT(*) FROM tokens WHERE lower(hex(digest)) = '" +
                    tokend::crypto::sha256_hex("plain-token-secret") + "'") == 1);
+}
+
+TEST_CASE("SqliteStore commits and calls back queued tokens when it is destroyed", "[store][sqlite]") {
+  tokend::testing::TempDir dir;
+  tokend::config::DatabaseConfig db;
+  db.path = dir.file("tokend.db");
+  std::atomic<int> ok{0};
+  std::int64_t user_id = 0;
+  {
+    auto opened = tokend::store::sqlite::SqliteStore::open(db);
+    REQUIRE(opened.ok());
+    Store& s = **opened;
+    user_id = make_user(s, "alice").id;
+    for (int i = 0; i < 50; ++i) {
+      NewToken n;
+      n.digest = digest("closing-" + std::to_string(i));
+      n.user_id = user_id;
+      n.name = "t";
+      n.source = "test";
+      n.created_at = kT0;
+      n.expires_at = kNever;
+      s.insert_token_async(n, [&](tokend::Result<tokend::store::TokenRecord> r) { ok += r.ok() ? 1 : 0; });
+    }
+  }  // no wait_idle(): the destructor must not lose the queue
+  CHECK(ok == 50);
+  auto reopened = tokend::store::sqlite::SqliteStore::open(db);
+  REQUIRE(reopened.ok());
+  for (int i = 0; i < 50; ++i) {
+    auto f = (*reopened)->find_token(digest("closing-" + std::to_string(i)));
+    REQUIRE(f.ok());
+    CHECK(f->has_value());
+  }
 }
 
 TEST_CASE("SqliteStore is safe from several threads at once", "[store][sqlite]") {
