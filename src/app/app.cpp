@@ -26,17 +26,6 @@ constexpr TimeMs kPurgeAfterMs = 30LL * 86'400'000;
 }  // namespace
 
 int serve(const config::Config& config) {
-  // Memory: a password hash borrows passwords.memory_kib (19 MiB by default)
-  // from the malloc arena of the thread that hashes, and glibc keeps the top
-  // of a thread arena when it is freed. With glibc's default of one arena per
-  // thread, every thread that ever hashed (workers and upstream: 18 by
-  // default) would hold 19 MiB for good: over 200 MiB after a few sign-ins.
-  // Two arenas bound that, at a price: threads share arenas, ~10% fewer token
-  // validations per second on 2 cores (docs/benchmarks.md; a buffer pool in
-  // PasswordHasher would make this unnecessary). malloc_trim() after a quiet
-  // second (below) hands the rest back. Set before any thread starts.
-  mallopt(M_ARENA_MAX, 2);
-
   auto opened = store::sqlite::SqliteStore::open(config.database);
   if (!opened) {
     spdlog::critical("cannot open the database: {}", opened.error().message);
@@ -80,18 +69,23 @@ int serve(const config::Config& config) {
     return 1;
   }
   server.every(std::chrono::seconds(1), [&] { workers.try_post([&tokens] { tokens.flush_usage(); }); });
-  // Once a second without any pool job: give free heap memory back to the
-  // system (see mallopt() above). Not under load, where the next password hash
-  // would only fault the same pages in again.
-  server.every(std::chrono::seconds(1), [&workers, &jobs, seen = ~std::uint64_t{0}, trimmed = false]() mutable {
-    const std::uint64_t now = jobs.load(std::memory_order_relaxed);
-    if (now != seen) {
-      seen = now;
-      trimmed = false;
-    } else if (!trimmed) {
-      trimmed = workers.try_post([] { malloc_trim(0); });
-    }
-  });
+  // Once a second without any pool job: give memory back to the system, the
+  // password hasher's idle buffers (cores x passwords.memory_kib when warm)
+  // and free heap pages. Not under load, where the next password hash would
+  // only fault the same pages in again.
+  server.every(std::chrono::seconds(1),
+               [&workers, &jobs, &hasher, seen = ~std::uint64_t{0}, trimmed = false]() mutable {
+                 const std::uint64_t now = jobs.load(std::memory_order_relaxed);
+                 if (now != seen) {
+                   seen = now;
+                   trimmed = false;
+                 } else if (!trimmed) {
+                   trimmed = workers.try_post([&hasher] {
+                     hasher.release_idle_memory();
+                     malloc_trim(0);
+                   });
+                 }
+               });
   auto purge = [&store] {
     if (auto s = store->purge(now_ms() - kPurgeAfterMs); !s) spdlog::warn("purge failed: {}", s.error().message);
   };

@@ -7,10 +7,25 @@
 // It also holds a real dummy hash at the current cost, so a login for an
 // account that does not exist costs the same time as a wrong password.
 //
-// Thread-safety: const methods, safe from any thread. Each hash uses
-// memory_kib of memory for its duration.
+// Memory: argon2id's memory comes from a pool of at most `pool_size` buffers
+// of memory_kib each (one per core by default), allocated on first use and
+// kept warm for the life of the hasher, so hashing holds at most
+// pool_size x memory_kib whatever the number of threads that hash, and a hash
+// after warm-up takes no page faults. A hash that finds every buffer busy
+// waits for one. A stored hash whose m is above memory_kib still takes one of
+// the pool's places, but gets a buffer of its own size for that one
+// computation, returned to the system right after it. release_idle_memory()
+// gives the idle buffers back (the server calls it after a quiet second).
+//
+// Thread-safety: hash(), verify(), verify_dummy() and memory_stats() are safe
+// to call from any thread at once. hash(), verify() and verify_dummy() may
+// block while all pool_size buffers are in use: call them from worker
+// threads, never from I/O threads. The hasher must outlive every call.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -21,7 +36,16 @@ namespace tokend::auth {
 
 class PasswordHasher final {
  public:
-  explicit PasswordHasher(const config::PasswordConfig& config);
+  // max(1, std::thread::hardware_concurrency()).
+  static unsigned default_pool_size();
+
+  // `pool_size` bounds the number of hashes that run at once, and so the
+  // buffers of memory_kib the pool ever holds; 0 counts as 1.
+  explicit PasswordHasher(const config::PasswordConfig& config, unsigned pool_size = default_pool_size());
+  ~PasswordHasher();
+
+  PasswordHasher(const PasswordHasher&) = delete;
+  PasswordHasher& operator=(const PasswordHasher&) = delete;
 
   // A PHC string for `password` with a fresh 16-byte salt.
   // Error "internal_error" if libargon2 fails (out of memory).
@@ -31,16 +55,37 @@ class PasswordHasher final {
     bool match = false;
     bool needs_rehash = false;  // match, but with weaker parameters than configured
   };
-  // Whether `password` matches `phc`. A malformed `phc` never matches. Runs in
-  // time that depends on the stored parameters, not on where a mismatch is.
+  // Whether `password` matches `phc`. A malformed `phc` never matches; neither
+  // does one with absurd parameters (m above 4 GiB, t above 100, p above 64),
+  // which is refused without being run. Runs in time that depends on the
+  // stored parameters, not on where a mismatch is.
   Verdict verify(std::string_view password, std::string_view phc) const;
 
   // Burns the time of one verification against the dummy hash; for unknown
   // users and disabled accounts, so their answer takes as long as a real one.
   void verify_dummy(std::string_view password) const;
 
+  // What the buffer pool holds, for tests and metrics.
+  struct MemoryStats {
+    std::size_t pool_size = 0;        // the bound on buffers and on hashes at once
+    std::size_t buffer_bytes = 0;     // size of each pooled buffer: memory_kib KiB
+    std::size_t buffers = 0;          // pooled buffers allocated so far; never above pool_size
+    std::size_t in_use = 0;           // hashes running now
+    std::size_t peak_in_use = 0;      // most hashes that ever ran at once; never above pool_size
+    std::uint64_t one_off = 0;        // hashes that needed a buffer bigger than the pool's
+  };
+  MemoryStats memory_stats() const;
+
+  // Returns the buffers no hash is using to the system; returns the bytes
+  // freed. For a server gone quiet: the next hash maps a buffer again and
+  // takes its page faults (a few ms) once.
+  std::size_t release_idle_memory() const;
+
  private:
+  class Pool;
+
   config::PasswordConfig config_;
+  std::unique_ptr<Pool> pool_;
   std::string dummy_;
 };
 
