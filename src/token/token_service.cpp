@@ -42,7 +42,19 @@ store::NewToken TokenService::new_token(std::string_view plaintext, std::int64_t
 }
 
 void TokenService::count_issued(const std::string& source) {
-  metrics_.counter("tokend_tokens_issued_total", "Tokens issued, by source.", {{"source", source}}).inc();
+  metrics::Counter* c = nullptr;
+  {
+    std::lock_guard lock(issued_mu_);
+    auto it = issued_by_source_.find(source);
+    if (it == issued_by_source_.end()) {
+      it = issued_by_source_
+               .emplace(source, &metrics_.counter("tokend_tokens_issued_total", "Tokens issued, by source.",
+                                                  {{"source", source}}))
+               .first;
+    }
+    c = it->second;
+  }
+  c->inc();
 }
 
 Result<IssuedToken> TokenService::issue(std::int64_t user_id, std::string_view source, std::string_view name,

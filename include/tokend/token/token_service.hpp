@@ -27,7 +27,10 @@
 #include "tokend/config/config.hpp"
 #include "tokend/store/store.hpp"
 
-namespace tokend::metrics { class Metrics; }
+namespace tokend::metrics {
+class Counter;
+class Metrics;
+}  // namespace tokend::metrics
 
 namespace tokend::token {
 
@@ -77,6 +80,11 @@ class TokenService final {
   store::NewToken new_token(std::string_view plaintext, std::int64_t user_id, std::string_view source,
                             std::string_view name, std::optional<std::int64_t> lifetime_days) const;
   void count_issued(const std::string& source);
+  // The issued-tokens counter of each source, looked up in Metrics once: the
+  // group commit calls back on one thread, which must not build label
+  // strings under the registry's lock for every token.
+  std::mutex issued_mu_;
+  std::unordered_map<std::string, metrics::Counter*> issued_by_source_;
   // Last-use times waiting for flush_usage(), sharded by token id so that
   // concurrent validations do not all queue on one lock.
   struct alignas(64) UsageShard {
