@@ -3,6 +3,10 @@
 #include <catch2/catch.hpp>
 #include <signal.h>
 
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <vector>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -42,6 +46,42 @@ TEST_CASE("every token that got a 200 survives kill -9", "[e2e][lifecycle]") {
   }
   for (auto& th : threads) th.join();
   REQUIRE(tokens.size() == 20);
+  t.kill9();
+  t.restart();
+  for (const auto& tok : tokens) CHECK(t.get("/api/user", bearer(tok)).status == 200);
+}
+
+TEST_CASE("concurrent cookie exchanges share commits, and every answered token survives kill -9",
+          "[e2e][lifecycle]") {
+  TokendProcess t;
+  t.add_user("alice", "alices password");
+  auto login = t.post("/api/login", R"({"username":"alice","password":"alices password"})");
+  REQUIRE(login.status == 200);
+  const std::string set = login.header("set-cookie");
+  const std::string cookie = set.substr(0, set.find(';'));
+  // 16 clients at once: the store's committer writes their tokens in shared
+  // transactions, and answers none before its commit.
+  std::vector<std::string> tokens;
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&] {
+      for (int k = 0; k < 10; ++k) {
+        auto r = t.post("/api/token", "", {{"Cookie", cookie}});
+        if (r.status != 200) {
+          ++failures;
+          continue;
+        }
+        std::lock_guard lock(mu);
+        tokens.push_back(r.json()["token"]);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures == 0);
+  REQUIRE(tokens.size() == 160);
+  CHECK(std::set<std::string>(tokens.begin(), tokens.end()).size() == 160);
   t.kill9();
   t.restart();
   for (const auto& tok : tokens) CHECK(t.get("/api/user", bearer(tok)).status == 200);
