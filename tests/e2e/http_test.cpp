@@ -10,6 +10,24 @@
 
 using e2e::TokendProcess;
 
+namespace {
+
+// Sends `raw` on one connection and returns every byte the server sends back
+// until it closes the connection (several pipelined answers, as they are).
+std::string send_all_read_all(std::uint16_t port, const std::string& raw) {
+  int fd = e2e::connect_to(port);
+  REQUIRE(fd >= 0);
+  REQUIRE(::send(fd, raw.data(), raw.size(), 0) == static_cast<ssize_t>(raw.size()));
+  std::string in;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) in.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return in;
+}
+
+}  // namespace
+
 TEST_CASE("unknown routes are 404 and wrong methods 405 with Allow", "[e2e][http]") {
   TokendProcess t;
   auto r = t.get("/api/nope");
@@ -68,14 +86,7 @@ TEST_CASE("keep-alive serves several requests on one connection and HEAD has no 
   std::string raw;
   for (int i = 0; i < 3; ++i) raw += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
   raw += "HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  int fd = e2e::connect_to(t.port());
-  REQUIRE(fd >= 0);
-  REQUIRE(::send(fd, raw.data(), raw.size(), 0) == static_cast<ssize_t>(raw.size()));
-  std::string in;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) in.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
+  const std::string in = send_all_read_all(t.port(), raw);
   std::size_t count = 0, pos = 0;
   while ((pos = in.find("HTTP/1.1 200 OK", pos)) != std::string::npos) {
     ++count;
@@ -106,14 +117,7 @@ TEST_CASE("response heads: Date, Content-Length, Connection for HTTP/1.0 and 1.1
   // An HTTP/1.0 client asking for keep-alive is told it got it, and gets a
   // second answer on the same connection; one that does not ask is closed.
   std::string raw = "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /healthz HTTP/1.0\r\n\r\n";
-  int fd = e2e::connect_to(t.port());
-  REQUIRE(fd >= 0);
-  REQUIRE(::send(fd, raw.data(), raw.size(), 0) == static_cast<ssize_t>(raw.size()));
-  std::string in;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) in.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
+  const std::string in = send_all_read_all(t.port(), raw);
   const auto second = in.find("HTTP/1.1 200 OK", 1);
   REQUIRE(in.rfind("HTTP/1.1 200 OK", 0) == 0);
   REQUIRE(second != std::string::npos);
