@@ -119,6 +119,9 @@ std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json
     case auth::AuthOutcome::Kind::kFailed: {
       count_login(ctx, method, "error");
       if (outcome.reason == "storage_error") return storage_unavailable(Error{"storage_error", "during " + method}, "a login");
+      if (outcome.reason == "hasher_error") {
+        return error_response(503, "server_busy", "The server cannot check passwords right now. Try again shortly.", 1);
+      }
       spdlog::error("login error: method={} user={} reason={} status={} peer={}", method, log::printable(key), outcome.reason,
                     outcome.status, req.peer);
       if (outcome.status == 504) {

@@ -54,7 +54,12 @@ struct Responder::State {
   explicit State(Sink s) : sink(std::move(s)) {}
   ~State() {
     if (!answered.exchange(true)) {
-      sink(error_response(500, "internal_error", "Something went wrong on our side."));
+      // A destructor must not throw (the process would terminate): if even
+      // the 500 cannot be sent (out of memory), the connection times out.
+      try {
+        sink(error_response(500, "internal_error", "Something went wrong on our side."));
+      } catch (...) {
+      }
     }
   }
   Sink sink;

@@ -11,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -362,8 +363,8 @@ class Session : public SessionIface {
     for (const auto& [k, v] : r.headers) {
       // The server owns the framing headers.
       if (iequals(k, "content-length") || iequals(k, "transfer-encoding") || iequals(k, "connection")) continue;
-      if (k.empty() || breaks_line(k) || breaks_line(v)) {
-        spdlog::error("dropped a response header with a line break or no name on {}", route_);
+      if (k.empty() || breaks_line(k) || breaks_line(v) || k.find_first_of(": \t") != std::string::npos) {
+        spdlog::error("dropped a malformed response header (line break, colon or no name) on {}", route_);
         continue;
       }
       if (iequals(k, "x-content-type-options")) nosniff = true;
@@ -409,6 +410,12 @@ class Session : public SessionIface {
     route_.clear();
     head_ = false;
     http10_ = false;
+    // Security: the answer may hold a new token (body) or a session cookie
+    // (head); do not keep them in an idle connection's memory.
+    OPENSSL_cleanse(body_.data(), body_.size());
+    OPENSSL_cleanse(head_buf_.data(), head_buf_.size());
+    body_.clear();
+    head_buf_.clear();
     if (body_.capacity() > kKeepBufferBytes) std::string().swap(body_);  // idle connections stay small
     if (ec || !keep_alive_) return derived().do_close();
     do_read();

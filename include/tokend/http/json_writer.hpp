@@ -3,10 +3,11 @@
 // costs a map node and a string per key, then a serialization pass; this
 // writes the same text in one pass with one growing buffer.
 //
-// Strings are written as nlohmann's dump() with error_handler_t::replace does:
-// UTF-8 as is, `"` `\` and control characters escaped, and every byte that is
-// not part of well-formed UTF-8 replaced by U+FFFD, so the output is always
-// valid JSON whatever a provider or directory put into a name.
+// Strings are written as nlohmann's dump() writes valid UTF-8: as is, with `"`
+// `\` and control characters escaped. Every byte that is not part of
+// well-formed UTF-8 is replaced by U+FFFD (nlohmann's error_handler_t::replace
+// writes one per invalid sequence instead), so the output is always valid JSON
+// whatever a provider or directory put into a name.
 //
 // Thread-safety: a plain value type.
 #pragma once

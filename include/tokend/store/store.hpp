@@ -136,7 +136,9 @@ class Store {
   // Like insert_token, but returns at once and calls `done` with the result
   // once the row is committed (or failed), on a thread of the store's choosing
   // (possibly this one, before returning). `done` must not block and must not
-  // throw: it hands the result on (e.g. posts the answer to its connection).
+  // throw: it hands the result on (e.g. posts the answer to its connection);
+  // it must not call insert_token() or wait_idle() (a backend that calls back
+  // on its own thread would wait for itself).
   // This lets a backend commit the rows of many concurrent requests together
   // without holding a thread per waiting request. The default runs
   // insert_token() here.

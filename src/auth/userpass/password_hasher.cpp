@@ -8,6 +8,7 @@
 #include <array>
 #include <condition_variable>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -186,7 +187,7 @@ class PasswordHasher::Pool {
 
   MemoryStats stats() {
     std::lock_guard lock(mu_);
-    return MemoryStats{size_, bytes_, allocated_, in_use_, peak_in_use_, one_off_};
+    return MemoryStats{size_, bytes_, allocated_, in_use_, peak_in_use_, one_off_, computations_};
   }
 
   // Unmaps the buffers no hash holds now; returns how many bytes that freed.
@@ -272,6 +273,7 @@ class PasswordHasher::Pool {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return in_use_ < size_; });
       ++in_use_;
+      ++computations_;
       peak_in_use_ = std::max(peak_in_use_, in_use_);
       if (!free_.empty()) {
         buffer = free_.back();
@@ -320,6 +322,7 @@ class PasswordHasher::Pool {
   std::size_t in_use_ = 0;
   std::size_t peak_in_use_ = 0;
   std::uint64_t one_off_ = 0;
+  std::uint64_t computations_ = 0;
 };
 
 thread_local PasswordHasher::Pool::Lease* PasswordHasher::Pool::current_ = nullptr;
@@ -333,7 +336,9 @@ PasswordHasher::PasswordHasher(const config::PasswordConfig& config, unsigned po
   // against it costs exactly what verifying a real account costs. It also
   // warms the first pooled buffer.
   auto h = hash(crypto::to_hex(crypto::random_bytes(16)));
-  dummy_ = h ? *h : std::string();
+  // Without it, unknown usernames would be answered at once: refuse to start.
+  if (!h) throw std::runtime_error("cannot make the dummy password hash: " + h.error().message);
+  dummy_ = *h;
 }
 
 PasswordHasher::~PasswordHasher() = default;
@@ -388,18 +393,28 @@ Result<std::string> PasswordHasher::hash(std::string_view password) const {
 
 PasswordHasher::Verdict PasswordHasher::verify(std::string_view password, std::string_view phc) const {
   Verdict v;
-  Phc stored;
-  if (!parse_phc(phc, stored)) return v;
-  if (stored.m > kMaxStoredMemoryKib || stored.t > kMaxStoredIterations || stored.p > kMaxStoredParallelism) {
+  // Security: a stored string that is refused still costs one verification,
+  // so such accounts cannot be told apart by the time of their answer.
+  const auto refuse = [&] {
+    verify_dummy(password);
+    v.refused = true;
     return v;
+  };
+  Phc stored;
+  if (!parse_phc(phc, stored)) return refuse();
+  if (stored.m > kMaxStoredMemoryKib || stored.t > kMaxStoredIterations || stored.p > kMaxStoredParallelism) {
+    return refuse();
   }
-  // Parameters argon2 would reject anyway; refused here without taking a place in the pool.
-  if (stored.t < ARGON2_MIN_TIME || stored.p < ARGON2_MIN_LANES || stored.m < 8 * stored.p) return v;
-  if (password.size() > ARGON2_MAX_PWD_LENGTH) return v;
+  // Parameters argon2 would reject anyway.
+  if (stored.t < ARGON2_MIN_TIME || stored.p < ARGON2_MIN_LANES || stored.m < 8 * stored.p) return refuse();
+  if (password.size() > ARGON2_MAX_PWD_LENGTH) return refuse();
   std::vector<std::uint8_t> computed(stored.hash.size());
   argon2_context ctx = make_context(password, stored.salt.data(), stored.salt.size(), stored.m, stored.t, stored.p,
                                     computed.data(), computed.size());
-  if (pool_->run(ctx) != ARGON2_OK) return v;
+  if (pool_->run(ctx) != ARGON2_OK) {
+    v.failed = true;
+    return v;
+  }
   // Security: constant time (CRYPTO_memcmp), so the answer's timing says
   // nothing about how much of the stored hash a guess got right.
   v.match = crypto::constant_time_equal(

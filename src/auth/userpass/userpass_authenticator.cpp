@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "tokend/auth/username.hpp"
+#include "tokend/log/log.hpp"
 #include "tokend/auth/userpass/password_hasher.hpp"
 #include "tokend/store/store.hpp"
 
@@ -26,6 +27,18 @@ AuthOutcome UserpassAuthenticator::authenticate(const AuthRequest& request) {
   }
   const store::User& u = **user;
   const auto verdict = hasher_.verify(request.password, u.password_hash);
+  if (verdict.failed) {
+    spdlog::error("userpass: could not verify a password (out of memory for argon2id)");
+    return AuthOutcome::failed(503, "hasher_error");
+  }
+  if (verdict.refused) {
+    // The account cannot sign in with a password until it gets a new one;
+    // the client sees the usual 401, the operator sees why.
+    spdlog::warn("userpass: the stored password hash of {} is not a usable argon2id hash; reset it with "
+                 "tokend user passwd",
+                 log::printable(u.username));
+    return AuthOutcome::rejected("unusable_hash");
+  }
   if (!verdict.match) return AuthOutcome::rejected("wrong_password");
   // Checked after the verification, so a disabled account answers in the same
   // time and with the same 401 as a wrong password.

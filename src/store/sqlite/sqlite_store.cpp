@@ -521,6 +521,10 @@ constexpr std::size_t kMaxGroup = 256;
 }  // namespace
 
 Result<TokenRecord> SqliteStore::insert_token(const NewToken& t) {
+  // From a callback on the committer thread this would wait for itself.
+  if (std::this_thread::get_id() == committer_id_.load()) {
+    return Error{"storage_error", "insert_token called from a token insert callback"};
+  }
   std::mutex mu;
   std::condition_variable cv;
   std::optional<Result<TokenRecord>> out;
@@ -537,17 +541,23 @@ Result<TokenRecord> SqliteStore::insert_token(const NewToken& t) {
 }
 
 void SqliteStore::insert_token_async(const NewToken& t, InsertTokenDone done) {
-  std::lock_guard lock(commit_mu_);
-  if (stopping_) {
-    done(Error{"storage_error", "the store is closing"});
-    return;
+  {
+    std::lock_guard lock(commit_mu_);
+    if (!stopping_) {
+      if (!committer_.joinable()) {
+        committer_ = std::thread([this] { run_committer(); });
+        committer_id_.store(committer_.get_id());
+      }
+      commit_queue_.push_back(PendingToken{t, std::move(done)});
+      commit_cv_.notify_one();
+      return;
+    }
   }
-  if (!committer_.joinable()) committer_ = std::thread([this] { run_committer(); });
-  commit_queue_.push_back(PendingToken{t, std::move(done)});
-  commit_cv_.notify_one();
+  done(Error{"storage_error", "the store is closing"});  // outside the lock: it may call back into the store
 }
 
 void SqliteStore::wait_idle() {
+  if (std::this_thread::get_id() == committer_id_.load()) return;  // from a callback: it would wait for itself
   std::unique_lock lock(commit_mu_);
   idle_cv_.wait(lock, [&] { return commit_queue_.empty() && !committing_; });
 }
@@ -573,10 +583,14 @@ void SqliteStore::run_committer() {
       results.assign(group.size(), Error{"storage_error", std::string("inserting a token: ") + e.what()});
     }
     for (std::size_t i = 0; i < group.size(); ++i) {
+      // A callback that throws must not end this thread (the process would
+      // terminate) nor keep the others of its group from hearing back.
       try {
         group[i].done(std::move(results[i]));
       } catch (const std::exception& e) {
         spdlog::error("a token insert callback threw: {}", e.what());
+      } catch (...) {
+        spdlog::error("a token insert callback threw a non-standard exception");
       }
     }
     group.clear();  // the callbacks' captures go before the store reports idle

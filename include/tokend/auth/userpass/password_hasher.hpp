@@ -40,7 +40,8 @@ class PasswordHasher final {
   static unsigned default_pool_size();
 
   // `pool_size` bounds the number of hashes that run at once, and so the
-  // buffers of memory_kib the pool ever holds; 0 counts as 1.
+  // buffers of memory_kib the pool ever holds; 0 counts as 1. Throws
+  // std::runtime_error (a startup failure) when the dummy hash cannot be made.
   explicit PasswordHasher(const config::PasswordConfig& config, unsigned pool_size = default_pool_size());
   ~PasswordHasher();
 
@@ -54,11 +55,16 @@ class PasswordHasher final {
   struct Verdict {
     bool match = false;
     bool needs_rehash = false;  // match, but with weaker parameters than configured
+    bool refused = false;       // `phc` is not a usable argon2id hash (see verify)
+    bool failed = false;        // the hash could not be computed (out of memory)
   };
   // Whether `password` matches `phc`. A malformed `phc` never matches; neither
-  // does one with absurd parameters (m above 4 GiB, t above 100, p above 64),
-  // which is refused without being run. Runs in time that depends on the
-  // stored parameters, not on where a mismatch is.
+  // does one with absurd parameters (m above 4 GiB, t above 100, p above 64).
+  // Both are `refused`, after burning the time of one dummy verification, so
+  // that such an account answers no faster than any other. When argon2 cannot
+  // run (no memory for its buffer) the verdict is `failed`, not a mismatch: a
+  // server in trouble must not look like a wrong password. Runs in time that
+  // depends on the stored parameters, not on where a mismatch is.
   Verdict verify(std::string_view password, std::string_view phc) const;
 
   // Burns the time of one verification against the dummy hash; for unknown
@@ -73,6 +79,7 @@ class PasswordHasher final {
     std::size_t in_use = 0;           // hashes running now
     std::size_t peak_in_use = 0;      // most hashes that ever ran at once; never above pool_size
     std::uint64_t one_off = 0;        // hashes that needed a buffer bigger than the pool's
+    std::uint64_t computations = 0;   // argon2id computations run (hashes, verifications, dummies)
   };
   MemoryStats memory_stats() const;
 

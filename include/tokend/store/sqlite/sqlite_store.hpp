@@ -16,6 +16,7 @@
 // Thread-safety: all Store methods are safe from any number of threads.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -94,6 +95,7 @@ class SqliteStore final : public Store {
   bool committing_ = false;  // a group is being committed and called back
   bool stopping_ = false;
   std::thread committer_;    // started by the first insert
+  std::atomic<std::thread::id> committer_id_{};  // its id, to refuse waiting on itself
 };
 
 }  // namespace tokend::store::sqlite

@@ -537,3 +537,29 @@ TEST_CASE("PasswordHasher::release_idle_memory unmaps idle buffers, and hashing 
   CHECK_FALSE(hasher.verify("wrong", *h).match);
   CHECK(hasher.memory_stats().buffers == 1);
 }
+
+TEST_CASE("PasswordHasher: a refused stored string burns one verification and says so", "[auth][password][security]") {
+  tokend::config::PasswordConfig cfg;
+  cfg.memory_kib = 64;
+  cfg.iterations = 1;
+  cfg.parallelism = 1;
+  PasswordHasher hasher(cfg, 1);
+  for (const char* phc : {"", "garbage", "$argon2id$v=19$m=65,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g=",
+                          "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+                          "$argon2id$v=19$m=64,t=0,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"}) {
+    INFO(phc);
+    const auto before = hasher.memory_stats().computations;
+    const auto v = hasher.verify("pw", phc);
+    CHECK(v.refused);
+    CHECK_FALSE(v.match);
+    CHECK_FALSE(v.failed);
+    CHECK(hasher.memory_stats().computations == before + 1);
+  }
+  auto h = hasher.hash("pw");
+  REQUIRE(h.ok());
+  const auto ok = hasher.verify("pw", *h);
+  CHECK(ok.match);
+  CHECK_FALSE(ok.refused);
+  CHECK_FALSE(ok.failed);
+  CHECK_FALSE(hasher.verify("other", *h).refused);
+}

@@ -216,3 +216,18 @@ TEST_CASE("make_userpass_authenticator reads label and refuses unknown settings"
   REQUIRE_FALSE(bad_label.ok());
   CHECK(bad_label.error().code == "invalid_config");
 }
+
+TEST_CASE("UserpassAuthenticator: an unusable stored hash is a 401 that costs one verification",
+          "[auth][userpass][security]") {
+  Harness h;
+  const auto carol = h.add_user("carol", "pw-carol-1");
+  // A row written by something else (or tampered with): not a hash tokend can check.
+  REQUIRE(h.store->set_password_hash(carol.id, "$argon2id$v=19$m=064,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g").ok());
+  const auto before = h.hasher.memory_stats().computations;
+  const auto out = h.login("carol", "pw-carol-1");
+  CHECK(out.kind == AuthOutcome::Kind::kRejected);
+  CHECK(out.status == 401);
+  CHECK(out.reason == "unusable_hash");
+  // As slow as any other login: the dummy verification ran.
+  CHECK(h.hasher.memory_stats().computations == before + 1);
+}
