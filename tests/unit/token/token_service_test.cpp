@@ -182,6 +182,16 @@ TEST_CASE("TokenService rejects malformed tokens as unauthorized", "[token]") {
     check_unauthorized(*h.tokens, bad);
   }
   CHECK_FALSE(tokend::token::well_formed_token(upper));
+  // One bad byte anywhere, whatever it is, spoils the whole token.
+  for (const char bad_char : {'G', 'A', '/', ':', '`', 'g', '\0', '\xff', '\x80'}) {
+    for (const std::size_t at : {std::size_t{0}, std::size_t{128}, std::size_t{255}}) {
+      std::string t = good;
+      t[at] = bad_char;
+      CHECK_FALSE(tokend::token::well_formed_token(t));
+    }
+  }
+  CHECK(tokend::token::well_formed_token(std::string(256, '0') ));
+  CHECK(tokend::token::well_formed_token(std::string(128, 'f') + std::string(128, '9')));
   CHECK(h.tokens->validate(good).ok());
 }
 
