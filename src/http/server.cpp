@@ -313,7 +313,7 @@ class Session : public SessionIface {
   }
 
   // Runs a deferred handler; its Responder posts the answer back to this
-  // connection's strand, from whatever thread it is called on.
+  // connection's thread, from whatever thread it is called on.
   static void run_deferred(const std::shared_ptr<Derived>& self, const DeferredHandler& h, const HttpRequest& r,
                            const RouteParams& p) {
     Responder respond([self](HttpResponse&& resp) {
@@ -516,15 +516,30 @@ class SslSession final : public Session<SslSession>, public std::enable_shared_f
 
 }  // namespace
 
+// One io_context per I/O thread (Beast's "io_context per thread" layout): each
+// connection is handed to one of them, round-robin, and lives there, so its
+// handlers never run concurrently and need no strand, and the I/O threads
+// share no scheduler queue or lock. The first
+// context also runs the acceptor, the signals and the periodic jobs.
+std::vector<std::unique_ptr<net::io_context>> make_contexts(int n) {
+  std::vector<std::unique_ptr<net::io_context>> out;
+  for (int i = 0; i < std::max(1, n); ++i) out.push_back(std::make_unique<net::io_context>(1));
+  return out;
+}
+
 struct HttpServer::Impl {
   Impl(ServerOptions o, const Router& r, Dispatch d, metrics::Metrics& m)
-      : ioc(std::max(1, o.io_threads)),
+      : iocs(make_contexts(o.io_threads)),
+        ioc(*iocs.front()),
         shared(std::make_shared<Shared>(std::move(o), r, std::move(d), m)),
         acceptor(ioc),
         signals(ioc, SIGINT, SIGTERM),
         ssl_ctx(ssl::context::tls_server) {}
 
-  net::io_context ioc;
+  std::vector<std::unique_ptr<net::io_context>> iocs;
+  net::io_context& ioc;  // the first: acceptor, signals, timers
+  std::size_t next_context = 0;  // only touched by the accept handler, on ioc's thread
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   std::shared_ptr<Shared> shared;
   tcp::acceptor acceptor;
   net::signal_set signals;
@@ -539,7 +554,8 @@ struct HttpServer::Impl {
   std::uint16_t port = 0;
 
   void do_accept() {
-    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    net::io_context& home = *iocs[next_context++ % iocs.size()];
+    acceptor.async_accept(home, [this](beast::error_code ec, tcp::socket socket) {
       if (ec) {
         if (!acceptor.is_open()) return;  // shutting down
         spdlog::warn("accept failed: {}", ec.message());
@@ -611,7 +627,8 @@ struct HttpServer::Impl {
       if (shared->connections.load() > 0) {
         spdlog::warn("shutdown deadline reached with {} connection(s) still open", shared->connections.load());
       }
-      ioc.stop();
+      keep_running.clear();
+      for (auto& c : iocs) c->stop();
       return;
     }
     timer->expires_after(std::chrono::milliseconds(10));
@@ -676,10 +693,13 @@ void HttpServer::run() {
     impl_->begin_shutdown();
   });
   impl_->do_accept();
-  const int n = std::max(1, impl_->shared->opts.io_threads);
   std::vector<std::thread> threads;
-  threads.reserve(static_cast<std::size_t>(n - 1));
-  for (int i = 1; i < n; ++i) threads.emplace_back([this] { impl_->ioc.run(); });
+  threads.reserve(impl_->iocs.size() - 1);
+  for (std::size_t i = 1; i < impl_->iocs.size(); ++i) {
+    // A context without connections must keep running until shutdown.
+    impl_->keep_running.push_back(net::make_work_guard(*impl_->iocs[i]));
+    threads.emplace_back([c = impl_->iocs[i].get()] { c->run(); });
+  }
   impl_->ioc.run();
   for (auto& t : threads) t.join();
   spdlog::info("HTTP server stopped");

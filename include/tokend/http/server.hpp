@@ -1,5 +1,6 @@
-// HttpServer: the Boost.Beast HTTP/1.1 server. N I/O threads run one
-// io_context; each connection is a session on its own strand that reads a
+// HttpServer: the Boost.Beast HTTP/1.1 server. N I/O threads each run an
+// io_context of their own; each connection is a session that lives on one of
+// them (handed out round-robin, so it needs no strand) and reads a
 // request (with header/body limits and timeouts), asks the Router, runs the
 // handler inline or on a worker pool (through `Dispatch`), and writes the
 // answer, with keep-alive. Optional TLS on Beast's SSL stream.
