@@ -1,6 +1,8 @@
 #include "tokend/http/router.hpp"
 
 #include <algorithm>
+#include <array>
+#include <stdexcept>
 #include <atomic>
 #include <future>
 
@@ -8,14 +10,29 @@ namespace tokend::http {
 
 namespace {
 
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> out;
+// The segments of a path, without allocating: the router runs for every
+// request. A path with more segments than kMaxSegments matches no route (none
+// is that deep) and is a 404.
+struct Segments {
+  static constexpr std::size_t kMaxSegments = 16;
+  std::array<std::string_view, kMaxSegments> items;
+  std::size_t size = 0;
+  bool too_many = false;
+  std::string_view operator[](std::size_t i) const { return items[i]; }
+};
+
+Segments split_path(std::string_view path) {
+  Segments out;
   std::size_t i = 0;
   if (!path.empty() && path[0] == '/') i = 1;
   while (i <= path.size()) {
     const auto j = path.find('/', i);
     const auto end = j == std::string_view::npos ? path.size() : j;
-    out.push_back(path.substr(i, end - i));
+    if (out.size == Segments::kMaxSegments) {
+      out.too_many = true;
+      break;
+    }
+    out.items[out.size++] = path.substr(i, end - i);
     if (j == std::string_view::npos) break;
     i = j + 1;
   }
@@ -25,9 +42,9 @@ std::vector<std::string_view> split_path(std::string_view path) {
 bool is_param(std::string_view seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
 
 // Score: matched with fewer placeholders wins (literal routes beat {x}).
-bool match_segments(const std::vector<std::string>& pattern, const std::vector<std::string_view>& path,
-                    RouteParams* params, int* placeholders) {
-  if (pattern.size() != path.size()) return false;
+bool match_segments(const std::vector<std::string>& pattern, const Segments& path, RouteParams* params,
+                    int* placeholders) {
+  if (path.too_many || pattern.size() != path.size) return false;
   int ph = 0;
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     if (is_param(pattern[i])) {
@@ -82,7 +99,9 @@ std::string_view RouteParams::get(std::string_view name) const {
 void Router::add(std::string method, std::string pattern, RunOn run_on, Handler handler) {
   Route r;
   r.method = std::move(method);
-  for (auto seg : split_path(pattern)) r.segments.emplace_back(seg);
+  const Segments segs = split_path(pattern);
+  if (segs.too_many) throw std::invalid_argument("route pattern too deep: " + pattern);
+  for (std::size_t i = 0; i < segs.size; ++i) r.segments.emplace_back(segs[i]);
   r.pattern = std::move(pattern);
   r.run_on = run_on;
   r.handler = std::move(handler);

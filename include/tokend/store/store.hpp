@@ -74,6 +74,8 @@ struct NewToken {
   TimeMs expires_at = kNever;
 };
 
+// The user of a token or session lookup comes without its password_hash
+// (empty): those paths never check a password.
 struct TokenLookup {
   TokenRecord token;
   User user;

@@ -652,7 +652,9 @@ Result<std::optional<TokenLookup>> SqliteStore::find_token(const crypto::Sha256&
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
       "SELECT t.id, t.user_id, t.name, t.source, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, "
-      "u.id, u.username, u.email, u.display_name, u.password_hash, u.disabled, u.created_at "
+      // Not the password hash: the token path has no use for it (and copying
+      // it was an allocation per validation).
+      "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at "
       "FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = ?");
   if (!st) return st.error();
   st->bind_blob(1, digest_ptr(digest), kDigestLen);
@@ -732,7 +734,7 @@ Result<std::optional<SessionLookup>> SqliteStore::find_session(const crypto::Sha
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
       "SELECT s.id, s.user_id, s.method, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, "
-      "u.id, u.username, u.email, u.display_name, u.password_hash, u.disabled, u.created_at "
+      "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at "
       "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.digest = ?");
   if (!st) return st.error();
   st->bind_blob(1, digest_ptr(digest), kDigestLen);

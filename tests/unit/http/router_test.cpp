@@ -282,3 +282,15 @@ TEST_CASE("Responder: the first answer wins, and a dropped one answers 500", "[h
   }
   CHECK(sent == std::vector<int>{500});
 }
+
+TEST_CASE("Router: very deep paths are 404, very deep patterns are refused", "[http][router]") {
+  Router router;
+  router.add("GET", "/{a}/{b}", RunOn::kInline, tagged("ab"));
+  std::string deep;
+  for (int i = 0; i < 40; ++i) deep += "/x";
+  auto m = router.match("GET", deep);
+  CHECK_FALSE(m.matched());
+  CHECK(m.immediate.status == 404);
+  CHECK(tag_of(router.handle(request("GET", "/1/2"))) == "ab");
+  CHECK_THROWS_AS(router.add("GET", deep, RunOn::kInline, tagged("deep")), std::invalid_argument);
+}
