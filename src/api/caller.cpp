@@ -59,19 +59,19 @@ http::HttpResponse storage_unavailable(const Error& e, std::string_view what) {
   return http::error_response(503, "storage_unavailable", "The service is temporarily unavailable.", 1);
 }
 
-std::optional<std::string> bearer_token(const http::HttpRequest& request) {
+std::optional<std::string_view> bearer_token(const http::HttpRequest& request) {
   const auto h = request.header("authorization");
   if (!h) return std::nullopt;
   std::string_view v = *h;
   const auto sp = v.find(' ');
   if (sp == std::string_view::npos) return std::nullopt;
-  const std::string scheme = lower(v.substr(0, sp));
-  if (scheme != "bearer" && scheme != "token") return std::nullopt;
+  const std::string_view scheme = v.substr(0, sp);
+  if (!http::iequals(scheme, "bearer") && !http::iequals(scheme, "token")) return std::nullopt;
   std::string_view t = v.substr(sp + 1);
   while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
   while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
   if (t.empty() || t.find(' ') != std::string_view::npos) return std::nullopt;
-  return std::string(t);
+  return t;
 }
 
 std::variant<Caller, http::HttpResponse> authenticate_caller(const http::HttpRequest& request, ApiContext& ctx,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <optional>
+#include <string_view>
 #include <string>
 #include <variant>
 
@@ -33,7 +34,8 @@ std::variant<Caller, http::HttpResponse> authenticate_caller(const http::HttpReq
 
 // The token in "Authorization: Bearer <t>" or "Authorization: token <t>"
 // (scheme case-insensitive), or nullopt when the header is absent or malformed.
-std::optional<std::string> bearer_token(const http::HttpRequest& request);
+// A view into `request`'s header: valid as long as `request` is.
+std::optional<std::string_view> bearer_token(const http::HttpRequest& request);
 
 // For cookie-authenticated requests that change state: nullopt when the
 // request may proceed, else the 403 to send. Allowed: no Origin and no

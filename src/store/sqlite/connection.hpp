@@ -36,6 +36,13 @@ class Stmt {
     return *this;
   }
   Stmt& bind_blob(int i, const void* p, int n) { check(sqlite3_bind_blob(s_, i, p, n, SQLITE_TRANSIENT)); return *this; }
+  // Binds without SQLite copying the bytes (one allocation less on the hot
+  // lookups). REQUIRES: p..p+n outlives this Stmt (which unbinds on
+  // destruction).
+  Stmt& bind_blob_static(int i, const void* p, int n) {
+    check(sqlite3_bind_blob(s_, i, p, n, SQLITE_STATIC));
+    return *this;
+  }
   Stmt& bind_null(int i) { check(sqlite3_bind_null(s_, i)); return *this; }
   Stmt& bind(int i, std::optional<std::int64_t> v) { return v ? bind(i, *v) : bind_null(i); }
 

@@ -657,7 +657,7 @@ Result<std::optional<TokenLookup>> SqliteStore::find_token(const crypto::Sha256&
       "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at "
       "FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = ?");
   if (!st) return st.error();
-  st->bind_blob(1, digest_ptr(digest), kDigestLen);
+  st->bind_blob_static(1, digest_ptr(digest), kDigestLen);  // `digest` outlives `st`
   const int rc = st->step();
   if (rc == SQLITE_DONE) return std::optional<TokenLookup>{};
   if (rc != SQLITE_ROW) return db_error(**lease, "finding a token");
@@ -737,7 +737,7 @@ Result<std::optional<SessionLookup>> SqliteStore::find_session(const crypto::Sha
       "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at "
       "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.digest = ?");
   if (!st) return st.error();
-  st->bind_blob(1, digest_ptr(digest), kDigestLen);
+  st->bind_blob_static(1, digest_ptr(digest), kDigestLen);  // `digest` outlives `st`
   const int rc = st->step();
   if (rc == SQLITE_DONE) return std::optional<SessionLookup>{};
   if (rc != SQLITE_ROW) return db_error(**lease, "finding a session");
