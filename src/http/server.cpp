@@ -260,10 +260,8 @@ class Session : public SessionIface {
     } else {
       if (m.run_on == RunOn::kInline) return send(run_handler(m.handler, r, m.params));
       queued = shared_->dispatch(
-          m.run_on, [self, handler = std::move(m.handler), params = std::move(m.params), r = std::move(r)]() mutable {
-            HttpResponse resp = run_handler(handler, r, params);
-            net::post(self->derived().stream().get_executor(),
-                      [self, resp = std::move(resp)]() mutable { self->send(std::move(resp)); });
+          m.run_on, [self, handler = std::move(m.handler), params = std::move(m.params), r = std::move(r)]() {
+            post_send(self, run_handler(handler, r, params));
           });
     }
     if (!queued) {
@@ -300,11 +298,14 @@ class Session : public SessionIface {
     return peer_;
   }
 
-  static HttpResponse run_handler(const Handler& h, const HttpRequest& r, const RouteParams& p) {
+  // Runs `body`; when it throws (a bug), logs the details and returns the
+  // generic 500 for the client.
+  template <class Body>
+  static std::optional<HttpResponse> guarded(const HttpRequest& r, Body&& body) {
     try {
-      return h(r, p);
+      body();
+      return std::nullopt;
     } catch (const std::exception& e) {
-      // A bug: the client gets a generic 500, the log gets the details.
       spdlog::error("handler for {} {} threw: {}", r.method, log::redact(r.path), e.what());
     } catch (...) {
       spdlog::error("handler for {} {} threw a non-standard exception", r.method, log::redact(r.path));
@@ -312,23 +313,24 @@ class Session : public SessionIface {
     return error_response(500, "internal_error", "Something went wrong on our side.");
   }
 
+  static HttpResponse run_handler(const Handler& h, const HttpRequest& r, const RouteParams& p) {
+    HttpResponse out;
+    if (auto failed = guarded(r, [&] { out = h(r, p); })) return std::move(*failed);
+    return out;
+  }
+
+  // Hands `resp` to the connection's own thread, from any thread.
+  static void post_send(const std::shared_ptr<Derived>& self, HttpResponse&& resp) {
+    net::post(self->derived().stream().get_executor(),
+              [self, resp = std::move(resp)]() mutable { self->send(std::move(resp)); });
+  }
+
   // Runs a deferred handler; its Responder posts the answer back to this
   // connection's thread, from whatever thread it is called on.
   static void run_deferred(const std::shared_ptr<Derived>& self, const DeferredHandler& h, const HttpRequest& r,
                            const RouteParams& p) {
-    Responder respond([self](HttpResponse&& resp) {
-      net::post(self->derived().stream().get_executor(),
-                [self, resp = std::move(resp)]() mutable { self->send(std::move(resp)); });
-    });
-    try {
-      h(r, p, respond);
-    } catch (const std::exception& e) {
-      spdlog::error("handler for {} {} threw: {}", r.method, log::redact(r.path), e.what());
-      respond(error_response(500, "internal_error", "Something went wrong on our side."));
-    } catch (...) {
-      spdlog::error("handler for {} {} threw a non-standard exception", r.method, log::redact(r.path));
-      respond(error_response(500, "internal_error", "Something went wrong on our side."));
-    }
+    Responder respond([self](HttpResponse&& resp) { post_send(self, std::move(resp)); });
+    if (auto failed = guarded(r, [&] { h(r, p, respond); })) respond(std::move(*failed));
   }
 
   void send_error(int status, std::string_view code, std::string message) {

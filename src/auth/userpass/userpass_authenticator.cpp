@@ -46,9 +46,10 @@ AuthOutcome UserpassAuthenticator::authenticate(const AuthRequest& request) {
   if (verdict.needs_rehash) {
     if (auto h = hasher_.hash(request.password); h) {
       if (auto s = store_.set_password_hash(u.id, *h); !s) {
-        spdlog::warn("userpass: could not upgrade the password hash of {}: {}", u.username, s.error().message);
+        spdlog::warn("userpass: could not upgrade the password hash of {}: {}", log::printable(u.username),
+                     s.error().message);
       } else {
-        spdlog::info("userpass: upgraded the password hash of {} to the configured cost", u.username);
+        spdlog::info("userpass: upgraded the password hash of {} to the configured cost", log::printable(u.username));
       }
     }
   }
