@@ -2,13 +2,43 @@
 # The bench smoke test: bench/run --quick against the tokend just built, then
 # a check that the JSON it writes has the documented shape
 # ({"machine": {...}, "cases": {"validate": {"rps", "p50_ms", "p99_ms",
-# "errors", "ratio_to_nginx", "cpu_us_per_request"}, ...}}) with no errors.
+# "errors", "ratio_to_nginx", "cpu_us_per_request"}, ...}}) with no errors, and
+# that neither a finished run nor one interrupted with Ctrl-C leaves a process
+# behind.
 # usage: smoke.sh TOKEND_BINARY
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-"$repo/bench/run" --quick --binary "$1" --out "$out/latest.json"
+# Its own TMPDIR, so that every process it starts can be found by its paths.
+mkdir -p "$out/run" "$out/int"
+TMPDIR="$out/run" "$repo/bench/run" --quick --binary "$1" --out "$out/latest.json"
+left="$(pgrep -af -- "$out/run/" || true)"
+[[ -z "$left" ]] || { echo "bench smoke: processes left running after bench/run:"; echo "$left"; exit 1; }
+
+# Ctrl-C in the middle of a run stops tokend and nginx too. (Job control on,
+# so that the background run does not ignore SIGINT as a non-interactive
+# shell's background jobs do.)
+set -m
+TMPDIR="$out/int" "$repo/bench/run" --quick --binary "$1" --cases validate >"$out/int.log" 2>&1 &
+run_pid=$!
+for ((i = 0; i < 300; i++)); do
+  grep -q "case validate" "$out/int.log" && break
+  sleep 0.1
+done
+pgrep -f -- "$out/int/" >/dev/null || { cat "$out/int.log"; echo "bench smoke: the run to interrupt did not start"; exit 1; }
+kill -INT "$run_pid"
+rc=0
+wait "$run_pid" || rc=$?
+set +m
+[[ "$rc" -ne 0 ]] || { echo "bench smoke: bench/run exited 0 after Ctrl-C"; exit 1; }
+for ((i = 0; i < 50; i++)); do
+  pgrep -f -- "$out/int/" >/dev/null || break
+  sleep 0.1
+done
+left="$(pgrep -af -- "$out/int/" || true)"
+[[ -z "$left" ]] || { echo "bench smoke: processes left running after Ctrl-C:"; echo "$left"; exit 1; }
+echo "bench smoke: Ctrl-C stopped bench/run (exit $rc) and everything it started"
 node - "$out/latest.json" <<'JS'
 const fs = require('fs');
 const r = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
