@@ -610,6 +610,11 @@ std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<Pe
     auto lease = this->lease();
     if (!lease) return fail_all(lease.error());
     Connection& c = **lease;
+    // A transaction still open here is one a failed ROLLBACK left behind
+    // (SQLITE_FULL or an I/O error during the last group): end it, or this
+    // group and every later one would fail on BEGIN ("within a transaction")
+    // or, worse, join its rows to it.
+    if (!sqlite3_get_autocommit(c.handle())) (void)c.exec("ROLLBACK");
     // A group of one commits on its own (autocommit): no BEGIN/COMMIT round
     // trips when there is nobody to share the fsync with.
     Tx tx(c);
@@ -623,11 +628,17 @@ std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<Pe
       if (!st) return fail_all(st.error());
       st->bind_blob(1, digest_ptr(t.digest), kDigestLen).bind(2, t.user_id).bind(3, t.name).bind(4, t.source);
       st->bind(5, t.created_at).bind(6, t.expires_at);
-      if (st->step() != SQLITE_DONE) {
+      if (const int rc = st->step(); rc != SQLITE_DONE) {
         const Error e = db_error(c, "inserting a token");
-        // A failed statement (a constraint) leaves the transaction open for
-        // the others; an I/O error rolls all of it back.
-        if (sqlite3_get_autocommit(c.handle()) && group.size() > 1) return fail_all(e);
+        // A constraint failure (a duplicate digest) fails its own row and
+        // leaves the transaction open for the others. Anything else
+        // (SQLITE_FULL, an I/O error, SQLITE_BUSY past busy_timeout_ms, no
+        // memory) may have rolled back the statement or the whole
+        // transaction, and SQLite's advice is a ROLLBACK either way: fail the
+        // whole group and let `tx` roll it back, so that no caller hears 200
+        // for a row of a transaction in doubt.
+        const bool row_only = (rc & 0xff) == SQLITE_CONSTRAINT && !sqlite3_get_autocommit(c.handle());
+        if (!row_only || group.size() == 1) return fail_all(e);
         results.emplace_back(e);
         continue;
       }

@@ -1,0 +1,287 @@
+// End-to-end injected storage faults against the real binary: the database's
+// file system fills up while tokens are issued, and another process holds the
+// database's write lock past busy_timeout_ms. Each test checks what a user of
+// tokend would: the status codes (503 storage_unavailable with Retry-After,
+// never a 200 for a token that was not stored), that every token answered
+// with 200 still validates afterwards, that validation keeps answering, that
+// issuing resumes by itself (no restart), and that the file passes
+// PRAGMA integrity_check once the server has stopped.
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "support/process.hpp"
+#include "support/tmpfs_mount.hpp"
+
+using e2e::bearer;
+using e2e::is_token;
+using e2e::Response;
+using e2e::TokendProcess;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Signs in (POST /api/login) and returns "name=value" of the session cookie:
+// the cheapest way to issue many tokens (no password hash per token).
+std::string sign_in(TokendProcess& t, const std::string& user, const std::string& password) {
+  auto r = t.post("/api/login", nlohmann::json{{"username", user}, {"password", password}}.dump());
+  REQUIRE(r.status == 200);
+  const std::string set = r.header("set-cookie");
+  REQUIRE(!set.empty());
+  return set.substr(0, set.find(';'));
+}
+
+Response issue(TokendProcess& t, const std::string& cookie) {
+  return t.post("/api/token", "{}", {{"Cookie", cookie}});
+}
+
+// What every 503 of a storage fault must look like.
+void check_storage_unavailable(const Response& r) {
+  INFO(r.body);
+  CHECK(r.status == 503);
+  CHECK(r.json()["error"] == "storage_unavailable");
+  CHECK(r.header("retry-after") == "1");
+}
+
+// The answers of a burst of POST /api/token: the tokens acknowledged with
+// 200, and the 503s.
+struct Burst {
+  std::vector<std::string> tokens;
+  std::vector<Response> refused;
+  std::vector<Response> other;
+};
+
+// `threads` clients each issue `per_thread` tokens at once (so the store's
+// committer groups several rows per transaction).
+Burst issue_burst(TokendProcess& t, const std::string& cookie, int threads, int per_thread) {
+  Burst b;
+  std::mutex mu;
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&] {
+      for (int j = 0; j < per_thread; ++j) {
+        Response r = issue(t, cookie);
+        std::lock_guard lock(mu);
+        if (r.status == 200) {
+          b.tokens.push_back(r.json()["token"].get<std::string>());
+        } else if (r.status == 503) {
+          b.refused.push_back(std::move(r));
+        } else {
+          b.other.push_back(std::move(r));
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  return b;
+}
+
+void require_all_validate(TokendProcess& t, const std::vector<std::string>& tokens) {
+  for (const auto& tok : tokens) {
+    REQUIRE(is_token(tok));
+    auto r = t.get("/api/user", bearer(tok));
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+  }
+}
+
+// Opens the stopped server's database and returns PRAGMA integrity_check's
+// answer and the number of token rows.
+std::pair<std::string, long long> inspect(const std::string& db_path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  std::string check;
+  long long rows = -1;
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr) == SQLITE_OK);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    check += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    check += "\n";
+  }
+  sqlite3_finalize(st);
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM tokens", -1, &st, nullptr) == SQLITE_OK);
+  if (sqlite3_step(st) == SQLITE_ROW) rows = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return {check, rows};
+}
+
+// The number of live tokens GET /api/tokens lists for the session's account.
+std::size_t listed_tokens(TokendProcess& t, const std::string& cookie) {
+  auto r = t.get("/api/tokens", {{"Cookie", cookie}});
+  REQUIRE(r.status == 200);
+  return r.json()["tokens"].size();
+}
+
+}  // namespace
+
+TEST_CASE("faults: a full disk refuses new tokens with 503 and issuing resumes when space returns",
+          "[e2e][faults]") {
+  // Declared first: the server stops before the file system is unmounted,
+  // whatever fails below.
+  e2e::TmpfsMount disk(8u << 20);
+  TokendProcess t({{"database", {{"path", disk.path() + "/tokend.db"}}}, {"threads", {{"workers", 2}}}});
+  t.add_user("alice", "alices password");
+  const std::string cookie = sign_in(t, "alice", "alices password");
+
+  Burst before = issue_burst(t, cookie, 4, 5);
+  REQUIRE(before.tokens.size() == 20);
+  std::vector<std::string> acknowledged = before.tokens;
+
+  REQUIRE(disk.fill() > 0);
+  REQUIRE(disk.free_bytes() == 0);
+
+  // Every issue needs new WAL frames, so no new page: each request must
+  // either be stored (200) or refused with 503, never anything else.
+  Burst full = issue_burst(t, cookie, 4, 10);
+  for (const auto& r : full.other) {
+    INFO(r.status << " " << r.body);
+    CHECK(false);
+  }
+  REQUIRE(!full.refused.empty());
+  for (const auto& r : full.refused) check_storage_unavailable(r);
+  acknowledged.insert(acknowledged.end(), full.tokens.begin(), full.tokens.end());
+
+  // Validation keeps answering meanwhile, for the tokens stored before and
+  // any that made it while the disk filled up.
+  require_all_validate(t, acknowledged);
+  CHECK(t.get("/healthz").status == 200);
+  // A lone request (a group of one, committed without BEGIN) is refused too.
+  check_storage_unavailable(issue(t, cookie));
+
+  // Space returns: the very next request is stored, without a restart.
+  disk.remove_filler();
+  Response again = issue(t, cookie);
+  INFO(again.body);
+  REQUIRE(again.status == 200);
+  acknowledged.push_back(again.json()["token"].get<std::string>());
+  Burst after = issue_burst(t, cookie, 4, 5);
+  CHECK(after.refused.empty());
+  CHECK(after.other.empty());
+  REQUIRE(after.tokens.size() == 20);
+  acknowledged.insert(acknowledged.end(), after.tokens.begin(), after.tokens.end());
+
+  // Every 200 is a stored token, and nothing refused was stored.
+  require_all_validate(t, acknowledged);
+  CHECK(listed_tokens(t, cookie) == acknowledged.size());
+
+  REQUIRE(t.terminate() == 0);
+  const auto [check, rows] = inspect(disk.path() + "/tokend.db");
+  CHECK(check == "ok\n");
+  CHECK(rows == static_cast<long long>(acknowledged.size()));
+}
+
+TEST_CASE("faults: a database locked by another process past busy_timeout_ms gives 503, then recovers",
+          "[e2e][faults]") {
+  constexpr int kBusyMs = 300;
+  TokendProcess t(nlohmann::json{{"database", {{"busy_timeout_ms", kBusyMs}}}});
+  t.add_user("alice", "alices password");
+  const std::string cookie = sign_in(t, "alice", "alices password");
+  Burst before = issue_burst(t, cookie, 2, 5);
+  REQUIRE(before.tokens.size() == 10);
+  std::vector<std::string> acknowledged = before.tokens;
+
+  // Another process's writer: a connection of this test holding the write
+  // lock (in WAL mode readers go on; every writer waits for it).
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open_v2(t.db_path().c_str(), &other, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  bool locked = true;
+  struct Unlock {
+    sqlite3* db;
+    bool& locked;
+    ~Unlock() {
+      if (locked) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      sqlite3_close(db);
+    }
+  } unlock{other, locked};
+
+  const auto start = Clock::now();
+  Response r = issue(t, cookie);
+  const double took = std::chrono::duration<double>(Clock::now() - start).count();
+  check_storage_unavailable(r);
+  CHECK(took >= kBusyMs / 1000.0 * 0.9);  // it waited busy_timeout_ms for the lock
+  CHECK(took < 3.0);                      // and no longer
+
+  Burst locked_burst = issue_burst(t, cookie, 3, 2);
+  CHECK(locked_burst.tokens.empty());
+  CHECK(locked_burst.other.empty());
+  for (const auto& x : locked_burst.refused) check_storage_unavailable(x);
+  // A sign-in writes a session: refused the same way.
+  check_storage_unavailable(t.post("/api/login", R"({"username":"alice","password":"alices password"})"));
+  // Reads go on: every token validates while the lock is held.
+  require_all_validate(t, acknowledged);
+
+  REQUIRE(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+  locked = false;
+
+  Response again = issue(t, cookie);
+  INFO(again.body);
+  REQUIRE(again.status == 200);
+  acknowledged.push_back(again.json()["token"].get<std::string>());
+  Burst after = issue_burst(t, cookie, 2, 5);
+  REQUIRE(after.tokens.size() == 10);
+  acknowledged.insert(acknowledged.end(), after.tokens.begin(), after.tokens.end());
+  require_all_validate(t, acknowledged);
+  CHECK(listed_tokens(t, cookie) == acknowledged.size());
+
+  REQUIRE(t.terminate() == 0);
+  const auto [check, rows] = inspect(t.db_path());
+  CHECK(check == "ok\n");
+  CHECK(rows == static_cast<long long>(acknowledged.size()));
+}
+
+TEST_CASE("faults: a read-only database: refused while tokend runs, refused at start, served again once writable",
+          "[e2e][faults]") {
+  e2e::TmpfsMount disk(8u << 20);
+  TokendProcess t(nlohmann::json{{"database", {{"path", disk.path() + "/tokend.db"}}}});
+  t.add_user("alice", "alices password");
+  const std::string cookie = sign_in(t, "alice", "alices password");
+  Burst before = issue_burst(t, cookie, 2, 3);
+  REQUIRE(before.tokens.size() == 6);
+
+  // While tokend has the database open for writing, the kernel refuses a
+  // read-only remount (as root too), so it can never find its files turned
+  // read-only under it.
+  CHECK(disk.remount(true) == EBUSY);
+  Response still = issue(t, cookie);
+  REQUIRE(still.status == 200);
+  std::vector<std::string> acknowledged = before.tokens;
+  acknowledged.push_back(still.json()["token"].get<std::string>());
+
+  // Stopped, the file system can go read-only; tokend then refuses to start
+  // (exit at once, the reason in its log) rather than serve tokens it could
+  // not store.
+  REQUIRE(t.terminate() == 0);
+  REQUIRE(disk.remount(true) == 0);
+  std::string why;
+  try {
+    t.start();
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  INFO(why);
+  CHECK(why.find("tokend exited at start") != std::string::npos);
+  CHECK(why.find("Read-only file system") != std::string::npos);
+
+  // Writable again: it starts, every token acknowledged before validates,
+  // and issuing works.
+  REQUIRE(disk.remount(false) == 0);
+  t.start();
+  require_all_validate(t, acknowledged);
+  REQUIRE(issue(t, cookie).status == 200);
+  REQUIRE(t.terminate() == 0);
+  const auto [check, rows] = inspect(disk.path() + "/tokend.db");
+  CHECK(check == "ok\n");
+  CHECK(rows == static_cast<long long>(acknowledged.size()) + 1);
+}
