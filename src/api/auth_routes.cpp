@@ -213,7 +213,7 @@ HttpResponse handle_login(const HttpRequest& req, ApiContext& ctx) {
 }
 
 HttpResponse handle_logout(const HttpRequest& req, ApiContext& ctx) {
-  if (req.cookie(ctx.config.sessions.cookie_name)) {
+  if (req.cookie(ctx.sessions.cookie_name(secure_cookies(req, ctx)))) {
     if (auto forbidden = check_origin(req, ctx)) return std::move(*forbidden);
     auto caller = authenticate_caller(req, ctx, Accept::kCookie);
     if (auto* c = std::get_if<Caller>(&caller)) {

@@ -89,7 +89,10 @@ std::variant<Caller, http::HttpResponse> authenticate_caller(const http::HttpReq
     return c;
   }
   if (accept == Accept::kToken) return unauthenticated(accept);
-  const auto cookie = request.cookie(ctx.config.sessions.cookie_name);
+  // Secure deployments read only the "__Host-" name: a plain-named cookie
+  // may have been planted by a sibling domain or over plain HTTP.
+  const bool secure = request.tls || ctx.config.sessions.behind_tls_proxy;
+  const auto cookie = request.cookie(ctx.sessions.cookie_name(secure));
   if (!cookie) return unauthenticated(accept);
   auto s = ctx.sessions.resolve(*cookie);
   if (!s) return storage_unavailable(s.error(), "resolving a session");

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -105,6 +106,74 @@ void read_rule(Section& parent, const char* key, const std::string& path, Thrott
   s.get("max_failures", rule.max_failures, err);
   s.get("window_s", rule.window_s, err);
   s.check_unknown(err);
+}
+
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(s[i])) != std::tolower(static_cast<unsigned char>(prefix[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The session cookie's name prefixes (RFC 6265bis 4.1.3). tokend adds
+// "__Host-" itself whenever the cookie is Secure; a configured name may carry
+// it already (then it is used as is), but only where cookies are Secure: a
+// browser drops a "__Host-" cookie without Secure, so sign-in would silently
+// never stick. "__Secure-" is refused: it allows a Domain attribute, which is
+// the cookie-tossing hole "__Host-" closes.
+Status check_cookie_prefix(const Config& c) {
+  const std::string& name = c.sessions.cookie_name;
+  const bool secure = c.tls.enabled || c.sessions.behind_tls_proxy;
+  if (starts_with_ci(name, "__Secure-")) {
+    return Error{"invalid_config",
+                 "sessions.cookie_name: the __Secure- prefix is not supported (tokend adds __Host- itself "
+                 "when cookies are Secure)"};
+  }
+  if (starts_with_ci(name, "__Host-")) {
+    if (name.rfind("__Host-", 0) != 0 || name.size() == 7) {
+      return Error{"invalid_config", "sessions.cookie_name: write the prefix as __Host- followed by a name"};
+    }
+    if (!secure) {
+      return Error{"invalid_config",
+                   "sessions.cookie_name: a __Host- cookie needs Secure: set tls.enabled or "
+                   "sessions.behind_tls_proxy, or leave the prefix out (tokend adds it when cookies are Secure)"};
+    }
+  }
+  return ok_status();
+}
+
+// Reads metrics.bearer_token_file into metrics.bearer_token. The content is
+// trimmed of surrounding whitespace, as Prometheus trims its credentials_file,
+// so one file can serve both. At least 16 visible ASCII characters: the
+// compare is constant-time but /metrics is not throttled, so a short secret
+// could be guessed.
+Status read_metrics_token(MetricsConfig& m) {
+  m.bearer_token.clear();
+  if (m.bearer_token_file.empty()) return ok_status();
+  const std::string what = "metrics.bearer_token_file: ";
+  if (!m.enabled) return Error{"invalid_config", what + "set, but metrics.enabled is false"};
+  std::ifstream in(m.bearer_token_file, std::ios::binary);
+  if (!in) return Error{"invalid_config", what + "cannot read " + m.bearer_token_file};
+  std::string text;
+  constexpr std::size_t kMaxBytes = 4096;
+  text.resize(kMaxBytes + 1);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxBytes) return Error{"invalid_config", what + "longer than 4096 bytes"};
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return Error{"invalid_config", what + "the file is empty"};
+  text = text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
+  for (char ch : text) {
+    if (ch < 0x21 || ch > 0x7e) {
+      return Error{"invalid_config", what + "the token must be visible ASCII characters without spaces"};
+    }
+  }
+  if (text.size() < 16) return Error{"invalid_config", what + "the token must be at least 16 characters"};
+  m.bearer_token = std::move(text);
+  return ok_status();
 }
 
 }  // namespace
@@ -221,6 +290,12 @@ Result<Config> parse_config(const json& doc) {
     s.check_unknown(err);
   }
   {
+    Section s(root.sub("metrics", err), "metrics");
+    s.get("enabled", c.metrics.enabled, err);
+    s.get("bearer_token_file", c.metrics.bearer_token_file, err);
+    s.check_unknown(err);
+  }
+  {
     Section s(root.sub("log", err), "log");
     s.get("level", c.log.level, err);
     s.get("access_log", c.log.access_log, err);
@@ -278,6 +353,8 @@ Result<Config> parse_config(const json& doc) {
       c.sessions.cookie_name.find_first_of(" ;,=\"\t\r\n") != std::string::npos) {
     return Error{"invalid_config", "sessions.cookie_name: not a valid cookie name"};
   }
+  if (auto s = check_cookie_prefix(c); !s) return s.error();
+  if (auto s = read_metrics_token(c.metrics); !s) return s.error();
   for (const auto& o : c.sessions.allowed_origins) {
     if (o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0) {
       return Error{"invalid_config", "sessions.allowed_origins: each must start with http:// or https://"};

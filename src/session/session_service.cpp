@@ -51,18 +51,27 @@ Result<std::optional<store::SessionLookup>> SessionService::resolve(std::string_
 
 Status SessionService::end(std::int64_t session_id) { return store_.revoke_session(session_id); }
 
+std::string SessionService::cookie_name(bool secure) const {
+  static constexpr std::string_view kHostPrefix = "__Host-";
+  // Config validation allows a configured "__Host-" name only where cookies
+  // are Secure; it is not prefixed twice.
+  if (!secure || config_.cookie_name.rfind(kHostPrefix, 0) == 0) return config_.cookie_name;
+  return std::string(kHostPrefix) + config_.cookie_name;
+}
+
 std::string SessionService::set_cookie(std::string_view value, bool secure) const {
   // HttpOnly: scripts (an XSS) cannot read it. SameSite=Lax: other sites'
   // POSTs do not carry it. Max-Age: the browser forgets it at the absolute
-  // timeout even if the server never sees the browser again.
-  std::string c = config_.cookie_name + "=" + std::string(value) + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" +
+  // timeout even if the server never sees the browser again. No Domain:
+  // the cookie goes back to this host only (and "__Host-" requires it).
+  std::string c = cookie_name(secure) + "=" + std::string(value) + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" +
                   std::to_string(static_cast<long long>(config_.absolute_timeout_hours) * 3600);
   if (secure) c += "; Secure";
   return c;
 }
 
 std::string SessionService::clear_cookie(bool secure) const {
-  std::string c = config_.cookie_name + "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0";
+  std::string c = cookie_name(secure) + "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0";
   if (secure) c += "; Secure";
   return c;
 }

@@ -81,11 +81,22 @@ struct ThrottleConfig {
 };
 
 struct SessionConfig {
+  // The base name. When cookies are Secure (tls.enabled or behind_tls_proxy)
+  // the cookie is sent and accepted only as "__Host-" + this name
+  // (session::SessionService::cookie_name).
   std::string cookie_name = "tokend_session";
   int idle_timeout_minutes = 30;
   int absolute_timeout_hours = 12;
   bool behind_tls_proxy = false;  // cookies get Secure although the listener is plain HTTP
   std::vector<std::string> allowed_origins;  // extra origins allowed for cookie requests
+};
+
+struct MetricsConfig {
+  bool enabled = true;             // false: GET /metrics is a 404
+  std::string bearer_token_file;   // set: /metrics needs "Authorization: Bearer <its content>"
+  // Read from bearer_token_file by parse_config (surrounding whitespace
+  // trimmed). Secret: never logged. Empty when no file is set.
+  std::string bearer_token;
 };
 
 struct LogConfig {
@@ -109,6 +120,7 @@ struct Config {
   PasswordConfig passwords;
   ThrottleConfig throttle;
   SessionConfig sessions;
+  MetricsConfig metrics;
   LogConfig log;
   WebConfig web;
   int shutdown_timeout_ms = 10'000;

@@ -36,7 +36,16 @@ class SessionService final {
 
   Status end(std::int64_t session_id);
 
-  // Set-Cookie values: the session cookie, and one that deletes it.
+  // The cookie's name: sessions.cookie_name, with the "__Host-" prefix when
+  // `secure` (RFC 6265bis 4.1.3.2). A browser keeps a "__Host-" cookie only
+  // when it is Secure, has Path=/ and no Domain, so no sibling or parent
+  // domain, nor a plain-HTTP page on the same host, can plant one
+  // (cookie tossing). Requests are read with this same name, so on a Secure
+  // deployment an unprefixed cookie is never accepted.
+  std::string cookie_name(bool secure) const;
+
+  // Set-Cookie values: the session cookie, and one that deletes it. Both
+  // carry Path=/ and never a Domain; `secure` adds Secure and the prefix.
   std::string set_cookie(std::string_view value, bool secure) const;
   std::string clear_cookie(bool secure) const;
 

@@ -18,6 +18,7 @@
 #include "auth/ldap/ldap_watchdog.hpp"
 #include "tokend/auth/ldap/ldap_escape.hpp"
 #include "tokend/auth/username.hpp"
+#include "tokend/crypto/crypto.hpp"
 #include "tokend/metrics/metrics.hpp"
 
 namespace tokend::auth::ldap {
@@ -509,6 +510,10 @@ LdapAuthenticator::LdapAuthenticator(std::string name, LdapSettings settings,
   user_pool_ = std::make_unique<LdapConnectionPool>(user);
 
   if (settings_.search_mode()) {
+    // A DN under base_dn that no directory has (the random password makes a
+    // successful bind impossible even if someone created it).
+    dummy_dn_ = "cn=tokend-no-such-user," + settings_.base_dn;
+    dummy_password_ = crypto::to_hex(crypto::random_bytes(16));
     LdapConnectionPool::Options service = user;
     service.bind_dn = settings_.bind_dn;
     service.bind_password = settings_.bind_password;
@@ -672,10 +677,10 @@ AuthOutcome LdapAuthenticator::login_with_search(const AuthRequest& request, Att
     }
     return failure_from(found.status);
   }
-  if (found.entries.empty()) return AuthOutcome::rejected("unknown_user");
+  if (found.entries.empty()) return dummy_bind("unknown_user", attempt);
   if (found.entries.size() > 1 || found.status.rc == LDAP_SIZELIMIT_EXCEEDED) {
     // Two entries for one login name: binding as either would be a guess.
-    return AuthOutcome::rejected("ambiguous_user");
+    return dummy_bind("ambiguous_user", attempt);
   }
   LdapEntry entry = std::move(found.entries.front());
   attempt.dn = entry.dn;
@@ -701,6 +706,26 @@ AuthOutcome LdapAuthenticator::login_with_search(const AuthRequest& request, Att
     if (auto outcome = check_group(*service, entry.dn, attempt)) return *outcome;
   }
   return AuthOutcome::accepted(make_identity(entry, request.username, attempt));
+}
+
+AuthOutcome LdapAuthenticator::dummy_bind(const char* reason, Attempt& attempt) {
+  // Security: without this, an unknown username is answered after the search
+  // alone, one directory round trip sooner than a wrong password (search,
+  // then bind), and the difference tells an attacker which usernames exist
+  // (as the dummy hash does for userpass). So the same bind is made, through
+  // the same pool, as a DN that does not exist and with a random password
+  // (the typed one is not sent for nothing): the same round trips and the same
+  // pooled connection use. Its result is ignored, except that a directory
+  // that fails here fails the login the same way a real bind would.
+  LdapConnectionPool::Lease user;
+  const LdapStatus status =
+      first_op(*user_pool_, user, attempt.stage, "dummy_bind",
+               [&](LdapConnection& c) { return c.simple_bind(dummy_dn_, dummy_password_); });
+  attempt.status = status;
+  if (!status.ok() && !(attempt.stage == "dummy_bind" && is_user_bind_refusal(status.rc))) {
+    return failure_from(status);
+  }
+  return AuthOutcome::rejected(reason);
 }
 
 std::optional<AuthOutcome> LdapAuthenticator::check_group(LdapConnection& connection,

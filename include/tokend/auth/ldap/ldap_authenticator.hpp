@@ -109,6 +109,10 @@ class LdapAuthenticator final : public Authenticator {
   struct Attempt;
   AuthOutcome login_with_template(const AuthRequest& request, Attempt& attempt);
   AuthOutcome login_with_search(const AuthRequest& request, Attempt& attempt);
+  // Search mode, no single entry found: a bind as dummy_dn_ so that the
+  // directory sees the same operations as for a wrong password. rejected(reason),
+  // or failed when the directory fails that bind.
+  AuthOutcome dummy_bind(const char* reason, Attempt& attempt);
   // nullopt when the user is in required_group; else rejected or failed.
   std::optional<AuthOutcome> check_group(LdapConnection& connection, const std::string& user_dn,
                                          Attempt& attempt);
@@ -117,6 +121,8 @@ class LdapAuthenticator final : public Authenticator {
 
   std::string name_;
   LdapSettings settings_;
+  std::string dummy_dn_;        // search mode: the DN of dummy_bind()
+  std::string dummy_password_;  // random per instance, never a user's
   std::unique_ptr<LdapWatchdog> watchdog_;            // outlives the pools' connections
   std::unique_ptr<LdapConnectionPool> service_pool_;  // search mode only
   std::unique_ptr<LdapConnectionPool> user_pool_;
