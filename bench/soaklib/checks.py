@@ -75,3 +75,25 @@ def check_user(resp, token):
     if not isinstance(t.get("id"), int):
         return "GET /api/user answered no token id"
     return None
+
+
+def scan_log(path, secrets):
+    """tokend's log: (lines at level error or critical, lines that hold a secret).
+
+    A secret is a password of the soak's accounts (or the "wrong-" prefix of
+    its wrong ones) or a session cookie value, or any run of 32 or more hex
+    digits (tokens are 256, cookies 64, their digests 64: none belongs in a log).
+    """
+    bad, leaks = [], []
+    hexrun = re.compile(r"[0-9a-fA-F]{32,}")
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                parts = line.split(" ", 2)
+                if len(parts) > 1 and parts[1] in ("error", "critical"):
+                    bad.append(line.rstrip()[:200])
+                if hexrun.search(line) or any(x in line for x in secrets):
+                    leaks.append(" ".join(parts[:2]))  # time and level only: never the secret itself
+    except FileNotFoundError:
+        bad.append("no log file")
+    return bad, leaks

@@ -77,7 +77,7 @@ class Pool:
                     self.to_revoke.put_nowait(t)
                     break
 
-    def pick(self, user=None, exclude=None):
+    def pick(self, user=None):
         """A live token (of `user` if given), marked busy; the caller must release() it. None if none."""
         names = [user.name] if user else list(self.live)
         random.shuffle(names)
@@ -85,11 +85,9 @@ class Pool:
             q = self.live[n]
             if not q:
                 continue
-            for _ in range(4):
-                t = q[random.randrange(len(q))]
-                if t is not exclude:
-                    t.busy += 1
-                    return t
+            t = q[random.randrange(len(q))]
+            t.busy += 1
+            return t
         return None
 
     @staticmethod

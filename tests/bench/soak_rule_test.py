@@ -1,19 +1,21 @@
 #!/usr/bin/env python3
-"""The rules bench/soak judges by, on made-up series: the growth rule passes a
+"""The rules bench/soak judges by, on made-up input: the growth rule passes a
 server that levels off after its warm-up and fails one that keeps climbing;
-the throttle rule counts 401s per sliding window. (The soak itself shows
-them on the real server; these show they can fail.)"""
+the throttle rule counts 401s per sliding window; the log scan finds error
+lines and secrets. (The soak itself shows them on the real server; these show
+they can fail.)"""
 
 import os
 import random
 import sys
+import tempfile
 import types
 import unittest
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 
-from soaklib import hostile, report  # noqa: E402
+from soaklib import checks, hostile, report  # noqa: E402
 
 
 def rows(values, warmup_samples=0, key="rss"):
@@ -73,6 +75,28 @@ class ThrottleRule(unittest.TestCase):
         # Five more once the first five have left the window.
         self.assertIsNone(self.judge([0, 1, 2, 3, 4, 300, 301, 302, 303, 304]))
         self.assertIsNotNone(self.judge([0, 1, 2, 3, 4, 299.5]))
+
+
+class LogScan(unittest.TestCase):
+    def scan(self, text):
+        with tempfile.NamedTemporaryFile("w", suffix=".log") as f:
+            f.write(text)
+            f.flush()
+            return checks.scan_log(f.name, ["soak-password-1", "c0ffee" * 3])
+
+    def test_clean_log(self):
+        bad, leaks = self.scan("2026-12-01T15:32:35.668Z info access method=GET path=/api/user status=200\n"
+                               "2026-12-01T15:32:36.852Z warning login throttled: user=soak-locked\n")
+        self.assertEqual((bad, leaks), ([], []))
+
+    def test_error_lines_and_secrets(self):
+        bad, leaks = self.scan("2026-12-01T15:32:35.668Z error storage error while x\n"
+                               "2026-12-01T15:32:35.669Z info token " + "ab" * 128 + "\n"
+                               "2026-12-01T15:32:35.670Z info login password=soak-password-1\n"
+                               "2026-12-01T15:32:35.671Z info cookie c0ffeec0ffeec0ffee\n")
+        self.assertEqual(len(bad), 1)
+        self.assertEqual(len(leaks), 3)
+        self.assertNotIn("ab" * 16, repr(leaks))  # the report never repeats the secret
 
 
 if __name__ == "__main__":
