@@ -14,8 +14,8 @@ import random
 import time
 
 from . import checks
-from .http import Connection, HttpError, build, close_writer, open_connection, read_response, wait_closed_by_peer
-from .state import Pacer, Token
+from .http import Connection, HttpError, build
+from .state import Token
 
 LEGIT = "127.0.0.1"
 HOSTILE = "127.0.0.2"
