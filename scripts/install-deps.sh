@@ -3,8 +3,9 @@
 # what its test suite needs: slapd, Chromium, curl, Node.js and the npm package
 # playwright-core). Installs only what is missing; safe to run again.
 #   scripts/install-deps.sh          build + run
-#   scripts/install-deps.sh --test   build + run + tests (incl. the benchmark smoke: nginx, wrk)
-#   scripts/install-deps.sh --bench  build + run + benchmarks (nginx, wrk)
+#   scripts/install-deps.sh --test   build + run + tests (incl. the benchmark smoke: nginx, wrk;
+#                                    the soak: python3, gnuplot-nox)
+#   scripts/install-deps.sh --bench  build + run + benchmarks (nginx, wrk; bench/soak: python3, gnuplot-nox)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,8 +13,8 @@ cd "$(dirname "$0")/.."
 # on Debian 12 and conflict with 1.81.
 build_pkgs=(libboost1.81-dev libboost-url1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev libldap-dev
             libargon2-dev libspdlog-dev catch2 cmake g++ pkg-config ccache)
-test_pkgs=(slapd ldap-utils chromium fonts-liberation curl openssl ca-certificates nginx wrk procps)
-bench_pkgs=(nginx wrk curl procps)
+test_pkgs=(slapd ldap-utils chromium fonts-liberation curl openssl ca-certificates nginx wrk procps python3 gnuplot-nox)
+bench_pkgs=(nginx wrk curl procps python3 gnuplot-nox)
 
 want=("${build_pkgs[@]}")
 mode="${1:-}"
