@@ -390,14 +390,26 @@
 
   // ---- Tokens --------------------------------------------------------------
 
+  // The list is paged (GET /api/tokens answers nextCursor while more
+  // follow): fetch every page, newest first, up to a bound so that a
+  // misbehaving server cannot keep the page looping.
+  const kMaxTokenPages = 50;
+
   async function loadTokens() {
-    const r = await api('GET', 'api/tokens');
-    if (r.status === 401) return sessionExpired();
-    if (!r.ok || !r.data || !Array.isArray(r.data.tokens)) {
-      setMessage(ui.tokensAlert, 'Could not load your tokens. ' + describeFailure(r), 'error');
-      return;
+    let tokens = [];
+    let cursor = null;
+    for (let page = 0; page < kMaxTokenPages; page++) {
+      const r = await api('GET', cursor === null ? 'api/tokens' : 'api/tokens?cursor=' + encodeURIComponent(cursor));
+      if (r.status === 401) return sessionExpired();
+      if (!r.ok || !r.data || !Array.isArray(r.data.tokens)) {
+        setMessage(ui.tokensAlert, 'Could not load your tokens. ' + describeFailure(r), 'error');
+        return;
+      }
+      tokens = tokens.concat(r.data.tokens);
+      cursor = typeof r.data.nextCursor === 'string' && r.data.nextCursor !== '' ? r.data.nextCursor : null;
+      if (cursor === null) break;
     }
-    state.tokens = r.data.tokens;
+    state.tokens = tokens;
     renderTokens();
   }
 

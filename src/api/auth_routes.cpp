@@ -96,17 +96,35 @@ std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json
   if (auto err = read_credentials(body, a, ctx, areq, key)) return std::move(*err);
   const std::string& method = a.name();
 
-  if (const int wait = ctx.throttle.retry_after(key, req.peer, now_ms()); wait > 0) {
+  // The attempt is reserved before the password is checked and counted as a
+  // failure until it settles, so parallel guesses cannot all pass the check:
+  // at most the limit ever reach the hash or the directory (docs/api.md).
+  auto throttled = [&](int wait) {
     count_login(ctx, method, "throttled");
     spdlog::warn("login throttled: method={} user={} peer={}", method, log::printable(key), req.peer);
     return error_response(429, "too_many_attempts",
                           "Too many failed sign-in attempts. Try again in " + std::to_string(wait) + " seconds.",
                           wait);
+  };
+  auth::LoginThrottle::Reservation reservation = ctx.throttle.reserve(key, req.peer, now_ms());
+  if (!reservation.admitted()) return throttled(reservation.retry_after());
+  if (!key.empty()) {
+    areq.admit_canonical = [&reservation, &key](const std::string& canonical) {
+      const std::string normal = auth::normalize_username(canonical);
+      if (reservation.rekey(normal, now_ms()) > 0) return false;
+      if (!normal.empty()) key = normal;
+      return true;
+    };
   }
 
+  // Counts what the throttle let through to the password check (a hash, a
+  // directory bind): the number the limits are about.
+  ctx.metrics.counter("tokend_login_checks_total", "Login attempts admitted by the throttle and handed to the authenticator, by method.",
+                      {{"method", method}}).inc();
   auth::AuthOutcome outcome = a.authenticate(areq);
+  if (!reservation.admitted()) return throttled(reservation.retry_after());
   auto fail = [&](const std::string& reason) {
-    ctx.throttle.record_failure(key, req.peer, now_ms());
+    reservation.fail(now_ms());
     count_login(ctx, method, "rejected");
     ctx.metrics.counter("tokend_failed_logins_total", "Failed logins (bad credentials), by method.",
                         {{"method", method}}).inc();
@@ -155,7 +173,7 @@ std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json
   }
   if (!user) return fail("account_vanished");
   if (user->disabled) return fail("account_disabled");
-  ctx.throttle.record_success(key);
+  reservation.succeed();
   count_login(ctx, method, "success");
   spdlog::info("login ok: method={} user={} subject={} peer={}", method, log::printable(user->username),
                log::printable(id.subject), req.peer);
@@ -170,7 +188,7 @@ void handle_authenticate(const HttpRequest& req, ApiContext& ctx, auth::Authenti
   auto body = parse_body(req, a.accepts_single_quoted_json() ? BodyDialect::kSingleQuotedJsonToo
                                                              : BodyDialect::kStrict);
   if (!body) return respond(body_error(body.error()));
-  auto options = read_token_options(*body, ctx);
+  auto options = read_token_options(*body, body_kind(req), ctx);
   if (auto* err = std::get_if<HttpResponse>(&options)) return respond(std::move(*err));
   auto who = login(req, *body, ctx, a);
   if (auto* err = std::get_if<HttpResponse>(&who)) return respond(std::move(*err));

@@ -59,7 +59,12 @@ Result<nlohmann::json> parse_form(std::string_view body) {
       if (!name) return name.error();
       auto value = percent_decode(pair.substr(eq + 1));
       if (!value) return value.error();
-      if (!out.contains(*name)) out[*name] = *value;
+      // Refused rather than first-wins or last-wins: two parts of a stack
+      // that pick different copies of a field is how checks get bypassed.
+      if (out.contains(*name)) {
+        return Error{"duplicate_field", "The body gives a field more than once."};
+      }
+      out[*name] = std::move(*value);
     }
     if (amp == std::string_view::npos) break;
     i = amp + 1;
@@ -74,17 +79,25 @@ Result<nlohmann::json> parse_body(const http::HttpRequest& request, BodyDialect 
   if (type == "application/x-www-form-urlencoded") return parse_form(request.body);
   if (type == "application/json" || (type.empty() && request.body.empty())) {
     if (request.body.empty()) return nlohmann::json::object();
-    auto doc = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded() && dialect == BodyDialect::kSingleQuotedJsonToo) {
+    auto doc = http::parse_json(request.body);
+    if (!doc && doc.error().code == "invalid_json" && dialect == BodyDialect::kSingleQuotedJsonToo) {
       auto relaxed = http::parse_single_quoted_json(request.body);
-      if (relaxed) doc = std::move(*relaxed);
+      if (relaxed || relaxed.error().code == "duplicate_field") doc = std::move(relaxed);
     }
-    if (doc.is_discarded()) return Error{"invalid_json", "The request body is not valid JSON."};
-    if (!doc.is_object()) return Error{"invalid_body", "The request body must be a JSON object."};
-    return doc;
+    if (!doc) {
+      if (doc.error().code == "duplicate_field") return doc.error();
+      return Error{"invalid_json", "The request body is not valid JSON."};
+    }
+    if (!doc->is_object()) return Error{"invalid_body", "The request body must be a JSON object."};
+    return std::move(*doc);
   }
   return Error{"unsupported_media_type",
                "Send the body as application/x-www-form-urlencoded or application/json."};
+}
+
+BodyKind body_kind(const http::HttpRequest& request) {
+  const auto ct = request.header("content-type");
+  return ct && media_type(*ct) == "application/x-www-form-urlencoded" ? BodyKind::kForm : BodyKind::kJson;
 }
 
 http::HttpResponse body_error(const Error& e) {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "api/request_body.hpp"
 #include "tokend/api/api.hpp"
 #include "tokend/http/message.hpp"
 #include "tokend/http/router.hpp"
@@ -21,9 +22,13 @@ struct TokenOptions {
   std::optional<std::int64_t> lifetime_days;
 };
 
-// The options, or 400 "invalid_field" when name is not a string of at most 100
-// bytes, or expiresInDays is not an integer from 1 to tokens.max_lifetime_days.
-std::variant<TokenOptions, http::HttpResponse> read_token_options(const nlohmann::json& body, ApiContext& ctx);
+// The options, or 400: "invalid_field" when name is not a string of at most
+// 100 bytes, or expiresInDays is not an integer from 1 to
+// tokens.max_lifetime_days (in JSON a number, "7" is refused; in a form a
+// plain decimal); "invalid_token_name" when the name is not printable UTF-8
+// (common/text.hpp, bidi controls refused).
+std::variant<TokenOptions, http::HttpResponse> read_token_options(const nlohmann::json& body, BodyKind kind,
+                                                                  ApiContext& ctx);
 
 // Issues a token and answers 200 {"token", "expiresOn"} through `respond`
 // once the token is committed (503 when the store fails). Returns at once: the

@@ -8,6 +8,7 @@
 #include "api/caller.hpp"
 #include "api/request_body.hpp"
 #include "api/routes_internal.hpp"
+#include "tokend/common/text.hpp"
 #include "tokend/config/config.hpp"
 #include "tokend/http/json_writer.hpp"
 #include "tokend/log/log.hpp"
@@ -24,6 +25,8 @@ using http::HttpResponse;
 using nlohmann::json;
 
 constexpr std::size_t kMaxTokenNameBytes = 100;
+// The largest page of GET /api/tokens, and the page size without `limit`.
+constexpr std::size_t kMaxTokenPage = 1000;
 
 json time_or_null(const std::optional<TimeMs>& t) { return t ? json(format_iso8601(*t)) : json(nullptr); }
 
@@ -42,19 +45,64 @@ void handle_exchange(const HttpRequest& req, ApiContext& ctx, http::Responder re
   if (auto forbidden = check_origin(req, ctx)) return respond(std::move(*forbidden));
   auto body = parse_body(req);
   if (!body) return respond(body_error(body.error()));
-  auto options = read_token_options(*body, ctx);
+  auto options = read_token_options(*body, body_kind(req), ctx);
   if (auto* err = std::get_if<HttpResponse>(&options)) return respond(std::move(*err));
   issue_token(std::get<Caller>(caller).user, "session", std::get<TokenOptions>(options), ctx, std::move(respond));
+}
+
+// A page cursor: "<created_at ms>.<id>" of the last token of the previous
+// page. Opaque to clients (docs/api.md); nullopt when malformed.
+std::optional<store::TokenPosition> parse_cursor(std::string_view text) {
+  const auto dot = text.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  store::TokenPosition p;
+  const auto a = text.substr(0, dot);
+  const auto b = text.substr(dot + 1);
+  const auto [ea, eca] = std::from_chars(a.data(), a.data() + a.size(), p.created_at);
+  const auto [eb, ecb] = std::from_chars(b.data(), b.data() + b.size(), p.id);
+  if (eca != std::errc() || ea != a.data() + a.size() || ecb != std::errc() || eb != b.data() + b.size()) {
+    return std::nullopt;
+  }
+  if (p.created_at < 0 || p.id <= 0) return std::nullopt;
+  return p;
 }
 
 HttpResponse handle_list(const HttpRequest& req, ApiContext& ctx) {
   auto caller = authenticate_caller(req, ctx, Accept::kTokenOrCookie);
   if (auto* err = std::get_if<HttpResponse>(&caller)) return std::move(*err);
-  auto list = ctx.store.list_live_tokens(std::get<Caller>(caller).user.id, now_ms());
+  // Without `limit` a page holds kMaxTokenPage tokens, as many as the default
+  // tokens.max_live_per_account: a client written before paging still gets
+  // every token of an account within the default cap in one answer.
+  std::size_t limit = kMaxTokenPage;
+  std::optional<store::TokenPosition> after;
+  // The query string has the form encoding: one parser, one duplicate rule.
+  auto query = parse_form(req.query);
+  if (!query) return body_error(query.error());
+  for (const auto& [key, item] : query->items()) {
+    const std::string& value = item.get_ref<const std::string&>();
+    if (key == "limit") {
+      std::size_t n = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || end != value.data() + value.size() || n < 1 || n > kMaxTokenPage) {
+        return error_response(400, "invalid_field",
+                              "limit must be a whole number from 1 to " + std::to_string(kMaxTokenPage) + ".");
+      }
+      limit = n;
+    } else if (key == "cursor") {
+      after = parse_cursor(value);
+      if (!after) return error_response(400, "invalid_cursor", "The cursor is not one this server handed out.");
+    }
+  }
+  // One more than asked tells whether another page follows.
+  auto list = ctx.store.list_live_tokens_page(std::get<Caller>(caller).user.id, now_ms(), limit + 1, after);
   if (!list) return storage_unavailable(list.error(), "listing tokens");
+  const bool more = list->size() > limit;
+  if (more) list->erase(list->begin() + static_cast<std::ptrdiff_t>(limit), list->end());
   json tokens = json::array();
   for (const auto& t : *list) tokens.push_back(token_json(t));
-  return http::json_response(200, {{"tokens", tokens}});
+  json next = nullptr;
+  if (more) next = std::to_string(list->back().created_at) + "." + std::to_string(list->back().id);
+  return http::json_response(200, {{"tokens", std::move(tokens)}, {"nextCursor", std::move(next)}});
 }
 
 HttpResponse handle_revoke_by_id(const HttpRequest& req, const http::RouteParams& params, ApiContext& ctx) {
@@ -96,22 +144,25 @@ HttpResponse handle_user(const HttpRequest& req, ApiContext& ctx) {
   // built as a document (docs/benchmarks.md).
   http::JsonWriter w;
   w.begin_object();
-  w.key("id").value(c.user.id);
-  w.key("username").value(c.user.username);
-  w.key("email").value(c.user.email);
-  w.key("displayName").value(c.user.display_name);
+  // Keys in alphabetical order, like every answer built as a document
+  // (docs/api.md says so); writing them in that order costs nothing.
   w.key("authenticatedWith").value(c.token->source);
+  w.key("displayName").value(c.user.display_name);
+  w.key("email").value(c.user.email);
+  w.key("id").value(c.user.id);
   w.key("token").begin_object();
+  w.key("expiresOn").value(format_iso8601(c.token->expires_at));
   w.key("id").value(c.token->id);
   w.key("name").value(c.token->name);
-  w.key("expiresOn").value(format_iso8601(c.token->expires_at));
-  w.end_object().end_object();
+  w.end_object();
+  w.key("username").value(c.user.username);
+  w.end_object();
   return http::json_text_response(200, w.take());
 }
 
 }  // namespace
 
-std::variant<TokenOptions, HttpResponse> read_token_options(const json& body, ApiContext& ctx) {
+std::variant<TokenOptions, HttpResponse> read_token_options(const json& body, BodyKind kind, ApiContext& ctx) {
   TokenOptions o;
   auto name = string_field(body, "name");
   if (!name) return error_response(400, "invalid_field", name.error().message);
@@ -119,19 +170,29 @@ std::variant<TokenOptions, HttpResponse> read_token_options(const json& body, Ap
     if ((*name)->size() > kMaxTokenNameBytes) {
       return error_response(400, "invalid_field", "The token name is longer than 100 bytes.");
     }
+    // One rule for forms and JSON: the name is shown in lists and logs, so
+    // no control characters (NUL, CR/LF...), no bidi overrides that make it
+    // read as something else, and valid UTF-8.
+    if (!printable_utf8(**name, BidiControls::kRefuse)) {
+      return error_response(400, "invalid_token_name",
+                            "The token name must be printable UTF-8 text: no control characters and no "
+                            "bidirectional overrides.");
+    }
     o.name = std::move(**name);
   }
   if (body.contains("expiresInDays") && !body["expiresInDays"].is_null()) {
     const json& v = body["expiresInDays"];
-    std::int64_t days = 0;
-    if (v.is_number_integer()) {
-      days = v.get<std::int64_t>();
-    } else if (v.is_string()) {  // form bodies carry every value as a string
+    std::int64_t days = -1;
+    if (kind == BodyKind::kJson) {
+      // JSON says what a number is: "7" is a string, 7.0 not a whole number.
+      if (v.is_number_integer()) days = v.get<std::int64_t>();  // past INT64_MAX wraps negative: refused
+    } else if (v.is_string()) {
+      // A form carries every value as text: a plain decimal integer, digits
+      // only (no sign, spaces, fraction or hex), like curl -d expiresInDays=7.
       const std::string s = v.get<std::string>();
-      const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), days);
-      if (ec != std::errc() || end != s.data() + s.size()) days = -1;
-    } else {
-      days = -1;
+      const bool digits = !s.empty() && s.size() <= 9 &&
+                          s.find_first_not_of("0123456789") == std::string::npos;
+      if (digits) std::from_chars(s.data(), s.data() + s.size(), days);
     }
     // Without a configured cap, still refuse absurd values (config allows at
     // most 100000 days for the same reason).
@@ -148,6 +209,27 @@ std::variant<TokenOptions, HttpResponse> read_token_options(const json& body, Ap
 
 void issue_token(const store::User& user, const std::string& source, const TokenOptions& options, ApiContext& ctx,
                  http::Responder respond) {
+  // One account must not be able to fill the database or make its listings
+  // heavy for everyone: a rate per minute, then a cap on live tokens. The
+  // rate is checked first: it is memory only, so a flood costs no query.
+  const TimeMs now = now_ms();
+  if (const int wait = ctx.tokens.admit_creation(user.id, now); wait > 0) {
+    spdlog::warn("token creation rate-limited: user={}", log::printable(user.username));
+    return respond(error_response(429, "rate_limited",
+                                  "Too many tokens created in the last minute. Try again in " + std::to_string(wait) +
+                                      " seconds.",
+                                  wait));
+  }
+  if (const std::int64_t cap = ctx.config.tokens.max_live_per_account; cap > 0) {
+    auto live = ctx.store.count_live_tokens(user.id, now);
+    if (!live) return respond(storage_unavailable(live.error(), "counting tokens"));
+    if (*live >= cap) {
+      spdlog::warn("token refused: user={} holds {} live tokens (cap {})", log::printable(user.username), *live, cap);
+      return respond(error_response(409, "too_many_tokens",
+                                    "This account already holds " + std::to_string(cap) +
+                                        " live tokens. Revoke some before creating more."));
+    }
+  }
   ctx.tokens.issue_async(
       user.id, source, options.name, options.lifetime_days,
       [respond = std::move(respond), username = user.username, source](Result<token::IssuedToken> issued) {
@@ -157,8 +239,8 @@ void issue_token(const store::User& user, const std::string& source, const Token
                      issued->record.id);
         http::JsonWriter w;
         w.begin_object();
+        w.key("expiresOn").value(format_iso8601(issued->record.expires_at));  // alphabetical, as documented
         w.key("token").value(issued->token);
-        w.key("expiresOn").value(format_iso8601(issued->record.expires_at));
         w.end_object();
         respond(http::json_text_response(200, w.take()));
       });
@@ -173,7 +255,9 @@ void register_token_routes(http::Router& router, ApiContext& ctx) {
                       });
   router.add("DELETE", "/api/token", RunOn::kWorker,
              [&ctx](const HttpRequest& r, const RouteParams&) { return handle_revoke_presented(r, ctx); });
-  router.add("GET", "/api/tokens", RunOn::kWorker,
+  // Listings run on their own pool (RunOn::kBulk): a page is bounded, but
+  // many of them at once must still not queue in front of GET /api/user.
+  router.add("GET", "/api/tokens", RunOn::kBulk,
              [&ctx](const HttpRequest& r, const RouteParams&) { return handle_list(r, ctx); });
   router.add("DELETE", "/api/tokens/{id}", RunOn::kWorker,
              [&ctx](const HttpRequest& r, const RouteParams& p) { return handle_revoke_by_id(r, p, ctx); });

@@ -51,6 +51,10 @@ int serve(const config::Config& config) {
   // another, so a slow upstream cannot take the database work down with it.
   WorkerPool workers("worker", config.threads.workers, config.threads.worker_queue);
   WorkerPool upstream("upstream", config.threads.upstream_workers, config.threads.upstream_queue);
+  // Token listings grow with an account's tokens: apart, so that one account
+  // listing its tokens again and again slows its own listings, not everyone's
+  // GET /api/user on the worker pool.
+  WorkerPool bulk("bulk", config.threads.bulk_workers, config.threads.bulk_queue);
 
   http::Router router;
   api::ApiContext ctx{config, *store, metrics, *registry, throttle, tokens, sessions};
@@ -59,9 +63,10 @@ int serve(const config::Config& config) {
   http::ServerOptions options{config.listen, config.tls, config.limits, config.threads.io_threads,
                               config.shutdown_timeout_ms, config.log.access_log, config.trusted_proxies};
   std::atomic<std::uint64_t> jobs{0};  // handed to the pools, for the idle check below
-  auto dispatch = [&workers, &upstream, &jobs](http::RunOn where, std::function<void()> job) {
+  auto dispatch = [&workers, &upstream, &bulk, &jobs](http::RunOn where, std::function<void()> job) {
     jobs.fetch_add(1, std::memory_order_relaxed);
-    return (where == http::RunOn::kUpstream ? upstream : workers).try_post(std::move(job));
+    WorkerPool& pool = where == http::RunOn::kUpstream ? upstream : where == http::RunOn::kBulk ? bulk : workers;
+    return pool.try_post(std::move(job));
   };
   http::HttpServer server(options, router, dispatch, metrics);
   if (auto s = server.start(); !s) {
@@ -98,6 +103,7 @@ int serve(const config::Config& config) {
   // write the last token-use times.
   workers.stop();
   upstream.stop();
+  bulk.stop();
   // Tokens the pools handed to the group commit: committed and answered (into
   // the stopped server's queue) before the server and its sessions go away.
   store->wait_idle();

@@ -248,6 +248,8 @@ Result<Config> parse_config(const json& doc) {
     s.get("worker_queue", c.threads.worker_queue, err);
     s.get("upstream_workers", c.threads.upstream_workers, err);
     s.get("upstream_queue", c.threads.upstream_queue, err);
+    s.get("bulk_workers", c.threads.bulk_workers, err);
+    s.get("bulk_queue", c.threads.bulk_queue, err);
     s.check_unknown(err);
   }
   {
@@ -262,6 +264,8 @@ Result<Config> parse_config(const json& doc) {
     Section s(root.sub("tokens", err), "tokens");
     s.get("lifetime_days", c.tokens.lifetime_days, err);
     s.get("max_lifetime_days", c.tokens.max_lifetime_days, err);
+    s.get("max_live_per_account", c.tokens.max_live_per_account, err);
+    s.get("max_created_per_minute", c.tokens.max_created_per_minute, err);
     s.check_unknown(err);
   }
   {
@@ -332,7 +336,11 @@ Result<Config> parse_config(const json& doc) {
     return Error{"invalid_config", "limits: timeouts must be at least 100 ms"};
   }
   if (c.limits.max_connections < 1) return Error{"invalid_config", "limits.max_connections: at least 1"};
-  if (c.threads.worker_queue < 1 || c.threads.upstream_queue < 1) {
+  if (c.threads.bulk_workers < 1) return Error{"invalid_config", "threads.bulk_workers: at least 1"};
+  if (c.tokens.max_live_per_account < 0 || c.tokens.max_created_per_minute < 0) {
+    return Error{"invalid_config", "tokens: max_live_per_account and max_created_per_minute must be 0 (off) or more"};
+  }
+  if (c.threads.worker_queue < 1 || c.threads.upstream_queue < 1 || c.threads.bulk_queue < 1) {
     return Error{"invalid_config", "threads: queues must hold at least 1 job"};
   }
   if (c.passwords.memory_kib < 8 * c.passwords.parallelism || c.passwords.iterations < 1 ||

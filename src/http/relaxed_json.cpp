@@ -1,6 +1,8 @@
 #include "tokend/http/relaxed_json.hpp"
 
+#include <set>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +13,29 @@ namespace {
 Error invalid(std::string message) { return Error{"invalid_json", std::move(message)}; }
 
 }  // namespace
+
+Result<nlohmann::json> parse_json(std::string_view body) {
+  using Event = nlohmann::json::parse_event_t;
+  // The keys seen so far in each object being read, innermost last.
+  std::vector<std::set<std::string, std::less<>>> open;
+  bool duplicate = false;
+  auto value = nlohmann::json::parse(
+      body.begin(), body.end(),
+      [&](int, Event event, nlohmann::json& parsed) {
+        if (event == Event::object_start) {
+          open.emplace_back();
+        } else if (event == Event::object_end) {
+          if (!open.empty()) open.pop_back();
+        } else if (event == Event::key && !open.empty() && parsed.is_string()) {
+          if (!open.back().insert(parsed.get_ref<const std::string&>()).second) duplicate = true;
+        }
+        return true;
+      },
+      /*allow_exceptions=*/false);
+  if (value.is_discarded()) return invalid("not valid JSON");
+  if (duplicate) return Error{"duplicate_field", "The body gives a field more than once."};
+  return value;
+}
 
 Result<nlohmann::json> parse_single_quoted_json(std::string_view body) {
   // Rewrite single-quoted strings into double-quoted ones and hand the result
@@ -83,9 +108,12 @@ Result<nlohmann::json> parse_single_quoted_json(std::string_view body) {
     }
   }
 
-  auto value = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) return invalid("not valid JSON, even with single-quoted strings");
-  if (!value.is_object()) return invalid("the body must be a JSON object");
+  auto value = parse_json(out);
+  if (!value) {
+    if (value.error().code == "duplicate_field") return value.error();
+    return invalid("not valid JSON, even with single-quoted strings");
+  }
+  if (!value->is_object()) return invalid("the body must be a JSON object");
   return value;
 }
 

@@ -1,5 +1,7 @@
 #include "tokend/token/token_service.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -74,6 +76,28 @@ Result<IssuedToken> TokenService::issue(std::int64_t user_id, std::string_view s
   out.record = std::move(*rec);
   count_issued(out.record.source);
   return out;
+}
+
+int TokenService::admit_creation(std::int64_t user_id, TimeMs now) {
+  const int max = config_.max_created_per_minute;
+  if (max <= 0) return 0;
+  constexpr TimeMs kWindow = 60'000;
+  std::lock_guard lock(created_mu_);
+  // Bounded memory: accounts with nothing in the window are forgotten once
+  // the table grows (a sweep per 4096 new accounts, not per call).
+  if (created_.size() >= 4096 && created_.find(user_id) == created_.end() && created_.size() % 4096 == 0) {
+    for (auto it = created_.begin(); it != created_.end();) {
+      if (it->second.empty() || it->second.back() <= now - kWindow) it = created_.erase(it);
+      else ++it;
+    }
+  }
+  auto& q = created_[user_id];
+  while (!q.empty() && q.front() <= now - kWindow) q.pop_front();
+  if (static_cast<int>(q.size()) >= max) {
+    return static_cast<int>(std::max<TimeMs>(1, (q.front() + kWindow - now + 999) / 1000));
+  }
+  q.push_back(now);
+  return 0;
 }
 
 void TokenService::issue_async(std::int64_t user_id, std::string_view source, std::string_view name,

@@ -12,6 +12,7 @@
 // pools call it, never an I/O thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,13 @@ struct AuthRequest {
   std::string email;         // providers: the posted "email"
   std::string access_token;  // providers: the posted "info.accessToken"
   std::string peer;          // client IP address, for logs
+  // Set by the login service for password methods. An authenticator that
+  // learns the account's canonical username before it checks the password
+  // (LDAP search mode: the entry's username attribute) calls this with it, so
+  // the per-username throttle counts every spelling of one account as one.
+  // False: the account is throttled; return AuthOutcome::rejected("throttled")
+  // at once, without checking the password. Unset: nothing to call.
+  std::function<bool(const std::string& canonical)> admit_canonical;
 };
 
 // Who the request proved to be.

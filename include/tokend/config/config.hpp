@@ -46,6 +46,10 @@ struct ThreadsConfig {
   std::size_t worker_queue = 1024; // queued jobs before 503
   int upstream_workers = 16;       // LDAP and OAuth provider calls
   std::size_t upstream_queue = 256;
+  // Listings (GET /api/tokens): their own small pool, so large answers never
+  // queue in front of token validation on the worker pool.
+  int bulk_workers = 1;
+  std::size_t bulk_queue = 64;
 };
 
 struct DatabaseConfig {
@@ -58,6 +62,8 @@ struct DatabaseConfig {
 struct TokenConfig {
   std::int64_t lifetime_days = 90;       // 0: tokens never expire
   std::int64_t max_lifetime_days = 365;  // cap for a requested expiresInDays; 0: no cap
+  std::int64_t max_live_per_account = 1000;  // live tokens one account may hold; 0: no cap
+  int max_created_per_minute = 60;           // new tokens per account per minute; 0: no limit
 };
 
 struct PasswordConfig {

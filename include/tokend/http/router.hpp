@@ -7,7 +7,9 @@
 // handlers that never block: metrics, static errors), `kWorker` on the bounded
 // worker pool (SQLite, password hashing), `kUpstream` on the pool for calls to
 // other servers (LDAP, OAuth providers), so a hanging provider cannot starve
-// the database work.
+// the database work, `kBulk` on a small pool of its own for answers that grow
+// with the data (token listings), so they never queue in front of token
+// validation on the worker pool.
 //
 // Thread-safety: add routes before serving; match() is then const and safe
 // from any thread.
@@ -24,7 +26,7 @@
 
 namespace tokend::http {
 
-enum class RunOn { kInline, kWorker, kUpstream };
+enum class RunOn { kInline, kWorker, kUpstream, kBulk };
 
 struct RouteParams {
   std::map<std::string, std::string, std::less<>> values;

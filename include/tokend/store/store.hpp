@@ -65,6 +65,12 @@ struct TokenRecord {
   std::optional<TimeMs> revoked_at;
 };
 
+// Where a page of tokens ends: the last token's created_at and id.
+struct TokenPosition {
+  TimeMs created_at = 0;
+  std::int64_t id = 0;
+};
+
 struct NewToken {
   crypto::Sha256 digest{};
   std::int64_t user_id = 0;
@@ -154,6 +160,28 @@ class Store {
   virtual Result<std::optional<TokenLookup>> find_token(const crypto::Sha256& digest) = 0;
   // The user's tokens that are neither revoked nor expired at `now`, newest first.
   virtual Result<std::vector<TokenRecord>> list_live_tokens(std::int64_t user_id, TimeMs now) = 0;
+  // One page of list_live_tokens(), in the same order (created_at, then id,
+  // both descending): at most `limit` tokens, those after `after` (the last
+  // token of the previous page) when given. The default filters the whole
+  // list; backends answer with one indexed query.
+  virtual Result<std::vector<TokenRecord>> list_live_tokens_page(std::int64_t user_id, TimeMs now, std::size_t limit,
+                                                                 const std::optional<TokenPosition>& after) {
+    auto all = list_live_tokens(user_id, now);
+    if (!all) return all.error();
+    std::vector<TokenRecord> out;
+    for (auto& t : *all) {
+      if (out.size() >= limit) break;
+      if (after && !(t.created_at < after->created_at || (t.created_at == after->created_at && t.id < after->id))) continue;
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+  // How many tokens of `user_id` are live at `now`.
+  virtual Result<std::int64_t> count_live_tokens(std::int64_t user_id, TimeMs now) {
+    auto all = list_live_tokens(user_id, now);
+    if (!all) return all.error();
+    return static_cast<std::int64_t>(all->size());
+  }
   // True when a live token `token_id` of `user_id` was revoked; false when the
   // user has no such live token (someone else's id tells nothing more).
   virtual Result<bool> revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) = 0;

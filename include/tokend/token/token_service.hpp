@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -66,6 +67,13 @@ class TokenService final {
   // fails.
   Result<store::TokenLookup> validate(std::string_view token);
 
+  // Counts one token creation for `user_id` against
+  // tokens.max_created_per_minute (a sliding 60 s window, in this process's
+  // memory). Returns 0 when admitted (and counted); otherwise the seconds until
+  // the oldest creation in the window leaves it (>= 1), and nothing is counted.
+  // Always 0 when the limit is off.
+  int admit_creation(std::int64_t user_id, TimeMs now);
+
   // Writes the batched last-use times. Called periodically and at shutdown.
   void flush_usage();
 
@@ -83,6 +91,8 @@ class TokenService final {
   // The issued-tokens counter of each source, looked up in Metrics once: the
   // group commit calls back on one thread, which must not build label
   // strings under the registry's lock for every token.
+  std::mutex created_mu_;
+  std::unordered_map<std::int64_t, std::deque<TimeMs>> created_;  // per account, last 60 s
   std::mutex issued_mu_;
   std::unordered_map<std::string, metrics::Counter*> issued_by_source_;
   // Last-use times waiting for flush_usage(), sharded by token id so that

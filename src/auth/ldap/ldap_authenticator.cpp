@@ -686,6 +686,20 @@ AuthOutcome LdapAuthenticator::login_with_search(const AuthRequest& request, Att
   attempt.dn = entry.dn;
   if (entry.dn.empty()) return AuthOutcome::failed(502, "directory_error");
 
+  if (request.admit_canonical) {
+    // The per-username throttle counts the entry, not the spelling: the
+    // directory's matching rule folds case, spaces and Unicode look-alikes
+    // that tokend's own normalisation does not, so "ALICE", " alice" and a
+    // full-width "ａｌｉｃｅ" all find this entry and must share one budget.
+    // The entry's first username value (else its DN) names it whatever was
+    // typed. Asked before the bind, so a throttled account costs no bind.
+    const std::string first = entry.first(settings_.username_attr);
+    if (!request.admit_canonical(first.empty() ? entry.dn : first)) {
+      attempt.stage = "throttle";
+      return AuthOutcome::rejected("throttled");
+    }
+  }
+
   {
     // The password is checked by a bind on a separate connection, so the
     // service connection keeps the service account's identity.

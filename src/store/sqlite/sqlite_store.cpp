@@ -691,6 +691,40 @@ Result<std::vector<TokenRecord>> SqliteStore::list_live_tokens(std::int64_t user
   return out;
 }
 
+Result<std::vector<TokenRecord>> SqliteStore::list_live_tokens_page(std::int64_t user_id, TimeMs now,
+                                                                    std::size_t limit,
+                                                                    const std::optional<TokenPosition>& after) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  // Keyset paging on the tokens_user index (user_id, created_at): each page
+  // costs its own size, however deep it is.
+  auto st = (*lease)->prepare(
+      "SELECT id, user_id, name, source, created_at, expires_at, last_used_at, revoked_at FROM tokens "
+      "WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? "
+      "AND (? = 0 OR created_at < ? OR (created_at = ? AND id < ?)) "
+      "ORDER BY created_at DESC, id DESC LIMIT ?");
+  if (!st) return st.error();
+  const TimeMs at = after ? after->created_at : 0;
+  st->bind(1, user_id).bind(2, now).bind(3, std::int64_t{after ? 1 : 0}).bind(4, at).bind(5, at)
+      .bind(6, after ? after->id : std::int64_t{0}).bind(7, static_cast<std::int64_t>(limit));
+  std::vector<TokenRecord> out;
+  int rc;
+  while ((rc = st->step()) == SQLITE_ROW) out.push_back(read_token(*st, 0));
+  if (rc != SQLITE_DONE) return db_error(**lease, "listing tokens");
+  return out;
+}
+
+Result<std::int64_t> SqliteStore::count_live_tokens(std::int64_t user_id, TimeMs now) {
+  auto lease = this->lease();
+  if (!lease) return lease.error();
+  auto st = (*lease)->prepare(
+      "SELECT COUNT(*) FROM tokens WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?");
+  if (!st) return st.error();
+  st->bind(1, user_id).bind(2, now);
+  if (st->step() != SQLITE_ROW) return db_error(**lease, "counting tokens");
+  return st->int64(0);
+}
+
 Result<bool> SqliteStore::revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) {
   auto lease = this->lease();
   if (!lease) return lease.error();

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -68,12 +70,32 @@ TEST_CASE("parse_form rejects bad percent-encoding", "[api][body]") {
   CHECK((*ok)["a"] == "A");
 }
 
-TEST_CASE("parse_form keeps the first of repeated names", "[api][body]") {
-  auto f = parse_form("username=alice&username=mallory&password=1&password=2");
-  REQUIRE(f.ok());
-  CHECK((*f)["username"] == "alice");
-  CHECK((*f)["password"] == "1");
-  CHECK(f->size() == 2);
+TEST_CASE("a field given twice is refused in forms, JSON and single-quoted JSON alike", "[api][body][security]") {
+  // One rule for every body: neither the first nor the last copy wins.
+  auto f = parse_form("username=alice&username=mallory&password=1");
+  REQUIRE_FALSE(f.ok());
+  CHECK(f.error().code == "duplicate_field");
+  CHECK(parse_form("a=1&b=2").ok());
+  for (const auto& [type, body, dialect] : std::vector<std::tuple<std::string, std::string, BodyDialect>>{
+           {"application/x-www-form-urlencoded", "username=alice&password=1&username=mallory", BodyDialect::kStrict},
+           {"application/json", R"({"username":"alice","password":"1","username":"mallory"})", BodyDialect::kStrict},
+           {"application/json", R"({"info":{"accessToken":"a","accessToken":"b"},"email":"e"})", BodyDialect::kStrict},
+           {"application/json", R"({'email':'a@example.org','info':{'accessToken':'t'},'email':'b@example.org'})",
+            BodyDialect::kSingleQuotedJsonToo},
+           {"application/json", R"({'info':{'accessToken':'t','accessToken':'u'},'email':'a'})",
+            BodyDialect::kSingleQuotedJsonToo}}) {
+    INFO(body);
+    auto r = parse_body(with_body(type, body), dialect);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == "duplicate_field");
+    CHECK(tokend::api::body_error(r.error()).status == 400);
+  }
+  // The same key in two different objects, or in objects inside an array, is fine.
+  auto ok = parse_body(with_body("application/json", R"({"a":{"k":1},"b":{"k":2},"c":[{"k":1},{"k":2}]})"));
+  CHECK(ok.ok());
+  auto relaxed = parse_body(with_body("application/json", R"({'email':'e','info':{'email':'x'}})"),
+                            BodyDialect::kSingleQuotedJsonToo);
+  CHECK(relaxed.ok());
 }
 
 TEST_CASE("parse_form skips empty pairs", "[api][body]") {

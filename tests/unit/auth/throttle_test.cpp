@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tokend/auth/throttle.hpp"
 
@@ -189,4 +192,116 @@ TEST_CASE("LoginThrottle counts IPv6 clients per /64", "[auth][throttle]") {
   t.record_failure("a", "192.0.2.1", now);
   CHECK(t.retry_after("c", "192.0.2.1", now) > 0);
   CHECK(t.retry_after("c", "192.0.2.2", now) == 0);
+}
+
+TEST_CASE("LoginThrottle::reserve admits no more than the limit however many threads race", "[auth][throttle][security]") {
+  // 32 threads try one username at once; every admitted attempt fails. The
+  // old check-then-record let most of them through; reserve() must admit at
+  // most max_failures in total, here over several rounds.
+  LoginThrottle t(rules(5, 300, 1000, 300));
+  std::atomic<int> admitted{0};
+  std::atomic<int> refused{0};
+  std::atomic<int> bad_wait{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 32; ++i) {
+    threads.emplace_back([&] {
+      while (!go.load()) std::this_thread::yield();
+      for (int round = 0; round < 4; ++round) {
+        auto r = t.reserve("alice", "10.0.0.1", kT0);
+        if (!r.admitted()) {
+          if (r.retry_after() < 1) ++bad_wait;  // Catch2 assertions are not for other threads
+          ++refused;
+          continue;
+        }
+        ++admitted;
+        std::this_thread::yield();  // stay in flight a little while others race
+        r.fail(kT0);
+      }
+    });
+  }
+  go = true;
+  for (auto& th : threads) th.join();
+  CHECK(admitted.load() == 5);
+  CHECK(refused.load() == 32 * 4 - 5);
+  CHECK(bad_wait.load() == 0);
+  CHECK(t.in_flight() == 0);
+  CHECK(t.retry_after("alice", "10.0.0.9", kT0) == 300);
+}
+
+TEST_CASE("LoginThrottle::reserve holds the per-address limit across many usernames", "[auth][throttle][security]") {
+  LoginThrottle t(rules(5, 300, 30, 300));
+  std::atomic<int> admitted{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 64; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = t.reserve("user" + std::to_string(i), "192.0.2.1", kT0);
+      if (!r.admitted()) return;
+      ++admitted;
+      std::this_thread::yield();
+      r.fail(kT0);
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(admitted.load() == 30);
+  CHECK(t.reserve("someone", "192.0.2.1", kT0).retry_after() == 300);
+  CHECK(t.reserve("someone", "192.0.2.2", kT0).admitted());
+}
+
+TEST_CASE("LoginThrottle reservations settle as failure, success or nothing", "[auth][throttle]") {
+  LoginThrottle t(rules(2, 60, 100, 60));
+  SECTION("attempts in flight count until they settle; Retry-After 1 while only they fill the budget") {
+    auto a = t.reserve("alice", "a", kT0);
+    auto b = t.reserve("alice", "a", kT0);
+    REQUIRE(a.admitted());
+    REQUIRE(b.admitted());
+    auto c = t.reserve("alice", "a", kT0);
+    CHECK_FALSE(c.admitted());
+    CHECK(c.retry_after() == 1);
+    CHECK(t.in_flight() == 4);  // two attempts, each under a username and an address
+    a.release();
+    CHECK(t.reserve("alice", "a", kT0).admitted());  // released at the end of the statement
+    b.fail(kT0);
+    CHECK(t.in_flight() == 0);
+    auto d = t.reserve("alice", "a", kT0 + 1000);
+    REQUIRE(d.admitted());
+    d.fail(kT0 + 1000);
+    CHECK(t.reserve("alice", "a", kT0 + 2000).retry_after() == 58);
+  }
+  SECTION("a success clears the username's count but not the address's") {
+    t.record_failure("alice", "a", kT0);
+    auto a = t.reserve("alice", "a", kT0);
+    REQUIRE(a.admitted());
+    a.succeed();
+    CHECK(t.in_flight() == 0);
+    t.record_failure("alice", "a", kT0);
+    CHECK(t.reserve("alice", "a", kT0).admitted());
+  }
+  SECTION("a reservation dropped without settling (an upstream error, an exception) records nothing") {
+    {
+      auto a = t.reserve("alice", "a", kT0);
+      REQUIRE(a.admitted());
+      auto moved = std::move(a);
+      CHECK_FALSE(a.admitted());
+      CHECK(t.in_flight() == 2);
+    }
+    CHECK(t.in_flight() == 0);
+    CHECK(t.retry_after("alice", "a", kT0) == 0);
+  }
+  SECTION("rekey moves the per-username count to the canonical name") {
+    // Two spellings the directory folds to one account share one budget.
+    for (const char* spelling : {"alice", "ａｌｉｃｅ"}) {
+      auto r = t.reserve(spelling, "a", kT0);
+      REQUIRE(r.admitted());
+      CHECK(r.rekey("alice", kT0) == 0);
+      r.fail(kT0);
+    }
+    auto r = t.reserve("ａｌｉｃｅ", "a", kT0);
+    REQUIRE(r.admitted());  // the spelling itself has no count...
+    CHECK(r.rekey("alice", kT0) == 60);  // ...its account does: refused, released
+    CHECK_FALSE(r.admitted());
+    CHECK(t.in_flight() == 0);
+    CHECK(t.retry_after("ａｌｉｃｅ", "", kT0) == 0);
+    CHECK(t.retry_after("alice", "", kT0) == 60);
+  }
 }

@@ -373,3 +373,23 @@ TEST_CASE("parse_config validates trusted_proxies and writes them canonically", 
   CHECK_FALSE(parse_config(json{{"trusted_proxies", {"proxy.example.org"}}}).ok());
   CHECK_FALSE(parse_config(json{{"trusted_proxies", "127.0.0.1"}}).ok());
 }
+
+TEST_CASE("parse_config reads the token limits and the bulk pool (issue 13)", "[config][limits]") {
+  auto d = parse_config(json::object());
+  REQUIRE(d.ok());
+  CHECK(d->tokens.max_live_per_account == 1000);
+  CHECK(d->tokens.max_created_per_minute == 60);
+  CHECK(d->threads.bulk_workers == 1);
+  CHECK(d->threads.bulk_queue == 64);
+  auto c = parse_config(json{{"tokens", {{"max_live_per_account", 0}, {"max_created_per_minute", 5}}},
+                             {"threads", {{"bulk_workers", 2}, {"bulk_queue", 8}}}});
+  REQUIRE(c.ok());
+  CHECK(c->tokens.max_live_per_account == 0);
+  CHECK(c->tokens.max_created_per_minute == 5);
+  CHECK(c->threads.bulk_workers == 2);
+  CHECK(c->threads.bulk_queue == 8);
+  CHECK(contains(error_of(json{{"tokens", {{"max_live_per_account", -1}}}}), "tokens"));
+  CHECK(contains(error_of(json{{"tokens", {{"max_created_per_minute", -1}}}}), "tokens"));
+  CHECK(contains(error_of(json{{"threads", {{"bulk_workers", 0}}}}), "threads.bulk_workers"));
+  CHECK(contains(error_of(json{{"threads", {{"bulk_queue", 0}}}}), "threads"));
+}

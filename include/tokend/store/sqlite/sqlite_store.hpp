@@ -60,6 +60,9 @@ class SqliteStore final : public Store {
   void wait_idle() override;
   Result<std::optional<TokenLookup>> find_token(const crypto::Sha256& digest) override;
   Result<std::vector<TokenRecord>> list_live_tokens(std::int64_t user_id, TimeMs now) override;
+  Result<std::vector<TokenRecord>> list_live_tokens_page(std::int64_t user_id, TimeMs now, std::size_t limit,
+                                                         const std::optional<TokenPosition>& after) override;
+  Result<std::int64_t> count_live_tokens(std::int64_t user_id, TimeMs now) override;
   Result<bool> revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) override;
   Status record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) override;
 
