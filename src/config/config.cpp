@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -170,6 +171,8 @@ Result<Config> parse_config(const json& doc) {
     s.get("idle_timeout_ms", c.limits.idle_timeout_ms, err);
     s.get("write_timeout_ms", c.limits.write_timeout_ms, err);
     s.get("max_connections", c.limits.max_connections, err);
+    s.get("first_request_timeout_ms", c.limits.first_request_timeout_ms, err);
+    s.get("max_connections_per_address", c.limits.max_connections_per_address, err);
     s.check_unknown(err);
   }
   {
@@ -235,6 +238,7 @@ Result<Config> parse_config(const json& doc) {
   }
   root.get("shutdown_timeout_ms", c.shutdown_timeout_ms, err);
   root.get("trusted_proxies", c.trusted_proxies, err);
+  root.get("server_names", c.server_names, err);
   const json& auth = root.sub("auth", err);
   if (doc.contains("auth")) c.auth = auth;
   root.check_unknown(err);
@@ -257,6 +261,9 @@ Result<Config> parse_config(const json& doc) {
     return Error{"invalid_config", "limits: timeouts must be at least 100 ms"};
   }
   if (c.limits.max_connections < 1) return Error{"invalid_config", "limits.max_connections: at least 1"};
+  if (c.limits.first_request_timeout_ms < 100) {
+    return Error{"invalid_config", "limits: timeouts must be at least 100 ms"};
+  }
   if (c.threads.worker_queue < 1 || c.threads.upstream_queue < 1) {
     return Error{"invalid_config", "threads: queues must hold at least 1 job"};
   }
@@ -289,6 +296,14 @@ Result<Config> parse_config(const json& doc) {
       return Error{"invalid_config", "trusted_proxies: '" + proxy + "' is not an IP address (ranges are not supported)"};
     }
     proxy = canonical;
+  }
+  for (auto& name : c.server_names) {
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    // host[:port] as a Host header carries it: no scheme, path or spaces.
+    if (name.empty() || name.find_first_of("/ \t@?#") != std::string::npos ||
+        (name.front() != '[' && std::count(name.begin(), name.end(), ':') > 1)) {
+      return Error{"invalid_config", "server_names: '" + name + "' is not a host name with an optional port"};
+    }
   }
   if (!c.auth.is_object()) return Error{"invalid_config", "auth: must be an object"};
   if (c.auth.empty()) c.auth = json{{"userpass", {{"type", "userpass"}}}};
