@@ -61,7 +61,8 @@ int serve(const config::Config& config) {
   api::register_routes(router, ctx);
 
   http::ServerOptions options{config.listen, config.tls, config.limits, config.threads.io_threads,
-                              config.shutdown_timeout_ms, config.log.access_log, config.trusted_proxies};
+                              config.shutdown_timeout_ms, config.log.access_log, config.trusted_proxies,
+                              config.server_names};
   std::atomic<std::uint64_t> jobs{0};  // handed to the pools, for the idle check below
   auto dispatch = [&workers, &upstream, &bulk, &jobs](http::RunOn where, std::function<void()> job) {
     jobs.fetch_add(1, std::memory_order_relaxed);

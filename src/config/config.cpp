@@ -239,6 +239,8 @@ Result<Config> parse_config(const json& doc) {
     s.get("idle_timeout_ms", c.limits.idle_timeout_ms, err);
     s.get("write_timeout_ms", c.limits.write_timeout_ms, err);
     s.get("max_connections", c.limits.max_connections, err);
+    s.get("first_request_timeout_ms", c.limits.first_request_timeout_ms, err);
+    s.get("max_connections_per_address", c.limits.max_connections_per_address, err);
     s.check_unknown(err);
   }
   {
@@ -314,6 +316,7 @@ Result<Config> parse_config(const json& doc) {
   }
   root.get("shutdown_timeout_ms", c.shutdown_timeout_ms, err);
   root.get("trusted_proxies", c.trusted_proxies, err);
+  root.get("server_names", c.server_names, err);
   const json& auth = root.sub("auth", err);
   if (doc.contains("auth")) c.auth = auth;
   root.check_unknown(err);
@@ -339,6 +342,9 @@ Result<Config> parse_config(const json& doc) {
   if (c.threads.bulk_workers < 1) return Error{"invalid_config", "threads.bulk_workers: at least 1"};
   if (c.tokens.max_live_per_account < 0 || c.tokens.max_created_per_minute < 0) {
     return Error{"invalid_config", "tokens: max_live_per_account and max_created_per_minute must be 0 (off) or more"};
+  }
+  if (c.limits.first_request_timeout_ms < 100) {
+    return Error{"invalid_config", "limits: timeouts must be at least 100 ms"};
   }
   if (c.threads.worker_queue < 1 || c.threads.upstream_queue < 1 || c.threads.bulk_queue < 1) {
     return Error{"invalid_config", "threads: queues must hold at least 1 job"};
@@ -374,6 +380,14 @@ Result<Config> parse_config(const json& doc) {
       return Error{"invalid_config", "trusted_proxies: '" + proxy + "' is not an IP address (ranges are not supported)"};
     }
     proxy = canonical;
+  }
+  for (auto& name : c.server_names) {
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    // host[:port] as a Host header carries it: no scheme, path or spaces.
+    if (name.empty() || name.find_first_of("/ \t@?#") != std::string::npos ||
+        (name.front() != '[' && std::count(name.begin(), name.end(), ':') > 1)) {
+      return Error{"invalid_config", "server_names: '" + name + "' is not a host name with an optional port"};
+    }
   }
   if (!c.auth.is_object()) return Error{"invalid_config", "auth: must be an object"};
   if (c.auth.empty()) c.auth = json{{"userpass", {{"type", "userpass"}}}};

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tokend/http/request_head.hpp"
 #include "tokend/log/log.hpp"
 #include "tokend/metrics/metrics.hpp"
 
@@ -38,11 +39,22 @@ namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
+std::int64_t now_ns() { return Clock::now().time_since_epoch().count(); }
+
 class SessionIface {
  public:
   virtual ~SessionIface() = default;
   // Closes the connection if it is waiting for a next request.
   virtual void close_if_idle() = 0;
+
+  // When the connection began waiting for (the first byte of) a request, in
+  // steady-clock ticks; 0 while a request is read or answered. Written by the
+  // connection's thread, read by the acceptor under Shared::mu to find the
+  // longest-idle connection. Plain members (no virtual call) so that the
+  // acceptor may read them while the session is being destroyed: the
+  // destructor unregisters under the same mutex before they go away.
+  std::atomic<std::int64_t> idle_since{0};
+  std::atomic<bool> evicting{false};  // chosen for closing once; not chosen again
 };
 
 // State shared by the listener and every session.
@@ -78,7 +90,23 @@ struct Shared {
   std::atomic<int> inflight{0};
   std::atomic<std::size_t> connections{0};
   std::mutex mu;
-  std::unordered_map<const void*, std::weak_ptr<SessionIface>> sessions;
+  struct Entry {
+    std::weak_ptr<SessionIface> weak;
+    SessionIface* raw;  // valid while registered (see SessionIface)
+  };
+  std::unordered_map<const SessionIface*, Entry> sessions;
+  std::unordered_map<std::string, std::size_t> per_address;  // open connections by peer address
+  HeadPolicy head_policy{opts.server_names};
+  metrics::Counter& refused_full = metrics.counter("tokend_http_connections_refused_total",
+                                                   "Connections closed at once: limit reached.");
+  metrics::Counter& refused_per_address =
+      metrics.counter("tokend_http_connections_refused_per_address_total",
+                      "Connections closed at once: their client address had limits.max_connections_per_address open.");
+  metrics::Counter& evicted = metrics.counter(
+      "tokend_http_connections_evicted_total", "Idle connections closed to make room for a new one (max_connections).");
+  metrics::Counter& first_request_timeouts =
+      metrics.counter("tokend_http_first_request_timeouts_total",
+                      "Connections closed for not sending a complete first request in first_request_timeout_ms.");
   std::unordered_map<std::string, std::unique_ptr<RouteMetrics>> route_metrics;
 
   void record(const std::string& route, int status, double seconds) {
@@ -98,13 +126,52 @@ struct Shared {
     rm.duration->observe(seconds);
   }
 
-  void add(const void* key, std::weak_ptr<SessionIface> s) {
+  void add(const std::shared_ptr<SessionIface>& s, const std::string& peer) {
     std::lock_guard lock(mu);
-    sessions.emplace(key, std::move(s));
+    sessions.emplace(s.get(), Entry{s, s.get()});
+    ++per_address[peer];
   }
-  void remove(const void* key) {
+  void remove(const SessionIface* key, const std::string& peer) {
     std::lock_guard lock(mu);
-    sessions.erase(key);
+    if (sessions.erase(key) == 0) return;  // never registered
+    auto it = per_address.find(peer);
+    if (it != per_address.end() && --it->second == 0) per_address.erase(it);
+  }
+
+  bool is_trusted_proxy(std::string_view a) const {
+    return std::find(opts.trusted_proxies.begin(), opts.trusted_proxies.end(), a) != opts.trusted_proxies.end();
+  }
+
+  enum class Admission { kAdmit, kPerAddress, kFull };
+
+  // Decides whether a new connection from `peer` may open. When the server
+  // is full, marks the longest-idle connection (one waiting for a request,
+  // never one mid-request) for closing and admits the new one: an attacker's
+  // idle sockets then make room for others instead of locking them out.
+  // Called on the acceptor's thread only.
+  Admission admit(const std::string& peer, std::shared_ptr<SessionIface>& victim) {
+    std::lock_guard lock(mu);
+    const std::size_t cap = opts.limits.max_connections_per_address;
+    if (cap > 0 && !is_trusted_proxy(peer)) {
+      auto it = per_address.find(peer);
+      if (it != per_address.end() && it->second >= cap) return Admission::kPerAddress;
+    }
+    if (connections.load() < opts.limits.max_connections) return Admission::kAdmit;
+    // A linear scan, only while full (connections are counted, not requests).
+    const Entry* oldest = nullptr;
+    std::int64_t oldest_since = 0;
+    for (const auto& [_, e] : sessions) {
+      const std::int64_t since = e.raw->idle_since.load(std::memory_order_relaxed);
+      if (since == 0 || e.raw->evicting.load(std::memory_order_relaxed)) continue;
+      if (!oldest || since < oldest_since) {
+        oldest = &e;
+        oldest_since = since;
+      }
+    }
+    if (!oldest) return Admission::kFull;
+    oldest->raw->evicting.store(true, std::memory_order_relaxed);
+    victim = oldest->weak.lock();  // empty: it is being destroyed, which frees its place too
+    return Admission::kAdmit;
   }
 };
 
@@ -150,18 +217,26 @@ class Session : public SessionIface {
         // line (extensions), so without a cap on the buffer one request could
         // grow it until the process dies. Headers + body + framing is all a
         // valid request needs.
-        buffer_(shared_->opts.limits.max_header_bytes + shared_->opts.limits.max_body_bytes + kFramingSlack) {
+        buffer_(shared_->opts.limits.max_header_bytes + shared_->opts.limits.max_body_bytes + kFramingSlack),
+        first_deadline_(Clock::now() + std::chrono::milliseconds(shared_->opts.limits.first_request_timeout_ms)) {
     shared_->connections.fetch_add(1);
+    // Waiting for its first request since the accept (the TLS handshake
+    // included): evictable when the server is full.
+    idle_since.store(now_ns(), std::memory_order_relaxed);
   }
   ~Session() override {
     if (request_open_) shared_->inflight.fetch_sub(1);
-    shared_->remove(this);
+    shared_->remove(this, peer_);
     shared_->connections.fetch_sub(1);
   }
 
   void close_if_idle() override {
     net::post(derived().stream().get_executor(), [self = derived().shared_from_this()] {
-      if (self->idle_) beast::get_lowest_layer(self->derived().stream()).cancel();
+      if (self->idle_since.load(std::memory_order_relaxed) != 0) {
+        beast::get_lowest_layer(self->derived().stream()).cancel();
+      } else {
+        self->evicting.store(false, std::memory_order_relaxed);  // busy after all: keep it
+      }
     });
   }
 
@@ -169,14 +244,29 @@ class Session : public SessionIface {
   Derived& derived() { return static_cast<Derived&>(*this); }
   auto& lowest() { return beast::get_lowest_layer(derived().stream()); }
 
+  // Closes after a failed read; a timeout before the first complete request
+  // is counted (a client holding sockets open without using them).
+  void close_after_read_error(const beast::error_code& ec) {
+    if (ec == beast::error::timeout) {
+      if (!first_done_) shared_->first_request_timeouts.inc();
+      spdlog::debug("closing a connection from {}: read timeout", peer_);
+    }
+    derived().do_close();
+  }
+
   void do_read() {
     if (shared_->draining.load()) return derived().do_close();
-    idle_ = true;
     if (buffer_.size() == 0) {
-      // Waiting for the first byte of the next request: the idle timeout. Once
-      // it arrives the whole request must come within read_timeout_ms, so a
+      if (idle_since.load(std::memory_order_relaxed) == 0) idle_since.store(now_ns(), std::memory_order_relaxed);
+      // Waiting for the first byte of the next request: the idle timeout, or
+      // for a connection that has sent no complete request yet its short
+      // first-request deadline (counted from the accept), so idle sockets
+      // cannot hold the server's connection slots for long. Once a byte
+      // arrives the whole request must come within read_timeout_ms, so a
       // client dripping one byte at a time cannot hold the connection.
-      lowest().expires_after(std::chrono::milliseconds(shared_->opts.limits.idle_timeout_ms));
+      lowest().expires_at(first_done_
+                              ? Clock::now() + std::chrono::milliseconds(shared_->opts.limits.idle_timeout_ms)
+                              : first_deadline_);
       derived().stream().async_read_some(
           buffer_.prepare(4096), beast::bind_front_handler(&Session::on_first_bytes, derived().shared_from_this()));
     } else {
@@ -185,52 +275,154 @@ class Session : public SessionIface {
   }
 
   void on_first_bytes(beast::error_code ec, std::size_t n) {
-    if (ec) return derived().do_close();
+    if (ec) return close_after_read_error(ec);
     buffer_.commit(n);
     read_request();
   }
 
   void read_request() {
-    idle_ = false;
-    parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(shared_->opts.limits.max_header_bytes));
-    parser_->body_limit(shared_->opts.limits.max_body_bytes);
-    lowest().expires_after(std::chrono::milliseconds(shared_->opts.limits.read_timeout_ms));
-    bhttp::async_read(derived().stream(), buffer_, *parser_,
-                      beast::bind_front_handler(&Session::on_read, derived().shared_from_this()));
+    idle_since.store(0, std::memory_order_relaxed);
+    read_deadline_ = Clock::now() + std::chrono::milliseconds(shared_->opts.limits.read_timeout_ms);
+    if (!first_done_) read_deadline_ = std::min(read_deadline_, first_deadline_);
+    lowest().expires_at(read_deadline_);
+    head_scanned_ = 0;
+    scan_head();
   }
 
-  void on_read(beast::error_code ec, std::size_t) {
-    if (ec == bhttp::error::end_of_stream) return derived().do_close();
-    started_ = Clock::now();
-    if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow) {
+  // Reads until the buffer holds the whole head (request line, header lines
+  // and the empty line), then parses it in one go. Security: Beast's
+  // header_limit only bounds the part of the head it has not parsed yet (each
+  // complete line it consumes leaves the count), so a head of many small lines
+  // passed any limit; here the whole head, from its first byte to its final
+  // CRLF CRLF, must fit in max_header_bytes, as documented.
+  void scan_head() {
+    const std::size_t limit = shared_->opts.limits.max_header_bytes;
+    const auto* data = static_cast<const char*>(buffer_.data().data());
+    const std::string_view seen(data, std::min(buffer_.size(), limit));
+    const auto end = seen.find("\r\n\r\n", head_scanned_ >= 3 ? head_scanned_ - 3 : 0);
+    if (end != std::string_view::npos) return parse_head(end + 4);
+    if (buffer_.size() >= limit) {
+      started_ = Clock::now();
+      return send_error(431, "headers_too_large", "The request headers are too large.");
+    }
+    head_scanned_ = seen.size();
+    derived().stream().async_read_some(
+        buffer_.prepare(4096), beast::bind_front_handler(&Session::on_head_bytes, derived().shared_from_this()));
+  }
+
+  void on_head_bytes(beast::error_code ec, std::size_t n) {
+    if (ec) return close_after_read_error(ec);
+    buffer_.commit(n);
+    scan_head();
+  }
+
+  // The Beast error of a head that did not parse, as the answer's status.
+  void refuse_head(const beast::error_code& ec) {
+    if (ec == bhttp::error::body_limit) {
+      // Content-Length over the limit: refused before any body is read.
       return send_error(413, "payload_too_large",
                         "The request body is larger than " + std::to_string(shared_->opts.limits.max_body_bytes) +
                             " bytes.");
     }
-    if (ec == bhttp::error::header_limit) {
-      return send_error(431, "headers_too_large", "The request headers are too large.");
+    if (ec == bhttp::error::header_limit) return send_error(431, "headers_too_large", "The request headers are too large.");
+    if (ec == bhttp::error::multiple_content_length) {
+      return send_error(400, "duplicate_header", "The Content-Length header must appear at most once.");
     }
-    if (ec && is_parse_error(ec)) return send_error(400, "bad_request", "The request is not valid HTTP.");
-    if (ec) {
-      // Timeouts, resets: nobody to answer.
-      if (ec == beast::error::timeout) spdlog::debug("closing a connection from {}: read timeout", peer_);
-      return derived().do_close();
+    // Beast refuses Content-Length after "Transfer-Encoding: chunked" as a bad
+    // Content-Length; it is the TE/CL conflict check_request_head reports.
+    if (ec == bhttp::error::bad_transfer_encoding ||
+        (ec == bhttp::error::bad_content_length && parser_->get().count(bhttp::field::transfer_encoding) > 0)) {
+      return send_error(400, "bad_transfer_encoding",
+                        "Only \"Transfer-Encoding: chunked\" is accepted, and never with Content-Length.");
     }
-    handle(parser_->release());
+    if (ec == bhttp::error::bad_content_length) {
+      return send_error(400, "bad_content_length", "Content-Length must be a decimal number.");
+    }
+    send_error(400, "bad_request", "The request is not valid HTTP.");
   }
 
-  void handle(bhttp::request<bhttp::string_body>&& req) {
+  // REQUIRES: the buffer starts with a whole head of `head_len` bytes.
+  void parse_head(std::size_t head_len) {
+    started_ = Clock::now();
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(shared_->opts.limits.max_header_bytes));  // checked above
+    parser_->body_limit(shared_->opts.limits.max_body_bytes);
+    beast::error_code ec;
+    const std::size_t used = parser_->put(net::buffer(buffer_.data().data(), head_len), ec);
+    if (!ec && !parser_->is_header_done()) ec = bhttp::error::bad_version;  // cannot happen with a whole head
+    if (ec) return refuse_head(ec);
+    buffer_.consume(used);
+
+    const auto& msg = parser_->get();
+    method_ = std::string(msg.method_string());
+    head_ = msg.method() == bhttp::verb::head;
+    keep_alive_ = msg.keep_alive();
+    http10_ = msg.version() == 10;
+    req_ = HttpRequest{};
+    req_.method = method_;
+    req_.target = std::string(msg.target());
+    // Security: the fields are copied now, before the body is read. Beast
+    // merges a chunked body's trailer fields into the same field list, and a
+    // trailer must never act as a header (an Authorization or X-Forwarded-For
+    // smuggled past a proxy that checked the headers). Trailers are dropped.
+    req_.headers.reserve(16);
+    head_fields_.clear();
+    for (const auto& f : msg) {
+      req_.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+      head_fields_.push_back({f.name_string(), f.value()});
+    }
+    const HeadVerdict verdict = check_request_head(msg.method_string(), msg.version(), head_fields_,
+                                                   shared_->head_policy);
+    head_fields_.clear();
+    if (!verdict.ok()) return send_error(verdict.status, verdict.error, verdict.message);
+    if (parser_->is_done()) return finish_request();
+    if (verdict.expect_continue && buffer_.size() == 0) {
+      // RFC 9110 §10.1.1: the client waits for this before sending the body;
+      // sent only once the head is known to be acceptable (a refused head
+      // got its final answer above, and the body is never read).
+      lowest().expires_after(std::chrono::milliseconds(shared_->opts.limits.write_timeout_ms));
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      return net::async_write(derived().stream(), net::buffer(kContinue.data(), kContinue.size()),
+                              [self = derived().shared_from_this()](beast::error_code wec, std::size_t) {
+                                if (wec) return self->derived().do_close();
+                                self->read_body();
+                              });
+    }
+    read_body();
+  }
+
+  void read_body() {
+    lowest().expires_at(read_deadline_);
+    bhttp::async_read(derived().stream(), buffer_, *parser_,
+                      beast::bind_front_handler(&Session::on_body, derived().shared_from_this()));
+  }
+
+  void on_body(beast::error_code ec, std::size_t) {
+    if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow) {
+      started_ = Clock::now();
+      return send_error(413, "payload_too_large",
+                        "The request body is larger than " + std::to_string(shared_->opts.limits.max_body_bytes) +
+                            " bytes.");
+    }
+    if (ec && is_parse_error(ec) && ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      started_ = Clock::now();
+      return send_error(400, "bad_request", "The request body is not valid chunked encoding.");
+    }
+    if (ec) return close_after_read_error(ec);
+    finish_request();
+  }
+
+  void finish_request() {
+    started_ = Clock::now();
+    first_done_ = true;
+    req_.body = std::move(parser_->get().body());
+    handle();
+  }
+
+  void handle() {
     request_open_ = true;
     shared_->inflight.fetch_add(1);
-    method_ = std::string(req.method_string());
-    head_ = req.method() == bhttp::verb::head;
-    keep_alive_ = req.keep_alive();
-    http10_ = req.version() == 10;
-
-    HttpRequest r;
-    r.method = method_;
-    r.target = std::string(req.target());
+    HttpRequest& r = req_;
     const auto q = r.target.find('?');
     r.path = r.target.substr(0, q);
     if (q != std::string::npos) r.query = r.target.substr(q + 1);
@@ -239,9 +431,6 @@ class Session : public SessionIface {
       path_ = "-";
       return send_error(400, "bad_request", "The request target must be an absolute path.");
     }
-    r.headers.reserve(16);
-    for (const auto& f : req) r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-    r.body = std::move(req.body());
     r.peer = client_address(r);
     client_ = r.peer;
     r.tls = Derived::kTls;
@@ -269,7 +458,6 @@ class Session : public SessionIface {
       send(error_response(503, "server_busy", "The server is busy. Try again shortly.", 1));
     }
   }
-
   // The connection's peer, or behind a trusted reverse proxy the client it
   // forwarded for (the rightmost X-Forwarded-For hop that is not a trusted
   // proxy itself: hops further left were written by the client and may lie).
@@ -428,6 +616,12 @@ class Session : public SessionIface {
   std::string peer_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  HttpRequest req_;                     // the request being read: head fields snapshot, then body
+  std::vector<HeadField> head_fields_;  // views into parser_'s fields, only during check_request_head
+  std::size_t head_scanned_ = 0;        // bytes of the buffer searched for the end of the head
+  Clock::time_point first_deadline_;    // the first complete request must have arrived by then
+  Clock::time_point read_deadline_;     // the current request must have arrived by then
+  bool first_done_ = false;             // a complete request has arrived on this connection
   std::string head_buf_;  // the response head being written
   std::string body_;      // the response body being written
   static constexpr std::size_t kKeepBufferBytes = 64 * 1024;
@@ -438,7 +632,6 @@ class Session : public SessionIface {
   bool keep_alive_ = false;
   bool head_ = false;
   bool http10_ = false;
-  bool idle_ = false;
   bool request_open_ = false;
 };
 
@@ -490,10 +683,13 @@ class SslSession final : public Session<SslSession>, public std::enable_shared_f
   void run() {
     auto self = shared_from_this();
     net::dispatch(stream_.get_executor(), [self] {
-      beast::get_lowest_layer(self->stream_).expires_after(
-          std::chrono::milliseconds(self->shared_->opts.limits.read_timeout_ms));
+      // The handshake is part of the first request's deadline.
+      beast::get_lowest_layer(self->stream_).expires_at(std::min(
+          self->first_deadline_,
+          Clock::now() + std::chrono::milliseconds(self->shared_->opts.limits.read_timeout_ms)));
       self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
         if (ec) {
+          if (ec == beast::error::timeout) self->shared_->first_request_timeouts.inc();
           spdlog::debug("TLS handshake with {} failed: {}", self->peer_, ec.message());
           return self->close_socket();
         }
@@ -575,21 +771,32 @@ struct HttpServer::Impl {
     beast::error_code ec;
     const auto ep = socket.remote_endpoint(ec);
     if (ec) return;
-    if (shared->connections.load() >= shared->opts.limits.max_connections) {
-      shared->metrics.counter("tokend_http_connections_refused_total", "Connections closed at once: limit reached.")
-          .inc();
-      socket.close(ec);
-      return;
+    std::string peer = canonical_address(ep.address());
+    std::shared_ptr<SessionIface> victim;
+    switch (shared->admit(peer, victim)) {
+      case Shared::Admission::kAdmit:
+        break;
+      case Shared::Admission::kPerAddress:
+        shared->refused_per_address.inc();
+        socket.close(ec);
+        return;
+      case Shared::Admission::kFull:
+        shared->refused_full.inc();
+        socket.close(ec);
+        return;
+    }
+    if (victim) {
+      shared->evicted.inc();
+      victim->close_if_idle();
     }
     socket.set_option(tcp::no_delay(true), ec);
-    std::string peer = canonical_address(ep.address());
     if (shared->opts.tls.enabled) {
-      auto s = std::make_shared<SslSession>(std::move(socket), ssl_ctx, shared, std::move(peer));
-      shared->add(s.get(), s);
+      auto s = std::make_shared<SslSession>(std::move(socket), ssl_ctx, shared, peer);
+      shared->add(s, peer);
       s->run();
     } else {
-      auto s = std::make_shared<PlainSession>(std::move(socket), shared, std::move(peer));
-      shared->add(s.get(), s);
+      auto s = std::make_shared<PlainSession>(std::move(socket), shared, peer);
+      shared->add(s, peer);
       s->run();
     }
   }
@@ -615,7 +822,7 @@ struct HttpServer::Impl {
     {
       std::lock_guard lock(shared->mu);
       for (auto& [_, w] : shared->sessions) {
-        if (auto s = w.lock()) live.push_back(std::move(s));
+        if (auto s = w.weak.lock()) live.push_back(std::move(s));
       }
     }
     for (auto& s : live) s->close_if_idle();

@@ -38,6 +38,13 @@ struct LimitsConfig {
   int idle_timeout_ms = 60'000;    // keep-alive connection with no request
   int write_timeout_ms = 10'000;
   std::size_t max_connections = 10'000;
+  // A connection must send its first complete request (TLS handshake, head
+  // and body) within this long of being accepted; later requests get
+  // idle_timeout_ms to start.
+  int first_request_timeout_ms = 5'000;
+  // Open connections from one client address (the TCP peer); 0: no cap.
+  // Trusted proxies are exempt.
+  std::size_t max_connections_per_address = 256;
 };
 
 struct ThreadsConfig {
@@ -135,6 +142,9 @@ struct Config {
   // throttle) is the last X-Forwarded-For entry that is not itself a trusted
   // proxy. From anyone else the header is ignored, so it cannot be spoofed.
   std::vector<std::string> trusted_proxies;
+  // Host names (with an optional port) this server answers for, lower-cased;
+  // a request with another Host gets 421. Empty: any Host.
+  std::vector<std::string> server_names;
   // name -> settings object; each has "type" (defaults to the name) and
   // optionally "enabled": false. Default: {"userpass": {"type": "userpass"}}.
   nlohmann::json auth = nlohmann::json::object();

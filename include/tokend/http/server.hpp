@@ -39,6 +39,7 @@ struct ServerOptions {
   int shutdown_timeout_ms = 10'000;
   bool access_log = true;
   std::vector<std::string> trusted_proxies;  // see config::Config::trusted_proxies
+  std::vector<std::string> server_names;     // see config::Config::server_names
 };
 
 class HttpServer final {

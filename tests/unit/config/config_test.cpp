@@ -393,3 +393,24 @@ TEST_CASE("parse_config reads the token limits and the bulk pool (issue 13)", "[
   CHECK(contains(error_of(json{{"threads", {{"bulk_workers", 0}}}}), "threads.bulk_workers"));
   CHECK(contains(error_of(json{{"threads", {{"bulk_queue", 0}}}}), "threads"));
 }
+
+TEST_CASE("parse_config: connection limits and server_names", "[config]") {
+  auto defaults = parse_config(json::object());
+  REQUIRE(defaults.ok());
+  CHECK(defaults->limits.first_request_timeout_ms == 5000);
+  CHECK(defaults->limits.max_connections_per_address == 256);
+  CHECK(defaults->server_names.empty());
+  auto set = parse_config(json{{"limits", {{"first_request_timeout_ms", 2000}, {"max_connections_per_address", 0}}},
+                               {"server_names", {"Tokens.Example.ORG", "localhost:8080", "[::1]"}}});
+  REQUIRE(set.ok());
+  CHECK(set->limits.first_request_timeout_ms == 2000);
+  CHECK(set->limits.max_connections_per_address == 0);
+  CHECK(set->server_names == std::vector<std::string>{"tokens.example.org", "localhost:8080", "[::1]"});
+  CHECK_FALSE(parse_config(json{{"limits", {{"first_request_timeout_ms", 10}}}}).ok());
+  for (const char* bad : {"", "https://tokens.example.org", "a b", "::1", "host/path"}) {
+    INFO(bad);
+    auto r = parse_config(json{{"server_names", {bad}}});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("server_names") != std::string::npos);
+  }
+}
