@@ -150,7 +150,7 @@ TEST_CASE("github: a GitHub Enterprise Server base URL (/api/v3) is used as give
   REQUIRE(outcome.kind == Kind::kAccepted);
   CHECK(outcome.identity.provider == "ghe");
   CHECK(fake.hits("/api/v3/user") == 1);
-  CHECK(fake.hits("/api/v3/user/emails") == 1);
+  CHECK(fake.hits("/api/v3/user/emails") == 2);  // both pages, under /api/v3
   CHECK(fake.hits("/api/v3/user/orgs") == 2);
   CHECK(fake.hits("/user") == 0);
   CHECK(ctx.logins("ghe", "accepted") == 1);
