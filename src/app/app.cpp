@@ -36,6 +36,9 @@ int serve(const config::Config& config) {
 
   metrics::Metrics metrics;
   auth::PasswordHasher hasher(config.passwords);
+  hasher.count_computations_in(metrics.counter(
+      "tokend_password_hash_computations_total",
+      "argon2id computations run: password hashes, verifications and the dummy verifications of unknown users."));
   auth::LoginThrottle throttle(config.throttle);
   token::TokenService tokens(*store, config.tokens, metrics);
   session::SessionService sessions(*store, config.sessions);

@@ -1,5 +1,6 @@
 // End-to-end: the HTTP layer's error statuses, limits and timeouts.
 #include <catch2/catch.hpp>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,16 +13,32 @@ using e2e::TokendProcess;
 
 namespace {
 
+// Every byte the server sends on `fd` until it closes the connection, or
+// until `timeout_ms` have passed (so a server that never closes fails the
+// test in seconds instead of hanging it).
+std::string read_until_close(int fd, int timeout_ms = 15000) {
+  std::string in;
+  char buf[4096];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    pollfd p{fd, POLLIN, 0};
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+  return in;
+}
+
 // Sends `raw` on one connection and returns every byte the server sends back
 // until it closes the connection (several pipelined answers, as they are).
 std::string send_all_read_all(std::uint16_t port, const std::string& raw) {
   int fd = e2e::connect_to(port);
   REQUIRE(fd >= 0);
   REQUIRE(::send(fd, raw.data(), raw.size(), 0) == static_cast<ssize_t>(raw.size()));
-  std::string in;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) in.append(buf, static_cast<std::size_t>(n));
+  std::string in = read_until_close(fd);
   ::close(fd);
   return in;
 }
@@ -161,12 +178,15 @@ TEST_CASE("a full worker queue answers 503 with Retry-After", "[e2e][http]") {
   t.add_user("alice", "alices password");
   std::vector<int> statuses(12);
   std::vector<std::string> retry(12);
+  std::vector<std::string> codes(12);
   std::vector<std::thread> threads;
   for (int i = 0; i < 12; ++i) {
     threads.emplace_back([&, i] {
       auto r = t.post("/api/authenticate/userpass", R"({"username":"alice","password":"alices password"})");
       statuses[i] = r.status;
       retry[i] = r.header("retry-after");
+      const auto j = r.json();
+      if (j.is_object() && j.contains("error")) codes[i] = j["error"].get<std::string>();
     });
   }
   for (auto& th : threads) th.join();
@@ -176,6 +196,7 @@ TEST_CASE("a full worker queue answers 503 with Retry-After", "[e2e][http]") {
     if (statuses[i] == 503) {
       ++busy;
       CHECK(retry[i] == "1");
+      CHECK(codes[i] == "server_busy");
     }
   }
   CHECK(ok >= 1);
@@ -216,10 +237,7 @@ TEST_CASE("an endless chunk extension cannot grow the server's memory", "[e2e][h
     if (n <= 0) break;  // the server gave up on us: good
     sent += static_cast<std::size_t>(n);
   }
-  std::string in;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) in.append(buf, static_cast<std::size_t>(n));
+  const std::string in = read_until_close(fd);
   ::close(fd);
   INFO("sent " << sent << " bytes; answer: " << in.substr(0, 200));
   CHECK(in.find("HTTP/1.1 413") == 0);

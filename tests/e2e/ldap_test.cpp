@@ -274,8 +274,10 @@ TEST_CASE("LDAP: a directory that never answers gives 504 within the timeout", "
   auto pending = std::async(std::launch::async, [&] {
     return post_form(t, "/api/authenticate/ldap", "username=alice&password=alice-password-1");
   });
-  // Everything else answers at once meanwhile, LDAP logins included.
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Wait until tokend has connected to the silent directory: the login is
+  // now stuck there. Everything else answers at once meanwhile, LDAP logins
+  // included.
+  REQUIRE(silent.wait_connected(5000));
   const auto health_start = std::chrono::steady_clock::now();
   CHECK(t.get("/healthz").status == 200);
   CHECK(post_form(t, "/api/authenticate/live", "username=alice&password=alice-password-1").status ==

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/fake_provider.hpp"
 #include "support/process.hpp"
 
 using e2e::bearer;
@@ -88,21 +89,34 @@ TEST_CASE("concurrent cookie exchanges share commits, and every answered token s
 }
 
 TEST_CASE("SIGTERM lets the request in flight finish, then exits 0", "[e2e][lifecycle]") {
-  // A deliberately slow hash keeps a login in flight long enough to signal.
-  TokendProcess t(nlohmann::json{{"passwords", {{"memory_kib", 131072}, {"iterations", 3}}}});
-  t.add_user("alice", "alices password");
+  // The fake GitHub holds its answer to GET /user for 1.5 s (tok-slow): the
+  // login is in flight from the moment the fake has that request until well
+  // after the signal.
+  e2e::FakeProvider fake;
+  TokendProcess t(nlohmann::json{
+      {"auth",
+       {{"github", {{"type", "github"}, {"api_url", fake.base_url()}, {"ca_file", fake.ca_file()}, {"proxy", ""}}}}}});
   auto pending = std::async(std::launch::async, [&] {
-    return t.post("/api/authenticate/userpass", R"({"username":"alice","password":"alices password"})");
+    return t.post("/api/authenticate/github",
+                  nlohmann::json{{"email", "alice@example.com"}, {"info", {{"accessToken", "tok-slow"}}}}.dump());
   });
-  // Wait until the request is being worked on (its hash takes a while).
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  // Wait for the event itself: the fake has received tokend's call.
+  for (int i = 0; i < 500 && fake.hits("/user") == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(fake.hits("/user") == 1);
   REQUIRE(pending.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);
   const int code = t.terminate();
   auto r = pending.get();
   CHECK(r.status == 200);
   CHECK(e2e::is_token(r.json()["token"]));
   CHECK(code == 0);
-  CHECK(t.log().find("tokend stopped") != std::string::npos);
+  const std::string log = t.log();
+  // The signal really came while the login was in flight.
+  const auto signalled = log.find("received signal");
+  const auto finished = log.find("login ok: method=github");
+  REQUIRE(signalled != std::string::npos);
+  REQUIRE(finished != std::string::npos);
+  CHECK(signalled < finished);
+  CHECK(log.find("tokend stopped") != std::string::npos);
   // And it no longer accepts connections.
   CHECK(e2e::connect_to(t.port()) == -1);
 }

@@ -84,7 +84,8 @@ TEST_CASE("the seed's GitHub curl line works verbatim against the fake GitHub", 
   REQUIRE(metrics.status == 200);
   CHECK(metrics.body.find("tokend_provider_logins_total{provider=\"github\",result=\"accepted\"} 1") !=
         std::string::npos);
-  CHECK(metrics.body.find("tokend_provider_upstream_seconds_count{provider=\"github\"} 2") != std::string::npos);
+  // GET /user, then both pages of /user/emails (three addresses, two a page).
+  CHECK(metrics.body.find("tokend_provider_upstream_seconds_count{provider=\"github\"} 3") != std::string::npos);
   const std::string log = t.log();
   CHECK(log.find("provider=github outcome=accepted") != std::string::npos);
   CHECK(log.find("provider_user_id=1001") != std::string::npos);
@@ -258,4 +259,38 @@ TEST_CASE("provider settings are checked at startup", "[e2e][provider]") {
   REQUIRE_THROWS(t.start());
   const std::string err = e2e::fake_detail::read_file(t.dir() + "/stderr.log") + t.log();
   CHECK(err.find("auth.github.api_url") != std::string::npos);
+}
+
+TEST_CASE("provider logins: what real providers send, through the binary", "[e2e][provider]") {
+  FakeProvider fake;
+  TokendProcess t(config_with({{"gitlab", provider(fake, "gitlab")},
+                               {"gitlab-groups", provider(fake, "gitlab", {{"allowed_groups", {"public-open"}}})},
+                               {"github", provider(fake, "github")},
+                               {"sso", provider(fake, "oidc")}}));
+  const std::string generic = R"({"error":"invalid_credentials","message":"Invalid credentials."})";
+  SECTION("blocked and deactivated GitLab accounts get the generic 401") {
+    for (const std::string state : {"blocked", "deactivated"}) {
+      auto r = t.post("/api/authenticate/gitlab", strict_body(state + "@example.com", "tok-" + state), kJson);
+      CHECK(r.status == 401);
+      CHECK(r.body == generic);
+    }
+    CHECK(t.log().find("reason=account_not_active") != std::string::npos);
+  }
+  SECTION("a public GitLab group the user is no member of does not let her in") {
+    auto r = t.post("/api/authenticate/gitlab-groups", strict_body("alice@example.com", "tok-alice"), kJson);
+    CHECK(r.status == 401);
+    CHECK(r.body == generic);
+  }
+  SECTION("an address on the second page of /user/emails") {
+    CHECK(t.post("/api/authenticate/github", strict_body("alice@third.example", "tok-alice"), kJson).status == 200);
+    CHECK(t.post("/api/authenticate/gitlab", strict_body("alice@third.example", "tok-alice"), kJson).status == 200);
+  }
+  SECTION("OIDC email_verified as the string \"true\"; \"false\" is not verified") {
+    auto carol = t.post("/api/authenticate/sso", strict_body("carol@example.com", "tok-carol"), kJson);
+    REQUIRE(carol.status == 200);
+    CHECK(whoami(t, carol.json()["token"].get<std::string>())["email"] == "carol@example.com");
+    auto dave = t.post("/api/authenticate/sso", strict_body("dave@example.com", "tok-dave"), kJson);
+    CHECK(dave.status == 401);
+    CHECK(dave.body == generic);
+  }
 }

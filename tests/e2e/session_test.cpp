@@ -61,7 +61,10 @@ TEST_CASE("sign-in sets a hardened session cookie", "[e2e][session]") {
     CHECK(bad.header("set-cookie").empty());
   }
   SECTION("unknown methods are refused; the methods are listed") {
-    CHECK(t.post("/api/login", R"({"username":"alice","password":"alices password","method":"nope"})").status == 400);
+    auto nope = t.post("/api/login", R"({"username":"alice","password":"alices password","method":"nope"})");
+    CHECK(nope.status == 400);
+    CHECK(nope.json()["error"] == "unknown_method");
+    CHECK(nope.header("set-cookie").empty());
     auto m = t.get("/api/login/methods").json();
     REQUIRE(m["methods"].size() == 1);
     CHECK(m["methods"][0]["name"] == "userpass");
@@ -197,4 +200,54 @@ TEST_CASE("changing a password ends the account's sessions", "[e2e][session]") {
   CHECK(t.get("/api/user", bearer(token)).status == 200);  // tokens are separate credentials
   CHECK(t.post("/api/login", R"({"username":"alice","password":"alices password"})").status == 401);
   CHECK(t.post("/api/login", R"({"username":"alice","password":"a brand new password"})").status == 200);
+}
+
+TEST_CASE("POST /api/login from a foreign origin is refused before any password is checked", "[e2e][session]") {
+  TokendProcess t(nlohmann::json{{"sessions", {{"allowed_origins", {"https://tools.example.org"}}}}});
+  t.add_user("alice", "alices password");
+  const std::string self = "http://127.0.0.1:" + std::to_string(t.port());
+  const std::string body = R"({"username":"alice","password":"alices password"})";
+  const std::string kHashes = "tokend_password_hash_computations_total";
+  // Login CSRF: a foreign page must not sign the browser into an account.
+  for (const auto& h : std::vector<std::map<std::string, std::string>>{
+           {{"Origin", "https://evil.example"}},
+           {{"Origin", "null"}},
+           {{"Origin", self + ".evil.example"}},
+           {{"Referer", "https://evil.example/page"}}}) {
+    INFO(h.begin()->first << ": " << h.begin()->second);
+    const long long hashes = e2e::metric(t.port(), kHashes);
+    auto r = t.post("/api/login", body, h);
+    CHECK(r.status == 403);
+    CHECK(r.json()["error"] == "forbidden_origin");
+    CHECK(r.header("set-cookie").empty());
+    // Refused before the password was looked at.
+    CHECK(e2e::metric(t.port(), kHashes) == hashes);
+  }
+  // The page itself, a configured origin, and clients that send no Origin.
+  for (const auto& h : std::vector<std::map<std::string, std::string>>{
+           {{"Origin", self}}, {{"Origin", "https://tools.example.org"}}, {{"Referer", self + "/"}}, {}}) {
+    auto r = t.post("/api/login", body, h);
+    CHECK(r.status == 200);
+    CHECK(r.header("set-cookie").rfind("tokend_session=", 0) == 0);
+  }
+}
+
+TEST_CASE("web.enabled false serves no page, only the API", "[e2e][session]") {
+  TokendProcess t(nlohmann::json{{"web", {{"enabled", false}}}});
+  t.add_user("alice", "alices password");
+  for (const std::string path : {"/", "/index.html", "/app.js", "/app.css"}) {
+    INFO(path);
+    auto r = t.get(path);
+    CHECK(r.status == 404);
+    CHECK(r.json()["error"] == "not_found");
+    CHECK(r.body.find("<html") == std::string::npos);
+  }
+  CHECK(t.get("/healthz").status == 200);
+  CHECK(t.post("/api/login", R"({"username":"alice","password":"alices password"})").status == 200);
+  CHECK(e2e::is_token(t.login("alice", "alices password")));
+  SECTION("and with it enabled (the default) the same paths are served") {
+    TokendProcess on;
+    CHECK(on.get("/").status == 200);
+    CHECK(on.get("/app.js").status == 200);
+  }
 }

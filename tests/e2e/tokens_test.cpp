@@ -3,7 +3,10 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
+#include <chrono>
+#include <ctime>
 #include <mutex>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -29,16 +32,43 @@ void sql(const std::string& db, const std::string& statement) {
   REQUIRE(rc == SQLITE_OK);
 }
 
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "2026-12-01T15:07:42.123Z" as milliseconds since the epoch; REQUIREs that
+// exact format (UTC, three fraction digits).
+std::int64_t parse_ms(const std::string& text) {
+  static const std::regex kFormat(R"(^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{3})Z$)");
+  std::smatch m;
+  INFO(text);
+  REQUIRE(std::regex_match(text, m, kFormat));
+  std::tm tm{};
+  tm.tm_year = std::stoi(m[1]) - 1900;
+  tm.tm_mon = std::stoi(m[2]) - 1;
+  tm.tm_mday = std::stoi(m[3]);
+  tm.tm_hour = std::stoi(m[4]);
+  tm.tm_min = std::stoi(m[5]);
+  tm.tm_sec = std::stoi(m[6]);
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + std::stoi(m[7]);
+}
+
+constexpr std::int64_t kDayMs = 86'400'000;
+
 }  // namespace
 
 TEST_CASE("GET /api/tokens lists live tokens without their values", "[e2e][tokens]") {
   TokendProcess t;
   t.add_user("alice", "alices password");
   const std::string a = t.login("alice", "alices password");
+  const std::int64_t before = now_ms();
   auto named = t.post("/api/authenticate/userpass",
                       R"({"username":"alice","password":"alices password","name":"ci job","expiresInDays":7})");
+  const std::int64_t after = now_ms();
   REQUIRE(named.status == 200);
   const std::string b = named.json()["token"];
+  const std::int64_t answered_expiry = parse_ms(named.json()["expiresOn"].get<std::string>());
   auto r = t.get("/api/tokens", bearer(a));
   REQUIRE(r.status == 200);
   const auto list = r.json()["tokens"];
@@ -55,9 +85,18 @@ TEST_CASE("GET /api/tokens lists live tokens without their values", "[e2e][token
   CHECK(r.body.find(a) == std::string::npos);
   CHECK(r.body.find(b) == std::string::npos);
   SECTION("expiresInDays shortens the life; out-of-range values are 400") {
-    const auto created = list[0]["createdAt"].get<std::string>();
-    const auto expires = list[0]["expiresOn"].get<std::string>();
-    CHECK(expires.substr(0, 4) == created.substr(0, 4));  // 7 days, not the 90-day default
+    // Exactly 7 days from when it was issued (the clock read during the
+    // request), to the millisecond: not the 90-day default, not 7 days from
+    // midnight, not off by a time zone.
+    const std::int64_t created = parse_ms(list[0]["createdAt"].get<std::string>());
+    const std::int64_t expires = parse_ms(list[0]["expiresOn"].get<std::string>());
+    CHECK(created >= before);
+    CHECK(created <= after);
+    CHECK(expires == created + 7 * kDayMs);
+    CHECK(answered_expiry == expires);
+    // The other token has the default 90-day life.
+    const std::int64_t default_created = parse_ms(list[1]["createdAt"].get<std::string>());
+    CHECK(parse_ms(list[1]["expiresOn"].get<std::string>()) == default_created + 90 * kDayMs);
     for (const char* bad : {R"("expiresInDays":0)", R"("expiresInDays":366)", R"("expiresInDays":"x")",
                             R"("expiresInDays":1.5)"}) {
       auto rr = t.post("/api/authenticate/userpass",

@@ -37,7 +37,10 @@ class GithubAuthenticator final : public ProviderAuthenticator {
     if (!id || login.empty()) return call.bad_response();
     call.subject = *id;
 
-    auto emails_response = call.get(settings_.api_url + "/user/emails");
+    // GitHub pages this list (30 by default, 100 at most): an account with
+    // many addresses has the one asked about on a later page.
+    const std::string emails_url = settings_.api_url + "/user/emails?per_page=100";
+    auto emails_response = call.get(emails_url);
     if (!emails_response) return call.failure(emails_response.error());
     // 403/404 here: the token lacks the user:email scope (classic tokens) or
     // the "Email addresses" permission (fine-grained): it cannot prove any
@@ -47,10 +50,10 @@ class GithubAuthenticator final : public ProviderAuthenticator {
       if (!(remaining && *remaining == "0")) return AuthOutcome::rejected("email_scope_missing");
     }
     if (emails_response->status != 200) return call.status_outcome(*emails_response, "GET /user/emails");
-    auto emails = Call::parse_json(*emails_response);
-    if (!emails || !emails->is_array()) return call.bad_response();
+    nlohmann::json emails;
+    if (auto failed = call.get_all_pages(emails_url, std::move(*emails_response), emails)) return *failed;
     bool known = false, verified = false;
-    for (const auto& entry : *emails) {
+    for (const auto& entry : emails) {
       if (!entry.is_object() || !same_email(string_field(entry, "email"), call.request().email)) continue;
       known = true;
       // Only an address GitHub has verified proves anything: anyone can add

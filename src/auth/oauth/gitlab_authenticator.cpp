@@ -53,12 +53,10 @@ class GitlabAuthenticator final : public ProviderAuthenticator {
     bool verified = same_email(string_field(*user, "email"), call.request().email) && confirmed(*user);
     bool known = same_email(string_field(*user, "email"), call.request().email);
     if (!verified) {
-      auto emails_response = call.get(settings_.api + "/user/emails");
-      if (!emails_response) return call.failure(emails_response.error());
-      if (emails_response->status != 200) return call.status_outcome(*emails_response, "GET /api/v4/user/emails");
-      auto emails = Call::parse_json(*emails_response);
-      if (!emails || !emails->is_array()) return call.bad_response();
-      for (const auto& entry : *emails) {
+      // GitLab pages this list (20 by default, 100 at most).
+      nlohmann::json emails;
+      if (auto failed = call.get_all_pages(settings_.api + "/user/emails?per_page=100", emails)) return *failed;
+      for (const auto& entry : emails) {
         if (!entry.is_object() || !same_email(string_field(entry, "email"), call.request().email)) continue;
         known = true;
         // An unconfirmed address proves nothing: anyone can add any address.

@@ -326,12 +326,24 @@ std::optional<nlohmann::json> ProviderAuthenticator::Call::parse_json(const net:
 
 std::optional<AuthOutcome> ProviderAuthenticator::Call::get_all_pages(const std::string& url, nlohmann::json& out,
                                                                       int max_pages) {
+  auto first = get(url);
+  if (!first) return failure(first.error());
+  return get_all_pages(url, std::move(*first), out, max_pages);
+}
+
+std::optional<AuthOutcome> ProviderAuthenticator::Call::get_all_pages(const std::string& url,
+                                                                      net::ClientResponse first_page,
+                                                                      nlohmann::json& out, int max_pages) {
   out = nlohmann::json::array();
   auto origin = net::parse_https_url(url);
   std::string next = url;
+  std::optional<net::ClientResponse> response = std::move(first_page);
   for (int page = 0; page < max_pages && !next.empty(); ++page) {
-    auto response = get(next);
-    if (!response) return failure(response.error());
+    if (page > 0) {
+      auto fetched = get(next);
+      if (!fetched) return failure(fetched.error());
+      response = std::move(*fetched);
+    }
     if (response->status == 403 && response->header("x-ratelimit-remaining") != std::optional<std::string_view>("0")) {
       // The token may not read memberships (no read:org / read_api): it
       // cannot prove the membership the restriction asks for.

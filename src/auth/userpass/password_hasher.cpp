@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tokend/crypto/crypto.hpp"
+#include "tokend/metrics/metrics.hpp"
 
 namespace tokend::auth {
 
@@ -383,6 +384,7 @@ Result<std::string> PasswordHasher::hash(std::string_view password) const {
   argon2_context ctx = make_context(password, salt, kSaltLen, config_.memory_kib, config_.iterations,
                                     config_.parallelism, out.data(), out.size());
   const int rc = pool_->run(ctx);
+  if (computations_counter_ != nullptr) computations_counter_->inc();
   if (rc != ARGON2_OK) return Error{"internal_error", std::string("argon2 failed: ") + argon2_error_message(rc)};
   // The format argon2id_hash_encoded writes, so stored hashes stay readable
   // by any argon2 implementation.
@@ -411,7 +413,9 @@ PasswordHasher::Verdict PasswordHasher::verify(std::string_view password, std::s
   std::vector<std::uint8_t> computed(stored.hash.size());
   argon2_context ctx = make_context(password, stored.salt.data(), stored.salt.size(), stored.m, stored.t, stored.p,
                                     computed.data(), computed.size());
-  if (pool_->run(ctx) != ARGON2_OK) {
+  const int rc = pool_->run(ctx);
+  if (computations_counter_ != nullptr) computations_counter_->inc();
+  if (rc != ARGON2_OK) {
     v.failed = true;
     return v;
   }

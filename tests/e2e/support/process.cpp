@@ -115,6 +115,19 @@ Response http(std::uint16_t port, const std::string& method, const std::string& 
   return raw_http(port, req, 30000);
 }
 
+long long metric(std::uint16_t port, const std::string& series) {
+  const Response r = http(port, "GET", "/metrics");
+  if (r.status != 200) return -1;
+  std::istringstream lines(r.body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 && line[series.size()] == ' ') {
+      return std::stoll(line.substr(series.size() + 1));
+    }
+  }
+  return -1;
+}
+
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& stdin_data) {
   int in_pipe[2], out_pipe[2];
   if (pipe(in_pipe) != 0 || pipe(out_pipe) != 0) throw std::runtime_error("pipe failed");

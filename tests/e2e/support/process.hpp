@@ -31,6 +31,10 @@ Response http(std::uint16_t port, const std::string& method, const std::string& 
 // Sends `raw` bytes as they are and reads the answer until the server closes.
 Response raw_http(std::uint16_t port, const std::string& raw, int timeout_ms = 15000);
 
+// The value of one series in GET /metrics ("name" or "name{k=\"v\"}",
+// exactly as rendered); -1 when the series is not there.
+long long metric(std::uint16_t port, const std::string& series);
+
 // A connected loopback socket (for slow clients); -1 on failure.
 int connect_to(std::uint16_t port);
 

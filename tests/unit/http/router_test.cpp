@@ -276,11 +276,17 @@ TEST_CASE("Responder: the first answer wins, and a dropped one answers 500", "[h
   }
   CHECK(sent == std::vector<int>{200});
   sent.clear();
+  std::string body;
   {
-    tokend::http::Responder respond([&](HttpResponse&& r) { sent.push_back(r.status); });
+    tokend::http::Responder respond([&](HttpResponse&& r) {
+      sent.push_back(r.status);
+      body = r.body;
+    });
     tokend::http::Responder copy = respond;  // the last copy going away answers
   }
   CHECK(sent == std::vector<int>{500});
+  // The generic body: a stable code, no details.
+  CHECK(body == R"({"error":"internal_error","message":"Something went wrong on our side."})");
 }
 
 TEST_CASE("Router: very deep paths are 404, very deep patterns are refused", "[http][router]") {

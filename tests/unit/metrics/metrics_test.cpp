@@ -173,12 +173,52 @@ TEST_CASE("Metrics counters are safe to increment from many threads", "[metrics]
   CHECK(has_line(text, "h_seconds_bucket{le=\"+Inf\"} 40000"));
 }
 
+namespace {
+
+// How many times `needle` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
 TEST_CASE("Metrics families are rendered each once, in a stable order", "[metrics]") {
   Metrics m;
+  // Created out of order, each with several series, histograms among them.
+  m.counter("c_total", "C.", {{"k", "2"}}).inc();
   m.counter("b_total", "B.").inc();
-  m.counter("a_total", "A.").inc();
+  m.histogram("ab_seconds", "AB.", {{"route", "/y"}}).observe(0.1);
+  m.counter("c_total", "C.", {{"k", "1"}}).inc();
+  m.counter("a_total", "A.", {{"k", "x"}}).inc();
+  m.histogram("ab_seconds", "AB.", {{"route", "/x"}}).observe(0.1);
+  m.counter("a_total", "A.", {{"k", "y"}}).inc();
   const std::string first = m.render();
+  INFO(first);
   CHECK(first == m.render());
-  CHECK(first.find("# HELP a_total") != std::string::npos);
-  CHECK(first.find("# HELP b_total") != std::string::npos);
+  // Each family's HELP and TYPE exactly once, however many series it has.
+  for (const std::string name : {"a_total", "ab_seconds", "b_total", "c_total"}) {
+    CHECK(occurrences(first, "# HELP " + name + " ") == 1);
+    CHECK(occurrences(first, "# TYPE " + name + " ") == 1);
+  }
+  // Families in name order, whatever order they were created in; each
+  // family's series follow its TYPE line, also in order.
+  const auto a = first.find("# HELP a_total ");
+  const auto ab = first.find("# HELP ab_seconds ");
+  const auto b = first.find("# HELP b_total ");
+  const auto c = first.find("# HELP c_total ");
+  CHECK(a < ab);
+  CHECK(ab < b);
+  CHECK(b < c);
+  CHECK(first.find("a_total{k=\"x\"} 1") < first.find("a_total{k=\"y\"} 1"));
+  CHECK(first.find("a_total{k=\"y\"} 1") < ab);
+  CHECK(first.find("ab_seconds_count{route=\"/x\"} 1") < first.find("ab_seconds_count{route=\"/y\"} 1"));
+  CHECK(first.find("c_total{k=\"1\"} 1") < first.find("c_total{k=\"2\"} 1"));
+  CHECK(first.find("c_total{k=\"1\"} 1") > c);
+  // A series added later lands in its family's place, not at the end.
+  m.counter("b_total", "B.", {{"k", "z"}}).inc();
+  const std::string second = m.render();
+  CHECK(occurrences(second, "# HELP b_total ") == 1);
+  CHECK(second.find("b_total{k=\"z\"} 1") < second.find("# HELP c_total "));
 }

@@ -110,6 +110,10 @@ class ProviderAuthenticator : public Authenticator {
     // return (401 -> rejected "invalid_token", 403 -> rejected
     // "insufficient_scope", other statuses as status_outcome()).
     std::optional<AuthOutcome> get_all_pages(const std::string& url, nlohmann::json& out, int max_pages = 10);
+    // The same, for a list whose first page (a 2xx answer to GET `url`) the
+    // caller has fetched and checked itself.
+    std::optional<AuthOutcome> get_all_pages(const std::string& url, net::ClientResponse first_page,
+                                             nlohmann::json& out, int max_pages = 10);
 
     // The outcome for a transport error: timeout -> 504, unreachable -> 503,
     // anything else (TLS, too large, malformed) -> 502.

@@ -32,6 +32,10 @@
 #include "tokend/common/result.hpp"
 #include "tokend/config/config.hpp"
 
+namespace tokend::metrics {
+class Counter;
+}  // namespace tokend::metrics
+
 namespace tokend::auth {
 
 class PasswordHasher final {
@@ -83,6 +87,13 @@ class PasswordHasher final {
   };
   MemoryStats memory_stats() const;
 
+  // From now on, every argon2id computation (hash, verification, dummy
+  // verification) also increments `counter` (tokend_password_hash_computations_total),
+  // so that the cost an unknown user pays can be seen from outside.
+  // REQUIRES: called before the hasher is shared with other threads; `counter`
+  // outlives the hasher.
+  void count_computations_in(metrics::Counter& counter) { computations_counter_ = &counter; }
+
   // Returns the buffers no hash is using to the system; returns the bytes
   // freed. For a server gone quiet: the next hash maps a buffer again and
   // takes its page faults (a few ms) once.
@@ -94,6 +105,7 @@ class PasswordHasher final {
   config::PasswordConfig config_;
   std::unique_ptr<Pool> pool_;
   std::string dummy_;
+  metrics::Counter* computations_counter_ = nullptr;
 };
 
 }  // namespace tokend::auth

@@ -40,11 +40,12 @@ TEST_CASE("github: a valid token whose account has the posted email verified is 
   CHECK_FALSE(id.link_by_email);
 
   CHECK(fake.hits("/user") == 1);
-  CHECK(fake.hits("/user/emails") == 1);
+  // Alice has three addresses and the fake pages two at a time.
+  CHECK(fake.hits("/user/emails") == 2);
   // No org list without an org restriction.
   CHECK(fake.hits("/user/orgs") == 0);
   CHECK(ctx.logins("github", "accepted") == 1);
-  CHECK(ctx.upstream_calls("github") == 2);
+  CHECK(ctx.upstream_calls("github") == 3);
   CHECK(ctx.upstream_errors("github") == 0);
   CHECK(ctx.store.calls == 0);
 }
@@ -149,7 +150,7 @@ TEST_CASE("github: a GitHub Enterprise Server base URL (/api/v3) is used as give
   REQUIRE(outcome.kind == Kind::kAccepted);
   CHECK(outcome.identity.provider == "ghe");
   CHECK(fake.hits("/api/v3/user") == 1);
-  CHECK(fake.hits("/api/v3/user/emails") == 1);
+  CHECK(fake.hits("/api/v3/user/emails") == 2);  // both pages, under /api/v3
   CHECK(fake.hits("/api/v3/user/orgs") == 2);
   CHECK(fake.hits("/user") == 0);
   CHECK(ctx.logins("ghe", "accepted") == 1);
@@ -269,5 +270,25 @@ TEST_CASE("github: settings are validated at startup", "[auth][github]") {
     auto outcome = gh->authenticate(request("alice@example.com", "tok-alice"));
     REQUIRE(outcome.kind == Kind::kAccepted);
     CHECK(outcome.identity.link_by_email);
+  }
+}
+
+TEST_CASE("github: /user/emails is read page by page, following only same-origin links", "[auth][github]") {
+  e2e::FakeProvider fake;
+  Context ctx;
+  auto gh = make(make_github_authenticator, ctx, "github", github_settings(fake));
+  SECTION("a verified address on the second page is found") {
+    auto outcome = gh->authenticate(request("alice@third.example", "tok-alice"));
+    REQUIRE(outcome.kind == Kind::kAccepted);
+    CHECK(outcome.identity.subject == "1001");
+    CHECK(fake.hits("/user/emails") == 2);
+  }
+  SECTION("a next-page link to another host is not followed with the token") {
+    auto outcome = gh->authenticate(request("alice@example.com", "tok-evil-email-link"));
+    CHECK(outcome.kind == Kind::kFailed);
+    CHECK(outcome.status == 502);
+    CHECK(outcome.reason == "upstream_foreign_link");
+    CHECK(fake.hits("/user/emails") == 1);
+    CHECK(ctx.upstream_errors("github") == 1);
   }
 }

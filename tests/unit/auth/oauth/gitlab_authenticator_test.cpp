@@ -37,7 +37,8 @@ TEST_CASE("gitlab: confirmed primary and secondary emails are accepted", "[auth]
   auto secondary = gl->authenticate(request("alice@second.example", "tok-alice"));
   REQUIRE(secondary.kind == Kind::kAccepted);
   CHECK(secondary.identity.subject == "2001");
-  CHECK(fake.hits("/api/v4/user/emails") == 1);
+  // Three addresses, two per page: every page is read.
+  CHECK(fake.hits("/api/v4/user/emails") == 2);
   CHECK(ctx.logins("gitlab", "accepted") == 2);
 }
 
@@ -132,4 +133,58 @@ TEST_CASE("gitlab: self-managed base URLs and upstream failures", "[auth][gitlab
     s["api_url"] = fake.base_url();  // github's key: unknown here
     CHECK(config_error(make_gitlab_authenticator, ctx, "gl", s).message == "gl.api_url: unknown setting");
   }
+}
+
+TEST_CASE("gitlab: /user/emails is read page by page, following only same-origin links", "[auth][gitlab]") {
+  e2e::FakeProvider fake;
+  Context ctx;
+  auto gl = make(make_gitlab_authenticator, ctx, "gitlab", gitlab_settings(fake));
+  SECTION("a confirmed address on the second page is found") {
+    auto outcome = gl->authenticate(request("alice@third.example", "tok-alice"));
+    REQUIRE(outcome.kind == Kind::kAccepted);
+    CHECK(outcome.identity.subject == "2001");
+    CHECK(fake.hits("/api/v4/user/emails") == 2);
+  }
+  SECTION("a next-page link to another host is not followed with the token") {
+    auto outcome = gl->authenticate(request("alice@second.example", "tok-evil-email-link"));
+    CHECK(outcome.kind == Kind::kFailed);
+    CHECK(outcome.status == 502);
+    CHECK(outcome.reason == "upstream_foreign_link");
+    CHECK(fake.hits("/api/v4/user/emails") == 1);
+  }
+}
+
+TEST_CASE("gitlab: only memberships count for allowed_groups (min_access_level)", "[auth][gitlab]") {
+  e2e::FakeProvider fake;
+  Context ctx;
+  auto with_groups = [&](nlohmann::json groups) {
+    auto s = gitlab_settings(fake);
+    s["allowed_groups"] = std::move(groups);
+    return make(make_gitlab_authenticator, ctx, "gitlab", s);
+  };
+  // GET /groups without min_access_level lists every group the user can see:
+  // a public group she is no member of, and one where she has "Minimal
+  // Access" (5) only. Neither makes her a member.
+  for (const char* group : {"public-open", "minimal-access"}) {
+    INFO(group);
+    auto outcome = with_groups({group})->authenticate(request("alice@example.com", "tok-alice"));
+    CHECK(outcome.kind == Kind::kRejected);
+    CHECK(outcome.status == 401);
+    CHECK(outcome.reason == "not_in_allowed_groups");
+  }
+  CHECK(with_groups({"alpha"})->authenticate(request("alice@example.com", "tok-alice")).kind == Kind::kAccepted);
+}
+
+TEST_CASE("gitlab: blocked and deactivated accounts are refused", "[auth][gitlab]") {
+  e2e::FakeProvider fake;
+  Context ctx;
+  auto gl = make(make_gitlab_authenticator, ctx, "gitlab", gitlab_settings(fake));
+  for (const std::string state : {"blocked", "deactivated"}) {
+    INFO(state);
+    auto outcome = gl->authenticate(request(state + "@example.com", "tok-" + state));
+    CHECK(outcome.kind == Kind::kRejected);
+    CHECK(outcome.status == 401);
+    CHECK(outcome.reason == "account_not_active");
+  }
+  CHECK(ctx.logins("gitlab", "rejected") == 2);
 }

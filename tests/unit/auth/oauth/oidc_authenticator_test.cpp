@@ -134,3 +134,21 @@ TEST_CASE("oidc: untrustworthy discovery documents and unusable providers fail",
     CHECK(config_error(make_oidc_authenticator, ctx, "sso", s).message.rfind("sso.allowed_email_domains:", 0) == 0);
   }
 }
+
+TEST_CASE("oidc: email_verified as the string \"true\" is verified; anything else but true is not", "[auth][oidc]") {
+  e2e::FakeProvider fake;
+  Context ctx;
+  auto oidc = make(make_oidc_authenticator, ctx, "sso", oidc_settings(fake));
+  // AWS Cognito and others send the boolean as a string.
+  auto carol = oidc->authenticate(request("carol@example.com", "tok-carol"));
+  REQUIRE(carol.kind == Kind::kAccepted);
+  CHECK(carol.identity.subject == "carol-sub");
+  // "false", 1 and "True" are not true.
+  for (const std::string who : {"dave", "erin", "fay"}) {
+    INFO(who);
+    auto outcome = oidc->authenticate(request(who + "@example.com", "tok-" + who));
+    CHECK(outcome.kind == Kind::kRejected);
+    CHECK(outcome.status == 401);
+    CHECK(outcome.reason == "email_not_verified");
+  }
+}

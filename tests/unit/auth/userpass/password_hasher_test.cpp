@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tokend/auth/userpass/password_hasher.hpp"
+#include "tokend/metrics/metrics.hpp"
 #include "tokend/crypto/crypto.hpp"
 
 using tokend::auth::PasswordHasher;
@@ -190,8 +191,15 @@ TEST_CASE("PasswordHasher asks for a rehash when the stored parameters are weake
 
 TEST_CASE("PasswordHasher::verify_dummy burns a verification and has no effect", "[auth][password]") {
   PasswordHasher h(cheap());
+  tokend::metrics::Metrics metrics;
+  auto& counted = metrics.counter("tokend_password_hash_computations_total", "");
+  h.count_computations_in(counted);
+  const auto before = h.memory_stats().computations;
   h.verify_dummy("anything");
   h.verify_dummy("");
+  // Two real argon2id computations, seen by the pool and by the metric.
+  CHECK(h.memory_stats().computations == before + 2);
+  CHECK(counted.value() == 2);
   // Still fully usable afterwards.
   auto phc = h.hash("pw");
   REQUIRE(phc.ok());

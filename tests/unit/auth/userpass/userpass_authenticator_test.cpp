@@ -128,7 +128,12 @@ TEST_CASE("UserpassAuthenticator rejects every bad login the same way", "[auth][
                         Case{"nopass", "", "no_password"},
                         Case{"nopass", "anything", "no_password"}}) {
     INFO(c.username << " / " << c.password);
+    const auto before = h.hasher.memory_stats().computations;
     const auto out = h.login(c.username, c.password);
+    // Exactly one argon2id computation each: a real verification, or the
+    // dummy one for a user without a password hash (or without an account),
+    // so that none of them answers faster than a wrong password.
+    CHECK(h.hasher.memory_stats().computations == before + 1);
     CHECK(out.kind == AuthOutcome::Kind::kRejected);
     CHECK_FALSE(out.ok());
     CHECK(out.status == 401);
