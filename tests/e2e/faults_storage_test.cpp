@@ -130,7 +130,12 @@ TEST_CASE("faults: a full disk refuses new tokens with 503 and issuing resumes w
   // Declared first: the server stops before the file system is unmounted,
   // whatever fails below.
   e2e::TmpfsMount disk(8u << 20);
-  TokendProcess t({{"database", {{"path", disk.path() + "/tokend.db"}}}, {"threads", {{"workers", 2}}}});
+  // Four clients issue as fast as they can: the per-account creation rate
+  // and live-token cap (tested in limits_test.cpp) are off so that only the
+  // disk refuses them.
+  TokendProcess t({{"database", {{"path", disk.path() + "/tokend.db"}}},
+                   {"threads", {{"workers", 2}}},
+                   {"tokens", {{"max_created_per_minute", 0}, {"max_live_per_account", 0}}}});
   t.add_user("alice", "alices password");
   const std::string cookie = sign_in(t, "alice", "alices password");
 
