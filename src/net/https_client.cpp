@@ -155,7 +155,83 @@ bool is_timeout(const error_code& ec) {
 
 Error timeout_error(std::string_view what) { return Error{"timeout", std::string(what) + " timed out"}; }
 
+// What reads one response off a connection: the parser with its limits and
+// the buffer. The buffer only holds bytes not yet parsed; the body limit bounds
+// the body and the header limit the header, so memory stays bounded whatever
+// the provider sends. Shared by send() and parse_response(), so that the
+// fuzzer exercises exactly the parser the client runs.
+struct ResponseReader {
+  ResponseReader(std::size_t max_header_bytes, std::size_t max_body_bytes) : buffer(max_header_bytes + 64 * 1024) {
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(max_header_bytes, UINT32_MAX)));
+    parser.body_limit(max_body_bytes);
+  }
+
+  // The error for a failed read that is not a timeout.
+  static Error read_error(const error_code& ec) {
+    if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+      return Error{"too_large", "response over the size limit"};
+    }
+    if (ec == asio::error::connection_reset) return Error{"unreachable", "connection reset"};
+    return Error{"bad_response", "invalid response: " + ec.message()};
+  }
+
+  // The parsed response. REQUIRES: the read succeeded.
+  ClientResponse release() {
+    auto res = parser.release();
+    ClientResponse out;
+    out.status = static_cast<int>(res.result_int());
+    for (const auto& field : res) out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    out.body = std::move(res.body());
+    return out;
+  }
+
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::string_body> parser;
+};
+
+// A SyncReadStream over bytes in memory, handed out `read_size` bytes at a
+// time, then end of file: a server that sends `bytes` and closes.
+class BytesStream {
+ public:
+  BytesStream(std::string_view bytes, std::size_t read_size)
+      : bytes_(bytes), read_size_(read_size == 0 ? bytes.size() + 1 : read_size) {}
+
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers, error_code& ec) {
+    if (bytes_.empty()) {
+      ec = asio::error::eof;
+      return 0;
+    }
+    ec = {};
+    const std::size_t n = asio::buffer_copy(buffers, asio::buffer(bytes_.data(), std::min(read_size_, bytes_.size())));
+    bytes_.remove_prefix(n);
+    return n;
+  }
+
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers) {
+    error_code ec;
+    const std::size_t n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+
+ private:
+  std::string_view bytes_;
+  std::size_t read_size_;
+};
+
 }  // namespace
+
+Result<ClientResponse> parse_response(std::string_view bytes, std::size_t max_header_bytes, std::size_t max_body_bytes,
+                                      std::size_t read_size) {
+  ResponseReader reader(max_header_bytes, max_body_bytes);
+  BytesStream stream(bytes, read_size);
+  error_code ec;
+  bhttp::read(stream, reader.buffer, reader.parser, ec);
+  if (ec) return ResponseReader::read_error(ec);
+  return reader.release();
+}
 
 std::string HttpsUrl::authority() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
@@ -513,34 +589,21 @@ asio::awaitable<Result<ClientResponse>> HttpsClient::Impl::exchange(const Client
       co_return Error{"unreachable", "sending the request failed: " + ec.message()};
     }
 
-    // The buffer only holds bytes not yet parsed; the body limit bounds the
-    // body and the header limit the header, so memory stays bounded whatever
-    // the provider sends.
-    beast::flat_buffer buffer(options.max_header_bytes + 64 * 1024);
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(options.max_header_bytes, UINT32_MAX)));
-    parser.body_limit(options.max_body_bytes);
-    co_await bhttp::async_read(conn->stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    ResponseReader reader(options.max_header_bytes, options.max_body_bytes);
+    co_await bhttp::async_read(conn->stream, reader.buffer, reader.parser, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (is_timeout(ec)) co_return timeout_error("waiting for the response");
-      if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
-        co_return Error{"too_large", "response over the size limit"};
-      }
       const bool closed = ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
                           ec == asio::error::connection_reset || ec == ssl::error::stream_truncated;
-      if (closed && !parser.got_some() && was_reused && attempt == 0 && idempotent) continue;
-      if (ec == asio::error::connection_reset) co_return Error{"unreachable", "connection reset"};
-      co_return Error{"bad_response", "invalid response: " + ec.message()};
+      if (closed && !reader.parser.got_some() && was_reused && attempt == 0 && idempotent) continue;
+      co_return ResponseReader::read_error(ec);
     }
 
-    auto res = parser.release();
-    ClientResponse out;
-    out.status = static_cast<int>(res.result_int());
-    for (const auto& field : res) out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    out.body = std::move(res.body());
+    const bool keep_alive = reader.parser.get().keep_alive();
+    ClientResponse out = reader.release();
     // Reuse only a connection whose state we know exactly: the server wants
     // keep-alive and sent nothing beyond this response.
-    if (res.keep_alive() && buffer.size() == 0) {
+    if (keep_alive && reader.buffer.size() == 0) {
       tcp.expires_never();
       put_idle(key, std::move(conn));
     }

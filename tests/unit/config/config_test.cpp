@@ -373,3 +373,13 @@ TEST_CASE("parse_config validates trusted_proxies and writes them canonically", 
   CHECK_FALSE(parse_config(json{{"trusted_proxies", {"proxy.example.org"}}}).ok());
   CHECK_FALSE(parse_config(json{{"trusted_proxies", "127.0.0.1"}}).ok());
 }
+
+TEST_CASE("parse_config_text reads JSON with comments", "[config]") {
+  auto c = tokend::config::parse_config_text("// tokend\n{ /* where */ \"listen\": \"127.0.0.1:9000\" }");
+  REQUIRE(c.ok());
+  CHECK(c->listen.port == 9000);
+  auto bad = tokend::config::parse_config_text("{\"listen\": ");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == "invalid_config");
+  CHECK(bad.error().message == "not valid JSON");
+}

@@ -396,3 +396,42 @@ TEST_CASE("HttpsClient tunnels through an HTTP CONNECT proxy", "[net][https_clie
     CHECK(fake.stats()["proxyConnects"] == 1);
   }
 }
+
+TEST_CASE("parse_response reads a response as send() does", "[net][https_client]") {
+  using tokend::net::parse_response;
+  for (std::size_t read_size : {0, 1, 7}) {
+    INFO(read_size);
+    auto r = parse_response(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nLink: <https://x/?page=2>; rel=\"next\"\r\n\r\n"
+        "4;ext=1\r\n[1,2\r\n1\r\n]\r\n0\r\n\r\n",
+        16 * 1024, 1024, read_size);
+    REQUIRE(r.ok());
+    CHECK(r->status == 200);
+    CHECK(r->body == "[1,2]");
+    CHECK(r->header("link") == std::optional<std::string_view>("<https://x/?page=2>; rel=\"next\""));
+  }
+  SECTION("a body until EOF") {
+    auto r = parse_response("HTTP/1.1 401 Unauthorized\r\n\r\n{\"message\":\"Bad credentials\"}", 1024, 1024);
+    REQUIRE(r.ok());
+    CHECK(r->status == 401);
+    CHECK(r->body == "{\"message\":\"Bad credentials\"}");
+  }
+  SECTION("over a limit: too_large") {
+    auto body = parse_response("HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n" + std::string(2000, 'x'), 1024, 1024);
+    REQUIRE_FALSE(body.ok());
+    CHECK(body.error().code == "too_large");
+    auto header = parse_response("HTTP/1.1 200 OK\r\nX-Long: " + std::string(2000, 'x') + "\r\n\r\n", 1024, 1024);
+    REQUIRE_FALSE(header.ok());
+    CHECK(header.error().code == "too_large");
+  }
+  SECTION("malformed or cut short: bad_response") {
+    for (const std::string bad : {"", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 2000 OK\r\n\r\n", "SSH-2.0-OpenSSH\r\n\r\n",
+                                  "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+                                  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"}) {
+      INFO(bad);
+      auto r = parse_response(bad, 1024, 1024);
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.error().code == "bad_response");
+    }
+  }
+}
