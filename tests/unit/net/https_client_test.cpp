@@ -425,7 +425,7 @@ TEST_CASE("parse_response reads a response as send() does", "[net][https_client]
     CHECK(header.error().code == "too_large");
   }
   SECTION("malformed or cut short: bad_response") {
-    for (const std::string bad : {"", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 2000 OK\r\n\r\n", "SSH-2.0-OpenSSH\r\n\r\n",
+    for (const char* bad : {"", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 2000 OK\r\n\r\n", "SSH-2.0-OpenSSH\r\n\r\n",
                                   "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
                                   "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"}) {
       INFO(bad);
@@ -433,5 +433,34 @@ TEST_CASE("parse_response reads a response as send() does", "[net][https_client]
       REQUIRE_FALSE(r.ok());
       CHECK(r.error().code == "bad_response");
     }
+  }
+}
+
+TEST_CASE("parse_response: the header limit covers the status line and fields together; trailers are dropped",
+          "[net][https_client]") {
+  using tokend::net::parse_response;
+  // Found by fuzz_https_response: Beast bounds the status line and the fields
+  // each by the header limit, so 1.9 times the limit passed.
+  const std::string reason(600, 'r');
+  const std::string field = "X-Pad: " + std::string(600, 'p') + "\r\n";
+  auto split = parse_response("HTTP/1.1 200 " + reason + "\r\n" + field + "Content-Length: 0\r\n\r\n", 1024, 1024);
+  REQUIRE_FALSE(split.ok());
+  CHECK(split.error().code == "too_large");
+  auto under = parse_response("HTTP/1.1 200 OK\r\n" + field + "Content-Length: 0\r\n\r\n", 1024, 1024);
+  CHECK(under.ok());
+
+  // Trailers are not counted against the header limit and would land among
+  // the headers: a provider could add or override Link or X-RateLimit-Remaining.
+  for (std::size_t read_size : {0, 3}) {
+    auto r = parse_response(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-RateLimit-Remaining: 10\r\n\r\n"
+        "2\r\n[]\r\n0\r\nLink: <https://evil.example/>; rel=\"next\"\r\nX-Pad: " + std::string(2000, 'p') + "\r\n\r\n",
+        1024, 1024, read_size);
+    REQUIRE(r.ok());
+    CHECK(r->body == "[]");
+    CHECK_FALSE(r->header("link"));
+    CHECK_FALSE(r->header("x-pad"));
+    CHECK(r->header("x-ratelimit-remaining") == std::optional<std::string_view>("10"));
+    CHECK(r->headers.size() == 2);
   }
 }

@@ -27,7 +27,7 @@ TEST_CASE("userinfo_endpoint_from_discovery trusts only the configured issuer's 
       R"({"issuer":"https://sso.example.com/realms/acme","userinfo_endpoint":"https://sso.example.com/u"})", issuer);
   REQUIRE(ok.ok());
   CHECK(*ok == "https://sso.example.com/u");
-  for (const std::string bad : {
+  for (const std::string& bad : {
            std::string(R"({"issuer":"https://sso.example.com/realms/acme/","userinfo_endpoint":"https://x/u"})"),
            std::string(R"({"issuer":"https://sso.example.com/realms/acme","userinfo_endpoint":"http://x/u"})"),
            std::string(R"({"issuer":"https://sso.example.com/realms/acme","userinfo_endpoint":7})"),

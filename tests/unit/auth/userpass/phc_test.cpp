@@ -26,7 +26,7 @@ TEST_CASE("parse_phc refuses every other spelling", "[auth][userpass][phc]") {
   const std::string salt = "c29tZXNhbHQ";
   const std::string hash = "CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
   CHECK(parse_phc("$argon2id$v=19$m=65536,t=2,p=1$" + salt + "$" + hash, phc));
-  for (const std::string bad : {
+  for (const std::string& bad : {
            "$argon2i$v=19$m=65536,t=2,p=1$" + salt + "$" + hash,     // another variant
            "$argon2id$v=16$m=65536,t=2,p=1$" + salt + "$" + hash,    // another version
            "$argon2id$v=19$m=065536,t=2,p=1$" + salt + "$" + hash,   // leading zero
