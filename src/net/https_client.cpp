@@ -29,6 +29,8 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include "net/response_reader.hpp"
+
 namespace tokend::net {
 
 namespace asio = boost::asio;
@@ -156,121 +158,7 @@ bool is_timeout(const error_code& ec) {
 
 Error timeout_error(std::string_view what) { return Error{"timeout", std::string(what) + " timed out"}; }
 
-// What reads one response off a connection: the parser with its limits and
-// the buffer. The buffer only holds bytes not yet parsed; the body limit bounds
-// the body and the header limit the header, so memory stays bounded whatever
-// the provider sends. Shared by send() and parse_response(), so that the
-// fuzzer exercises exactly the parser the client runs.
-//
-// Beast's header_limit alone is not the limit we document: it bounds the
-// status line and the fields each on their own (so a header of twice the
-// limit passes), and chunked trailers are not counted at all, yet land among
-// the header fields. So the header is read first and measured on the wire
-// (check_header), and trailers are dropped (release): a provider cannot use
-// them to add or override headers such as Link or X-RateLimit-Remaining.
-struct ResponseReader {
-  ResponseReader(std::size_t max_header_bytes, std::size_t max_body_bytes)
-      : max_header(max_header_bytes), buffer(max_header_bytes + 64 * 1024) {
-    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(max_header_bytes, UINT32_MAX)));
-    parser.body_limit(max_body_bytes);
-    parser.on_chunk_header(on_chunk);
-  }
-  ResponseReader(const ResponseReader&) = delete;
-  ResponseReader& operator=(const ResponseReader&) = delete;
-
-  // After the header was read with `transferred` bytes from the stream into
-  // the (then empty) buffer: too_large when the status line and fields
-  // together were over the limit.
-  Status check_header(std::size_t transferred) const {
-    const std::size_t header_bytes = transferred - std::min(transferred, buffer.size());
-    if (header_bytes > max_header) return Error{"too_large", "response header over the size limit"};
-    return ok_status();
-  }
-
-  // The error for a failed read that is not a timeout.
-  static Error read_error(const error_code& ec) {
-    if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
-      return Error{"too_large", "response over the size limit"};
-    }
-    if (ec == asio::error::connection_reset) return Error{"unreachable", "connection reset"};
-    return Error{"bad_response", "invalid response: " + ec.message()};
-  }
-
-  // The parsed response, without trailer fields. REQUIRES: the read succeeded.
-  ClientResponse release() {
-    auto res = parser.release();
-    ClientResponse out;
-    out.status = static_cast<int>(res.result_int());
-    std::size_t n = 0;
-    for (const auto& field : res) {
-      if (header_fields && n++ == *header_fields) break;
-      out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
-    out.body = std::move(res.body());
-    return out;
-  }
-
-  std::size_t max_header;
-  beast::flat_buffer buffer;
-  bhttp::response_parser<bhttp::string_body> parser;
-  // The number of header fields, recorded at the last chunk: what follows it
-  // are trailers.
-  std::optional<std::size_t> header_fields;
-  std::function<void(std::uint64_t, std::string_view, error_code&)> on_chunk =
-      [this](std::uint64_t size, std::string_view, error_code&) {
-        if (size == 0) {
-          const auto& fields = parser.get().base();
-          header_fields = static_cast<std::size_t>(std::distance(fields.begin(), fields.end()));
-        }
-      };
-};
-
-// A SyncReadStream over bytes in memory, handed out `read_size` bytes at a
-// time, then end of file: a server that sends `bytes` and closes.
-class BytesStream {
- public:
-  BytesStream(std::string_view bytes, std::size_t read_size)
-      : bytes_(bytes), read_size_(read_size == 0 ? bytes.size() + 1 : read_size) {}
-
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers, error_code& ec) {
-    if (bytes_.empty()) {
-      ec = asio::error::eof;
-      return 0;
-    }
-    ec = {};
-    const std::size_t n = asio::buffer_copy(buffers, asio::buffer(bytes_.data(), std::min(read_size_, bytes_.size())));
-    bytes_.remove_prefix(n);
-    return n;
-  }
-
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers) {
-    error_code ec;
-    const std::size_t n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
-
- private:
-  std::string_view bytes_;
-  std::size_t read_size_;
-};
-
 }  // namespace
-
-Result<ClientResponse> parse_response(std::string_view bytes, std::size_t max_header_bytes, std::size_t max_body_bytes,
-                                      std::size_t read_size) {
-  ResponseReader reader(max_header_bytes, max_body_bytes);
-  BytesStream stream(bytes, read_size);
-  error_code ec;
-  const std::size_t transferred = bhttp::read_header(stream, reader.buffer, reader.parser, ec);
-  if (ec) return ResponseReader::read_error(ec);
-  if (auto st = reader.check_header(transferred); !st) return st.error();
-  bhttp::read(stream, reader.buffer, reader.parser, ec);
-  if (ec) return ResponseReader::read_error(ec);
-  return reader.release();
-}
 
 std::string HttpsUrl::authority() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
