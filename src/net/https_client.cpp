@@ -532,7 +532,8 @@ asio::awaitable<Result<ClientResponse>> HttpsClient::Impl::exchange(const Client
     }
 
     const bool keep_alive = reader.parser.get().keep_alive();
-    ClientResponse out = reader.release();
+    auto out = reader.release();
+    if (!out) co_return out.error();
     // Reuse only a connection whose state we know exactly: the server wants
     // keep-alive and sent nothing beyond this response.
     if (keep_alive && reader.buffer.size() == 0) {

@@ -62,9 +62,14 @@ struct ResponseReader {
     return Error{"bad_response", "invalid response: " + ec.message()};
   }
 
-  // The parsed response, without trailer fields. REQUIRES: the read succeeded.
-  ClientResponse release() {
+  // The parsed response, without trailer fields; "bad_response" when the
+  // status is not 100..599 (Beast takes any three digits, "000" included).
+  // REQUIRES: the read succeeded.
+  Result<ClientResponse> release() {
     auto res = parser.release();
+    if (res.result_int() < 100 || res.result_int() > 599) {
+      return Error{"bad_response", "invalid response: status " + std::to_string(res.result_int())};
+    }
     ClientResponse out;
     out.status = static_cast<int>(res.result_int());
     std::size_t n = 0;

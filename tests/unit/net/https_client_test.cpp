@@ -425,7 +425,8 @@ TEST_CASE("parse_response reads a response as send() does", "[net][https_client]
     CHECK(header.error().code == "too_large");
   }
   SECTION("malformed or cut short: bad_response") {
-    for (const char* bad : {"", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 2000 OK\r\n\r\n", "SSH-2.0-OpenSSH\r\n\r\n",
+    for (const char* bad : {"", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 2000 OK\r\n\r\n",
+                            "HTTP/1.1 000 OK\r\n\r\n", "HTTP/1.1 600 OK\r\n\r\n", "SSH-2.0-OpenSSH\r\n\r\n",
                                   "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
                                   "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"}) {
       INFO(bad);
