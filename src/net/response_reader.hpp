@@ -44,11 +44,10 @@ struct ResponseReader {
   ResponseReader(const ResponseReader&) = delete;
   ResponseReader& operator=(const ResponseReader&) = delete;
 
-  // After the header was read with `transferred` bytes from the stream into
-  // the (then empty) buffer: too_large when the status line and fields
-  // together were over the limit.
-  Status check_header(std::size_t transferred) const {
-    const std::size_t header_bytes = transferred - std::min(transferred, buffer.size());
+  // After read_header(), which returns the bytes the parser consumed, that
+  // is the status line and fields with their CRLFs: too_large when over the
+  // limit.
+  Status check_header(std::size_t header_bytes) const {
     if (header_bytes > max_header) return Error{"too_large", "response header over the size limit"};
     return ok_status();
   }

@@ -12,6 +12,7 @@
 //   - every failure is one of the documented codes.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string_view>
 
@@ -19,9 +20,14 @@
 
 namespace {
 
-void require(bool ok) {
-  if (!ok) std::abort();
-}
+// Names the failed check in the report.
+#define require(ok)                                           \
+  do {                                                        \
+    if (!(ok)) {                                              \
+      std::fprintf(stderr, "check failed: %s\n", #ok);        \
+      std::abort();                                           \
+    }                                                         \
+  } while (0)
 
 }  // namespace
 
