@@ -13,7 +13,10 @@ cd "$(dirname "$0")/.."
 # on Debian 12 and conflict with 1.81.
 build_pkgs=(libboost1.81-dev libboost-url1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev libldap-dev
             libargon2-dev libspdlog-dev catch2 cmake g++ pkg-config ccache)
-test_pkgs=(slapd ldap-utils chromium fonts-liberation curl openssl ca-certificates nginx wrk procps python3 gnuplot-nox)
+# clang + libclang-rt-14-dev (libFuzzer, ASan, UBSan runtimes) + llvm-14 (llvm-symbolizer,
+# for readable reports): the fuzzers, tests/fuzz/run.sh. python3 + gnuplot-nox: bench/soak.
+test_pkgs=(slapd ldap-utils chromium fonts-liberation curl openssl ca-certificates nginx wrk procps python3 gnuplot-nox
+           clang libclang-rt-14-dev llvm-14)
 bench_pkgs=(nginx wrk curl procps python3 gnuplot-nox)
 
 want=("${build_pkgs[@]}")

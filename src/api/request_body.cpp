@@ -79,6 +79,13 @@ Result<nlohmann::json> parse_body(const http::HttpRequest& request, BodyDialect 
   if (type == "application/x-www-form-urlencoded") return parse_form(request.body);
   if (type == "application/json" || (type.empty() && request.body.empty())) {
     if (request.body.empty()) return nlohmann::json::object();
+    // nlohmann's parser stops at a NUL byte as if the input ended there, so
+    // `{"username":"a"}\0<anything>` would pass with its tail unread. A raw
+    // NUL is never valid JSON (inside a string it must be escaped): refuse it.
+    // Found by fuzz_request_body.
+    if (request.body.find('\0') != std::string::npos) {
+      return Error{"invalid_json", "The request body is not valid JSON."};
+    }
     auto doc = http::parse_json(request.body);
     if (!doc && doc.error().code == "invalid_json" && dialect == BodyDialect::kSingleQuotedJsonToo) {
       auto relaxed = http::parse_single_quoted_json(request.body);

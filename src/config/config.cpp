@@ -397,14 +397,24 @@ Result<Config> parse_config(const json& doc) {
   return c;
 }
 
+namespace {
+constexpr std::string_view kNotJson = "not valid JSON";
+}  // namespace
+
 Result<Config> load_config(const std::string& path) {
   if (path.empty()) return parse_config(json::object());
   std::ifstream in(path);
   if (!in) return Error{"invalid_config", "cannot read the configuration file " + path};
   std::stringstream ss;
   ss << in.rdbuf();
-  json doc = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
-  if (doc.is_discarded()) return Error{"invalid_config", path + ": not valid JSON"};
+  auto parsed = parse_config_text(ss.str());
+  if (!parsed && parsed.error().message == kNotJson) return Error{"invalid_config", path + ": not valid JSON"};
+  return parsed;
+}
+
+Result<Config> parse_config_text(std::string_view text) {
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
+  if (doc.is_discarded()) return Error{"invalid_config", std::string(kNotJson)};
   return parse_config(doc);
 }
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <thread>
@@ -27,6 +28,8 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
+
+#include "net/response_reader.hpp"
 
 namespace tokend::net {
 
@@ -513,34 +516,27 @@ asio::awaitable<Result<ClientResponse>> HttpsClient::Impl::exchange(const Client
       co_return Error{"unreachable", "sending the request failed: " + ec.message()};
     }
 
-    // The buffer only holds bytes not yet parsed; the body limit bounds the
-    // body and the header limit the header, so memory stays bounded whatever
-    // the provider sends.
-    beast::flat_buffer buffer(options.max_header_bytes + 64 * 1024);
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(options.max_header_bytes, UINT32_MAX)));
-    parser.body_limit(options.max_body_bytes);
-    co_await bhttp::async_read(conn->stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    ResponseReader reader(options.max_header_bytes, options.max_body_bytes);
+    const std::size_t transferred = co_await bhttp::async_read_header(conn->stream, reader.buffer, reader.parser,
+                                                                      asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      if (auto st = reader.check_header(transferred); !st) co_return st.error();
+      co_await bhttp::async_read(conn->stream, reader.buffer, reader.parser, asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (ec) {
       if (is_timeout(ec)) co_return timeout_error("waiting for the response");
-      if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
-        co_return Error{"too_large", "response over the size limit"};
-      }
       const bool closed = ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
                           ec == asio::error::connection_reset || ec == ssl::error::stream_truncated;
-      if (closed && !parser.got_some() && was_reused && attempt == 0 && idempotent) continue;
-      if (ec == asio::error::connection_reset) co_return Error{"unreachable", "connection reset"};
-      co_return Error{"bad_response", "invalid response: " + ec.message()};
+      if (closed && !reader.parser.got_some() && was_reused && attempt == 0 && idempotent) continue;
+      co_return ResponseReader::read_error(ec);
     }
 
-    auto res = parser.release();
-    ClientResponse out;
-    out.status = static_cast<int>(res.result_int());
-    for (const auto& field : res) out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    out.body = std::move(res.body());
+    const bool keep_alive = reader.parser.get().keep_alive();
+    auto out = reader.release();
+    if (!out) co_return out.error();
     // Reuse only a connection whose state we know exactly: the server wants
     // keep-alive and sent nothing beyond this response.
-    if (res.keep_alive() && buffer.size() == 0) {
+    if (keep_alive && reader.buffer.size() == 0) {
       tcp.expires_never();
       put_idle(key, std::move(conn));
     }

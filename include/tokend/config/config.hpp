@@ -157,6 +157,10 @@ Result<Config> parse_config(const nlohmann::json& doc);
 // Reads and parses the file at `path`; an empty path gives the defaults.
 Result<Config> load_config(const std::string& path);
 
+// Parses the text of a configuration file: JSON, with // and /* */ comments
+// allowed. Errors as parse_config(), or "invalid_config" "not valid JSON".
+Result<Config> parse_config_text(std::string_view text);
+
 // "HOST:PORT" or "[V6]:PORT" into `out`. Error code "invalid_config".
 Status parse_listen(std::string_view text, ListenConfig& out);
 

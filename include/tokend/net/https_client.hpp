@@ -116,6 +116,17 @@ struct ClientResponse {
   std::optional<std::string_view> header(std::string_view name) const;
 };
 
+// Reads `bytes` as everything a server sent on a connection before closing
+// it, exactly as send() reads a response (the same Beast parser, limits and
+// error mapping; the bytes arrive `read_size` at a time, 0 meaning all at
+// once), and returns the first response in them. For tests and the fuzzer: a
+// hostile provider's answer without a socket. Errors, by code: "too_large"
+// (the status line and headers together over `max_header_bytes`, or the body
+// over `max_body_bytes`), "bad_response" (not a valid HTTP/1.1 response, or
+// cut short).
+Result<ClientResponse> parse_response(std::string_view bytes, std::size_t max_header_bytes,
+                                      std::size_t max_body_bytes, std::size_t read_size = 0);
+
 class HttpsClient final {
  public:
   // A client with its own I/O thread. Errors (code "invalid_config"): the CA

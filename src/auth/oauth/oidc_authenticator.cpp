@@ -96,24 +96,16 @@ class OidcAuthenticator final : public ProviderAuthenticator {
     auto response = call.get(base + "/.well-known/openid-configuration", /*with_token=*/false);
     if (!response) return call.failure(response.error());
     if (response->status != 200) return call.status_outcome(*response, "discovery");
-    auto doc = Call::parse_json(*response);
-    if (!doc || !doc->is_object()) return call.bad_response();
-    // OpenID Connect Discovery §4.3: the issuer in the document must be
-    // identical to the one we asked, or the document is not to be trusted.
-    if (string_field(*doc, "issuer") != settings_.issuer) {
-      spdlog::warn("provider {}: discovery document names another issuer; check {}.issuer", name(), name());
-      return call.bad_response();
-    }
-    std::string endpoint = string_field(*doc, "userinfo_endpoint");
-    // The access token goes to this URL: https only.
-    if (!net::parse_https_url(endpoint)) {
-      spdlog::warn("provider {}: discovery document has no https userinfo_endpoint", name());
+    auto endpoint = userinfo_endpoint_from_discovery(response->body, settings_.issuer);
+    if (!endpoint) {
+      spdlog::warn("provider {}: unusable discovery document: {}; check {}.issuer", name(), endpoint.error().message,
+                   name());
       return call.bad_response();
     }
     std::lock_guard lock(mu_);
-    discovered_ = endpoint;
+    discovered_ = *endpoint;
     discovered_at_ = Clock::now();
-    url = endpoint;
+    url = std::move(*endpoint);
     return std::nullopt;
   }
 
@@ -124,6 +116,18 @@ class OidcAuthenticator final : public ProviderAuthenticator {
 };
 
 }  // namespace
+
+Result<std::string> userinfo_endpoint_from_discovery(std::string_view document, std::string_view issuer) {
+  auto doc = nlohmann::json::parse(document, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) return Error{"bad_response", "not a JSON object"};
+  // OpenID Connect Discovery §4.3: the issuer in the document must be
+  // identical to the one we asked, or the document is not to be trusted.
+  if (string_field(doc, "issuer") != issuer) return Error{"bad_response", "it names another issuer"};
+  std::string endpoint = string_field(doc, "userinfo_endpoint");
+  // The access token goes to this URL: https only.
+  if (!net::parse_https_url(endpoint)) return Error{"bad_response", "no https userinfo_endpoint"};
+  return endpoint;
+}
 
 Result<std::unique_ptr<Authenticator>> make_oidc_authenticator(const std::string& name,
                                                                const nlohmann::json& settings,

@@ -26,11 +26,15 @@ bool printable_ascii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
 }
 
-// The URL inside `Link: <url>; rel="next", <url>; rel="last"`, if any.
-std::optional<std::string> next_link(const net::ClientResponse& response) {
-  auto link = response.header("Link");
-  if (!link) return std::nullopt;
-  std::string_view s = *link;
+}  // namespace
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::optional<std::string> next_link(std::string_view s) {
   std::size_t pos = 0;
   while (pos < s.size()) {
     auto open = s.find('<', pos);
@@ -47,14 +51,6 @@ std::optional<std::string> next_link(const net::ClientResponse& response) {
     pos = end + 1;
   }
   return std::nullopt;
-}
-
-}  // namespace
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 bool same_email(std::string_view a, std::string_view b) { return !a.empty() && ascii_lower(a) == ascii_lower(b); }
@@ -354,7 +350,8 @@ std::optional<AuthOutcome> ProviderAuthenticator::Call::get_all_pages(const std:
     if (!body || !body->is_array()) return bad_response();
     for (auto& item : *body) out.push_back(std::move(item));
     next.clear();
-    if (auto link = next_link(*response)) {
+    const auto link_header = response->header("Link");
+    if (auto link = link_header ? next_link(*link_header) : std::nullopt) {
       auto parsed = net::parse_https_url(*link);
       // The access token goes with every page request: follow only links to
       // the very host and port we were configured with.

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "tokend/auth/userpass/phc.hpp"
 #include "tokend/crypto/crypto.hpp"
 #include "tokend/metrics/metrics.hpp"
 
@@ -22,118 +23,11 @@ namespace {
 constexpr std::size_t kSaltLen = 16;
 constexpr std::size_t kHashLen = 32;
 
-// Bounds on what verify() accepts from a stored string. Our own hashes have a
-// 16-byte salt and a 32-byte hash; imported ones may differ, within reason.
-constexpr std::size_t kMaxStoredSaltLen = 64;
-constexpr std::size_t kMaxStoredHashLen = 64;
-
 // Refuse absurd stored parameters rather than let a tampered row make one
 // verification allocate gigabytes or loop for minutes.
 constexpr std::uint32_t kMaxStoredMemoryKib = 4u * 1024 * 1024;
 constexpr std::uint32_t kMaxStoredIterations = 100;
 constexpr std::uint32_t kMaxStoredParallelism = 64;
-
-constexpr std::string_view kB64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-// Standard base64 without padding, as in PHC strings.
-std::string b64_encode(const std::uint8_t* data, std::size_t n) {
-  std::string out;
-  out.reserve((n * 4 + 2) / 3);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    acc = (acc << 8) | data[i];
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kB64Alphabet[(acc >> bits) & 63];
-    }
-    acc &= (1u << bits) - 1;
-  }
-  if (bits > 0) out += kB64Alphabet[(acc << (6 - bits)) & 63];
-  return out;
-}
-
-int b64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-// Decodes unpadded base64 strictly: only the standard alphabet, no '=', no
-// length that leaves a lone character, and zero unused trailing bits, so each
-// byte string has exactly one accepted spelling (as libargon2's decoder).
-bool b64_decode(std::string_view s, std::vector<std::uint8_t>& out) {
-  out.clear();
-  if (s.size() % 4 == 1) return false;
-  out.reserve(s.size() * 3 / 4);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (const char c : s) {
-    const int v = b64_value(c);
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<std::uint8_t>(acc >> bits));
-      acc &= (1u << bits) - 1;
-    }
-  }
-  return acc == 0;
-}
-
-// A decimal without sign or leading zeros that fits in 32 bits.
-bool parse_u32(std::string_view s, std::uint32_t& out) {
-  if (s.empty() || s.size() > 10 || (s.size() > 1 && s[0] == '0')) return false;
-  std::uint64_t v = 0;
-  for (const char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  if (v > UINT32_MAX) return false;
-  out = static_cast<std::uint32_t>(v);
-  return true;
-}
-
-// Splits `s` at the first `sep`: `head` before it, `s` after it. False if absent.
-bool take_until(std::string_view& s, char sep, std::string_view& head) {
-  const auto pos = s.find(sep);
-  if (pos == std::string_view::npos) return false;
-  head = s.substr(0, pos);
-  s.remove_prefix(pos + 1);
-  return true;
-}
-
-bool take_prefix(std::string_view& s, std::string_view prefix) {
-  if (s.substr(0, prefix.size()) != prefix) return false;
-  s.remove_prefix(prefix.size());
-  return true;
-}
-
-struct Phc {
-  std::uint32_t m = 0, t = 0, p = 0;
-  std::vector<std::uint8_t> salt, hash;
-};
-
-// Parses exactly what libargon2's encoder writes:
-// "$argon2id$v=19$m=<m>,t=<t>,p=<p>$<b64 salt>$<b64 hash>". False if anything
-// differs: another variant or version, other or extra fields, bad base64.
-bool parse_phc(std::string_view s, Phc& out) {
-  std::string_view m, t, p, salt;
-  if (!take_prefix(s, "$argon2id$v=19$m=") || !take_until(s, ',', m) || !take_prefix(s, "t=") ||
-      !take_until(s, ',', t) || !take_prefix(s, "p=") || !take_until(s, '$', p) || !take_until(s, '$', salt)) {
-    return false;
-  }
-  const std::string_view hash = s;
-  if (!parse_u32(m, out.m) || !parse_u32(t, out.t) || !parse_u32(p, out.p)) return false;
-  if (salt.size() > (kMaxStoredSaltLen * 4 + 2) / 3 || hash.size() > (kMaxStoredHashLen * 4 + 2) / 3) return false;
-  if (!b64_decode(salt, out.salt) || !b64_decode(hash, out.hash)) return false;
-  return out.salt.size() >= ARGON2_MIN_SALT_LENGTH && out.hash.size() >= ARGON2_MIN_OUTLEN;
-}
 
 std::uint8_t* map_buffer(std::size_t bytes) {
   if (bytes == 0) return nullptr;
@@ -388,9 +282,9 @@ Result<std::string> PasswordHasher::hash(std::string_view password) const {
   if (rc != ARGON2_OK) return Error{"internal_error", std::string("argon2 failed: ") + argon2_error_message(rc)};
   // The format argon2id_hash_encoded writes, so stored hashes stay readable
   // by any argon2 implementation.
-  return "$argon2id$v=19$m=" + std::to_string(config_.memory_kib) + ",t=" + std::to_string(config_.iterations) +
-         ",p=" + std::to_string(config_.parallelism) + "$" + b64_encode(salt, kSaltLen) + "$" +
-         b64_encode(out.data(), out.size());
+  Phc phc{config_.memory_kib, config_.iterations, config_.parallelism, std::vector<std::uint8_t>(salt, salt + kSaltLen),
+          std::vector<std::uint8_t>(out.begin(), out.end())};
+  return format_phc(phc);
 }
 
 PasswordHasher::Verdict PasswordHasher::verify(std::string_view password, std::string_view phc) const {

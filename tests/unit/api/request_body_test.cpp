@@ -258,3 +258,13 @@ TEST_CASE("string_field reads optional string fields", "[api][body]") {
     CHECK(bad.error().message.find(name) != std::string::npos);
   }
 }
+
+TEST_CASE("parse_body refuses a JSON body with a raw NUL (found by fuzz_request_body)", "[api][body]") {
+  // nlohmann stops at a NUL as at the end of input: the tail went unread.
+  const std::string body = std::string("{\"username\":\"alice\"}") + '\0' + "{\"username\":\"root\"}";
+  for (auto dialect : {BodyDialect::kStrict, BodyDialect::kSingleQuotedJsonToo}) {
+    auto r = parse_body(with_body("application/json", body), dialect);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == "invalid_json");
+  }
+}

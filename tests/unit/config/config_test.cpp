@@ -414,3 +414,13 @@ TEST_CASE("parse_config: connection limits and server_names", "[config]") {
     CHECK(r.error().message.find("server_names") != std::string::npos);
   }
 }
+
+TEST_CASE("parse_config_text reads JSON with comments", "[config]") {
+  auto c = tokend::config::parse_config_text("// tokend\n{ /* where */ \"listen\": \"127.0.0.1:9000\" }");
+  REQUIRE(c.ok());
+  CHECK(c->listen.port == 9000);
+  auto bad = tokend::config::parse_config_text("{\"listen\": ");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == "invalid_config");
+  CHECK(bad.error().message == "not valid JSON");
+}

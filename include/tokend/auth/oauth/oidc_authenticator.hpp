@@ -22,6 +22,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -33,5 +34,11 @@ namespace tokend::auth::oauth {
 Result<std::unique_ptr<Authenticator>> make_oidc_authenticator(const std::string& name,
                                                                const nlohmann::json& settings,
                                                                const FactoryContext& ctx);
+
+// The userinfo endpoint named by a discovery document (the body of
+// {issuer}/.well-known/openid-configuration). Error "bad_response" when the
+// body is not a JSON object, its `issuer` is not exactly `issuer`, or its
+// `userinfo_endpoint` is not an absolute https URL (parse_https_url).
+Result<std::string> userinfo_endpoint_from_discovery(std::string_view document, std::string_view issuer);
 
 }  // namespace tokend::auth::oauth

@@ -163,6 +163,11 @@ class ProviderAuthenticator : public Authenticator {
 // Helpers shared by the providers.
 // ASCII lower-case copy.
 std::string ascii_lower(std::string_view s);
+// The URL of the `rel="next"` entry of a `Link` header value
+// (`<url>; rel="next", <url>; rel="last"`, RFC 8288; GitHub's and GitLab's
+// pagination), exactly as written between `<` and `>`; nullopt when there is
+// none. The caller checks where it points.
+std::optional<std::string> next_link(std::string_view link_header);
 // Emails compare case-insensitively: providers store them as typed, people type them as they like.
 bool same_email(std::string_view a, std::string_view b);
 // Trimmed, lower-cased local username.
