@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "support/temp_dir.hpp"
+#include "unit/support/temp_dir.hpp"
 #include "tokend/log/log.hpp"
 
 // The log writer is the one part of tokend that every thread touches: I/O
