@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include <catch2/catch.hpp>
 
 namespace e2e {
 
@@ -128,6 +131,19 @@ long long metric(std::uint16_t port, const std::string& series) {
   return -1;
 }
 
+std::string sanitizer_report(const std::string& output) {
+  // How every AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer and
+  // ThreadSanitizer report begins (plain finds: a log can be megabytes).
+  static const char* const kMarkers[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                         "ERROR: ThreadSanitizer", "WARNING: ThreadSanitizer",
+                                         ": runtime error: ", "SUMMARY: UndefinedBehaviorSanitizer"};
+  std::size_t first = std::string::npos;
+  for (const char* marker : kMarkers) first = std::min(first, output.find(marker));
+  if (first == std::string::npos) return {};
+  const auto start = output.rfind('\n', first);
+  return output.substr(start == std::string::npos ? 0 : start + 1, 8000);
+}
+
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& stdin_data) {
   int in_pipe[2], out_pipe[2];
   if (pipe(in_pipe) != 0 || pipe(out_pipe) != 0) throw std::runtime_error("pipe failed");
@@ -156,6 +172,11 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
   int status = 0;
   waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  // A sanitizer report in any child (a tokend CLI run, mostly) fails the
+  // test that ran it, even one that expects a non-zero exit code.
+  if (const auto report = sanitizer_report(r.output); !report.empty()) {
+    FAIL_CHECK("sanitizer report from " << argv.front() << ":\n" << report);
+  }
   return r;
 }
 
@@ -168,6 +189,15 @@ std::map<std::string, std::string> bearer(const std::string& token) { return {{"
 bool is_token(const std::string& s) {
   return s.size() == 256 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
+
+namespace {
+std::string read_whole(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
 
 TokendProcess::TokendProcess(const nlohmann::json& config, bool start_now) {
   char tmpl[] = "/tmp/tokend-e2e-XXXXXX";
@@ -184,21 +214,27 @@ TokendProcess::TokendProcess(const nlohmann::json& config, bool start_now) {
 }
 
 TokendProcess::~TokendProcess() {
-  if (pid_ > 0) terminate(5000);
+  // Teardown is where a server that went wrong is noticed even when the test
+  // did not look: it must still be running and exit 0 on SIGTERM, and its
+  // stderr must hold no sanitizer report (a sanitizer build stops the server
+  // with exit code 86 at the first report, or at exit for a leak).
+  bool reported = false;
+  if (pid_ > 0) {
+    const int code = terminate(15000);
+    if (code != 0) {
+      FAIL_CHECK("tokend (" << dir_ << ") exited with " << code << " at teardown, not 0; its stderr:\n"
+                            << read_whole(dir_ + "/stderr.log").substr(0, 8000));
+      reported = true;
+    }
+  }
+  if (const auto report = sanitizer_report(read_whole(dir_ + "/stderr.log")); !reported && !report.empty()) {
+    FAIL_CHECK("sanitizer report from tokend (" << dir_ << "):\n" << report);
+  }
   if (!std::getenv("TOKEND_KEEP_TEST_DIRS")) {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
 }
-
-namespace {
-std::string read_whole(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-}  // namespace
 
 std::string TokendProcess::log() const {
   // tokend logs from a background thread: wait until the file has stopped
@@ -244,7 +280,7 @@ void TokendProcess::start() {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      throw std::runtime_error("tokend exited at start: " + fresh);
+      throw std::runtime_error("tokend exited at start: " + fresh + read_whole(dir_ + "/stderr.log"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

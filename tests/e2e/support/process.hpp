@@ -2,7 +2,8 @@
 //
 // TokendProcess starts `tokend serve` in a fresh temporary folder with its own
 // SQLite file and log, on a free loopback port (port 0; the port is read from
-// the "listening on" log line), and stops it in the destructor.
+// the "listening on" log line), and stops it in the destructor, where a
+// non-zero exit or a sanitizer report in its stderr fails the running test.
 #pragma once
 
 #include <sys/types.h>
@@ -43,8 +44,13 @@ struct ProcessResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs `argv` with `stdin_data` on its standard input and waits for it.
+// Runs `argv` with `stdin_data` on its standard input and waits for it. A
+// sanitizer report in its output is a test failure (FAIL_CHECK).
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& stdin_data = "");
+
+// The text of the first sanitizer report (ASan, LSan, UBSan, TSan) in a
+// process's output, from the line it starts on; "" if there is none.
+std::string sanitizer_report(const std::string& output);
 
 // Runs a shell command line (for the documentation's curl lines, verbatim).
 ProcessResult run_shell(const std::string& command);
