@@ -94,7 +94,9 @@ TEST_CASE("a keep-alive connection with no next request is closed at the idle ti
   ::close(fd);
   CHECK(rest.empty());
   CHECK(closed);
-  CHECK(idle >= 0.8);
+  // `answered` is taken when the read loop above returns, up to one 200 ms
+  // poll after the answer arrived: the lower bound allows for that.
+  CHECK(idle >= 0.6);
   CHECK(idle < 3.0);
   CHECK(t.get("/healthz").status == 200);
 }
