@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <memory>
 
 #include "api/caller.hpp"
 #include "api/request_body.hpp"
@@ -220,11 +221,20 @@ void issue_token(const store::User& user, const std::string& source, const Token
                                       " seconds.",
                                   wait));
   }
+  // Security: the creation is counted in flight before the live tokens are
+  // counted, and stays counted until its row is committed (or has failed), so
+  // parallel requests cannot all pass a count made before any of them was
+  // stored (TokenService::begin_creation). The guard ends it exactly once,
+  // whichever way this request goes.
+  std::shared_ptr<void> in_flight;
   if (const std::int64_t cap = ctx.config.tokens.max_live_per_account; cap > 0) {
+    const std::int64_t others = ctx.tokens.begin_creation(user.id);
+    in_flight = std::shared_ptr<void>(nullptr, [&tokens = ctx.tokens, id = user.id](void*) { tokens.end_creation(id); });
     auto live = ctx.store.count_live_tokens(user.id, now);
     if (!live) return respond(storage_unavailable(live.error(), "counting tokens"));
-    if (*live >= cap) {
-      spdlog::warn("token refused: user={} holds {} live tokens (cap {})", log::printable(user.username), *live, cap);
+    if (*live + others >= cap) {
+      spdlog::warn("token refused: user={} holds {} live tokens, {} more in flight (cap {})",
+                   log::printable(user.username), *live, others, cap);
       return respond(error_response(409, "too_many_tokens",
                                     "This account already holds " + std::to_string(cap) +
                                         " live tokens. Revoke some before creating more."));
@@ -232,7 +242,10 @@ void issue_token(const store::User& user, const std::string& source, const Token
   }
   ctx.tokens.issue_async(
       user.id, source, options.name, options.lifetime_days,
-      [respond = std::move(respond), username = user.username, source](Result<token::IssuedToken> issued) {
+      [respond = std::move(respond), username = user.username, source,
+       in_flight = std::move(in_flight)](Result<token::IssuedToken> issued) mutable {
+        // Committed or failed: no longer in flight, before anyone hears of it.
+        in_flight.reset();
         // On the store's committer thread: answer and return, nothing slow.
         if (!issued) return respond(storage_unavailable(issued.error(), "issuing a token"));
         spdlog::info("token issued: user={} source={} token_id={}", log::printable(username), source,

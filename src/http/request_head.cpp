@@ -110,6 +110,15 @@ bool has_port(std::string_view entry) {
 
 }  // namespace
 
+bool has_folded_line(std::string_view head) {
+  for (auto pos = head.find("\r\n"); pos != std::string_view::npos && pos + 2 < head.size();
+       pos = head.find("\r\n", pos + 2)) {
+    const char next = head[pos + 2];
+    if (next == ' ' || next == '\t') return true;
+  }
+  return false;
+}
+
 bool host_allowed(std::string_view host, const std::vector<std::string>& server_names) {
   if (server_names.empty()) return true;
   for (const auto& entry : server_names) {

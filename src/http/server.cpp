@@ -347,6 +347,11 @@ class Session : public SessionIface {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(shared_->opts.limits.max_header_bytes));  // checked above
     parser_->body_limit(shared_->opts.limits.max_body_bytes);
+    // Security: a folded line is refused before Beast unfolds it into the
+    // field above (request_head.hpp, has_folded_line).
+    if (has_folded_line(std::string_view(static_cast<const char*>(buffer_.data().data()), head_len))) {
+      return send_error(400, "bad_request", "Header lines must not be folded (obs-fold, RFC 9112 section 5.2).");
+    }
     beast::error_code ec;
     const std::size_t used = parser_->put(net::buffer(buffer_.data().data(), head_len), ec);
     if (!ec && !parser_->is_header_done()) ec = bhttp::error::bad_version;  // cannot happen with a whole head

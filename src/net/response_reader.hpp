@@ -62,12 +62,21 @@ struct ResponseReader {
   }
 
   // The parsed response, without trailer fields; "bad_response" when the
-  // status is not 100..599 (Beast takes any three digits, "000" included).
+  // status is not 200..599 (Beast takes any three digits, "000" included).
+  // Security: an interim 1xx (100 Continue, 103 Early Hints) is not the
+  // answer, and its final response follows on the same connection. Taken as
+  // the answer, the connection went back to the pool with that final response
+  // still to come, and the next request on it (another user's token check)
+  // read it as its own. tokend sends no Expect, so a 1xx is refused and the
+  // connection is not reused.
   // REQUIRES: the read succeeded.
   Result<ClientResponse> release() {
     auto res = parser.release();
     if (res.result_int() < 100 || res.result_int() > 599) {
       return Error{"bad_response", "invalid response: status " + std::to_string(res.result_int())};
+    }
+    if (res.result_int() < 200) {
+      return Error{"bad_response", "interim response " + std::to_string(res.result_int()) + " instead of an answer"};
     }
     ClientResponse out;
     out.status = static_cast<int>(res.result_int());

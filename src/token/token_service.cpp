@@ -100,6 +100,17 @@ int TokenService::admit_creation(std::int64_t user_id, TimeMs now) {
   return 0;
 }
 
+std::int64_t TokenService::begin_creation(std::int64_t user_id) {
+  std::lock_guard lock(created_mu_);
+  return creating_[user_id]++;
+}
+
+void TokenService::end_creation(std::int64_t user_id) {
+  std::lock_guard lock(created_mu_);
+  auto it = creating_.find(user_id);
+  if (it != creating_.end() && --it->second <= 0) creating_.erase(it);
+}
+
 void TokenService::issue_async(std::int64_t user_id, std::string_view source, std::string_view name,
                                std::optional<std::int64_t> lifetime_days, IssueDone done) {
   std::string token = crypto::to_hex(crypto::random_bytes(kTokenBytes));

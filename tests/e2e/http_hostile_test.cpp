@@ -192,6 +192,29 @@ TEST_CASE("a Transfer-Encoding other than a lone chunked is 400 and the rest nev
   CHECK(count_of(in, "HTTP/1.1 200 ") == 2);
 }
 
+TEST_CASE("a folded header line (obs-fold) is 400 and the rest never runs", "[e2e][http][hostile]") {
+  // Review finding: "Transfer-Encoding:" CRLF " chunked" was unfolded and the
+  // body read as chunked, while a proxy that does not unfold sees no coding.
+  TokendProcess t;
+  for (const std::string head : {"Transfer-Encoding:\r\n chunked\r\n", "X-Note: a\r\n\tb\r\n",
+                                 "Host:\r\n x\r\n"}) {
+    INFO(head);
+    bool closed = false;
+    const std::string in = exchange(t.port(),
+                                    "POST /api/authenticate/userpass HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                    "application/json\r\n" +
+                                        head + "\r\n0\r\n\r\n" + kNext,
+                                    &closed);
+    CHECK(in.rfind("HTTP/1.1 400 ", 0) == 0);
+    CHECK(in.find("\"error\":\"bad_request\"") != std::string::npos);
+    CHECK(in.find("Connection: close\r\n") != std::string::npos);
+    CHECK(count_of(in, "HTTP/1.1 ") == 1);
+    CHECK(closed);
+  }
+  // The same request unfolded is served.
+  CHECK(e2e::raw_http(t.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Note: a b\r\n\r\n").status == 200);
+}
+
 TEST_CASE("chunked trailers never act as headers", "[e2e][http][hostile]") {
   TokendProcess t(nlohmann::json{{"trusted_proxies", {"127.0.0.1"}}});
   t.add_user("alice", "alices password");

@@ -165,6 +165,35 @@ TEST_CASE("tokens: a cap on live tokens per account and a creation rate", "[e2e]
   }
 }
 
+TEST_CASE("parallel creations cannot take an account past tokens.max_live_per_account", "[e2e][limits][tokens]") {
+  // Review finding: the cap was a count followed by an insert, so parallel
+  // requests all counted the same live tokens and all passed (one account
+  // holding 24 tokens against a cap of 3).
+  TokendProcess t(json{{"tokens", {{"max_live_per_account", 3}, {"max_created_per_minute", 0}}}});
+  t.add_user("alice", "alices password");
+  auto signed_in = t.post("/api/login", R"({"username":"alice","password":"alices password"})");
+  REQUIRE(signed_in.status == 200);
+  const std::string set = signed_in.header("set-cookie");
+  const std::string cookie = set.substr(0, set.find(';'));
+  auto answers = in_parallel(t, 24, [&](int) { return t.post("/api/token", "", {{"Cookie", cookie}}); });
+  int issued = 0;
+  int refused = 0;
+  std::string token;
+  for (const auto& r : answers) {
+    if (r.status == 200) {
+      ++issued;
+      token = r.json()["token"];
+    } else if (r.status == 409 && r.json()["error"] == "too_many_tokens") {
+      ++refused;
+    }
+  }
+  CHECK(issued >= 1);
+  CHECK(issued <= 3);
+  CHECK(issued + refused == 24);
+  REQUIRE(!token.empty());
+  CHECK(t.get("/api/tokens", bearer(token)).json()["tokens"].size() <= 3);
+}
+
 TEST_CASE("GET /api/tokens pages with limit and cursor, newest first", "[e2e][limits][tokens]") {
   TokendProcess t(json{{"tokens", {{"max_created_per_minute", 0}}}});
   t.add_user("alice", "alices password");

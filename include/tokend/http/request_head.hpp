@@ -58,6 +58,15 @@ struct HeadVerdict {
 HeadVerdict check_request_head(std::string_view method, int version, std::span<const HeadField> fields,
                                const HeadPolicy& policy);
 
+// True when `head` (the raw request head: request line, field lines, the
+// empty line) folds a line: a line after the first begins with SP or HTAB
+// (RFC 9112 §5.2 obs-fold, or whitespace before the first field, §2.2). The
+// server refuses such a head with 400 before parsing it: Beast joins a folded
+// line to the field above, so "Transfer-Encoding:" CRLF " chunked" framed the
+// body as chunked here while a proxy in front that does not unfold sees no
+// coding, which is how requests are smuggled.
+bool has_folded_line(std::string_view head);
+
 // True when `host` (a Host value) is allowed by `server_names` (as in
 // HeadPolicy); always true for an empty list.
 bool host_allowed(std::string_view host, const std::vector<std::string>& server_names);

@@ -74,6 +74,19 @@ class TokenService final {
   // Always 0 when the limit is off.
   int admit_creation(std::int64_t user_id, TimeMs now);
 
+  // The creations of `user_id` in flight (begun, not yet ended), for
+  // tokens.max_live_per_account. begin_creation() counts one and returns how
+  // many others were in flight at that moment; end_creation() forgets it once
+  // its row is committed or has failed. A caller that counts the account's
+  // live tokens after begin_creation() and refuses when live + others reaches
+  // the cap can never take the account past it: a creation that ended before
+  // the count began is among the live tokens, one that had not is among the
+  // others (counted twice at worst, which only refuses early). Without this,
+  // parallel requests all counted the same live tokens and all passed.
+  std::int64_t begin_creation(std::int64_t user_id);
+  // REQUIRES: one earlier begin_creation(user_id) not yet ended.
+  void end_creation(std::int64_t user_id);
+
   // Writes the batched last-use times. Called periodically and at shutdown.
   void flush_usage();
 
@@ -93,6 +106,7 @@ class TokenService final {
   // strings under the registry's lock for every token.
   std::mutex created_mu_;
   std::unordered_map<std::int64_t, std::deque<TimeMs>> created_;  // per account, last 60 s
+  std::unordered_map<std::int64_t, std::int64_t> creating_;       // per account, in flight (under created_mu_)
   std::mutex issued_mu_;
   std::unordered_map<std::string, metrics::Counter*> issued_by_source_;
   // Last-use times waiting for flush_usage(), sharded by token id so that

@@ -10,6 +10,7 @@ using tokend::http::check_request_head;
 using tokend::http::HeadField;
 using tokend::http::HeadPolicy;
 using tokend::http::HeadVerdict;
+using tokend::http::has_folded_line;
 using tokend::http::host_allowed;
 
 namespace {
@@ -150,4 +151,16 @@ TEST_CASE("check_request_head refuses HTTP versions other than 1.0 and 1.1", "[h
     CHECK(v.status == 505);
     CHECK(v.error == "http_version_not_supported");
   }
+}
+
+TEST_CASE("has_folded_line finds a line that continues the one above", "[http][request_head]") {
+  // Review finding: Beast unfolded "Transfer-Encoding:" CRLF " chunked" into
+  // chunked framing, which a proxy that does not unfold reads differently.
+  CHECK_FALSE(has_folded_line("GET / HTTP/1.1\r\nHost: a\r\nX: b c\r\n\r\n"));
+  CHECK_FALSE(has_folded_line("GET / HTTP/1.0\r\n\r\n"));
+  CHECK_FALSE(has_folded_line(""));
+  CHECK(has_folded_line("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n"));
+  CHECK(has_folded_line("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n\tb\r\n\r\n"));
+  // Whitespace before the first field line (RFC 9112 section 2.2).
+  CHECK(has_folded_line("GET / HTTP/1.1\r\n Host: a\r\n\r\n"));
 }

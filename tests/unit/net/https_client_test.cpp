@@ -428,7 +428,11 @@ TEST_CASE("parse_response reads a response as send() does", "[net][https_client]
     for (const char* bad : {"", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 2000 OK\r\n\r\n",
                             "HTTP/1.1 000 OK\r\n\r\n", "HTTP/1.1 600 OK\r\n\r\n", "SSH-2.0-OpenSSH\r\n\r\n",
                                   "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
-                                  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"}) {
+                                  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                                  // An interim response is not the answer (review finding: it was, and the
+                                  // pooled connection then handed the real answer to the next request).
+                                  "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+                                  "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"}) {
       INFO(bad);
       auto r = parse_response(bad, 1024, 1024);
       REQUIRE_FALSE(r.ok());
