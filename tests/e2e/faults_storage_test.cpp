@@ -359,6 +359,7 @@ TEST_CASE("faults: the kernel forces the database's file system read-only: 503, 
   require_all_validate(t, acknowledged);
   CHECK(listed_tokens(t, cookie) >= acknowledged.size());
   CHECK(t.get("/healthz").status == 200);
+  CHECK(t.log().find("storage error while issuing a token: disk I/O error") != std::string::npos);
   // Kernels that mark such a file system "emergency_ro" (this one's 6.18)
   // keep it read-only through a remount (mount(8)'s `-o remount,rw` even
   // fails, on that unknown option): it must be repaired first.
