@@ -17,6 +17,9 @@ build_pkgs=(libboost1.81-dev libboost-url1.81-dev nlohmann-json3-dev libssl-dev 
 # for readable reports): the fuzzers, tests/fuzz/run.sh. python3 + gnuplot-nox: bench/soak.
 test_pkgs=(slapd ldap-utils chromium fonts-liberation curl openssl ca-certificates nginx wrk procps python3 gnuplot-nox
            clang libclang-rt-14-dev llvm-14)
+# e2fsprogs (mkfs.ext4, e2fsck) and mount (losetup): the read-only file system
+# fault test. Both are Priority: required in Debian 12, listed for clarity.
+test_pkgs+=(e2fsprogs mount)
 bench_pkgs=(nginx wrk curl procps python3 gnuplot-nox)
 
 want=("${build_pkgs[@]}")
