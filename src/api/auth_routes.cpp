@@ -95,6 +95,13 @@ std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json
   std::string key;
   if (auto err = read_credentials(body, a, ctx, areq, key)) return std::move(*err);
   const std::string& method = a.name();
+  // Security: the per-username count is kept per method. Each method's
+  // usernames name different credentials (a local "bob" and a directory "bob"
+  // are two accounts), so a shared count would let a success on one method
+  // (the attacker's own directory account "bob") clear the failures guessed
+  // against the other (the local "bob"). /api/login and /api/authenticate/<m>
+  // reach the same authenticator, so they share its count.
+  const auto method_key = [&method](const std::string& name) { return name.empty() ? name : method + ":" + name; };
 
   // The attempt is reserved before the password is checked and counted as a
   // failure until it settles, so parallel guesses cannot all pass the check:
@@ -106,12 +113,12 @@ std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json
                           "Too many failed sign-in attempts. Try again in " + std::to_string(wait) + " seconds.",
                           wait);
   };
-  auth::LoginThrottle::Reservation reservation = ctx.throttle.reserve(key, req.peer, now_ms());
+  auth::LoginThrottle::Reservation reservation = ctx.throttle.reserve(method_key(key), req.peer, now_ms());
   if (!reservation.admitted()) return throttled(reservation.retry_after());
   if (!key.empty()) {
-    areq.admit_canonical = [&reservation, &key](const std::string& canonical) {
+    areq.admit_canonical = [&reservation, &key, &method_key](const std::string& canonical) {
       const std::string normal = auth::normalize_username(canonical);
-      if (reservation.rekey(normal, now_ms()) > 0) return false;
+      if (reservation.rekey(method_key(normal), now_ms()) > 0) return false;
       if (!normal.empty()) key = normal;
       return true;
     };

@@ -69,3 +69,41 @@ TEST_CASE("LDAP: look-alike spellings of one account share one throttle count", 
   // Another account is not affected.
   CHECK(t.post("/api/authenticate/ldap", R"({"username":"bob","password":"bob-password-2"})").status == 200);
 }
+
+TEST_CASE("a success on one method never clears the failures counted against another method's account",
+          "[e2e][ldap][throttle]") {
+  // A local account "alice" and a directory entry "alice" are two accounts
+  // with two passwords. Someone who knows the directory password must not be
+  // able to reset the count of guesses against the local one by signing in
+  // through the directory between guesses (found in review).
+  SlapdFixture fx;
+  json ldap = {{"type", "ldap"},
+               {"url", fx.ldaps_url()},
+               {"ca_file", fx.ca_file()},
+               {"bind_dn", SlapdFixture::kReaderDn},
+               {"bind_password", SlapdFixture::kReaderPassword},
+               {"base_dn", SlapdFixture::kSuffix},
+               {"user_filter", "(&(objectClass=inetOrgPerson)(uid={username}))"}};
+  TokendProcess t(json{{"auth", {{"userpass", {{"type", "userpass"}}}, {"ldap", ldap}}},
+                       {"throttle", {{"per_username", {{"max_failures", 3}, {"window_s", 300}}},
+                                     {"per_address", {{"max_failures", 0}}}}}});
+  t.add_user("alice", "the local password");
+  const auto wrong_local = [&] {
+    return t.post("/api/authenticate/userpass", json{{"username", "alice"}, {"password", "a guess"}}.dump());
+  };
+  REQUIRE(wrong_local().status == 401);
+  REQUIRE(wrong_local().status == 401);
+  // The directory's alice signs in: her own count is cleared, not the local one's.
+  REQUIRE(t.post("/api/authenticate/ldap", json{{"username", "alice"}, {"password", "alice-password-1"}}.dump())
+              .status == 200);
+  CHECK(wrong_local().status == 401);  // the third failure of the local account
+  auto throttled = wrong_local();
+  CHECK(throttled.status == 429);
+  CHECK(throttled.json()["error"] == "too_many_attempts");
+  // Even the right local password waits now; the directory account is not
+  // held back by the local one's failures.
+  CHECK(t.post("/api/authenticate/userpass", json{{"username", "alice"}, {"password", "the local password"}}.dump())
+            .status == 429);
+  CHECK(t.post("/api/authenticate/ldap", json{{"username", "alice"}, {"password", "alice-password-1"}}.dump())
+            .status == 200);
+}
