@@ -2,10 +2,10 @@
 // the head must end within max_header_bytes, Beast's request_parser gets the
 // same header and body limits, check_request_head (src/http/request_head.cpp)
 // judges the parsed head, the body is decoded (chunked included), and an
-// accepted request is then read the way the routes read it: its credentials
-// (bearer_token, the session cookie) and its body (parse_body, both dialects).
-// Routes that reach the store are the end-to-end suite's; this harness covers
-// every parser between the socket and them.
+// accepted request is routed by the real API (api::register_routes, over a
+// SQLite store in a temporary folder, with no authenticator configured so
+// that no password hash slows the fuzzer) and answered: every handler runs
+// on the fuzzer's thread, deferred ones until their Responder answers.
 //
 // Checks, besides "no crash, no sanitizer report, no leak":
 //   - an accepted head has exactly one Host on HTTP/1.1, at most one of each
@@ -13,21 +13,37 @@
 //     HTTP/1.1 without Content-Length (the smuggling rules);
 //   - the header fields the request keeps are those of the head: the
 //     trailers of a chunked body never become headers;
-//   - a decoded body is never larger than the body limit.
+//   - a decoded body is never larger than the body limit;
+//   - every routed request gets exactly one answer, with a status from 100
+//     to 599 and, for errors, a JSON body.
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include <stdlib.h>
+
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "api/caller.hpp"
 #include "api/request_body.hpp"
+#include "tokend/api/api.hpp"
+#include "tokend/auth/registry.hpp"
+#include "tokend/auth/throttle.hpp"
+#include "tokend/config/config.hpp"
 #include "tokend/http/message.hpp"
 #include "tokend/http/request_head.hpp"
+#include "tokend/http/router.hpp"
+#include "tokend/metrics/metrics.hpp"
+#include "tokend/session/session_service.hpp"
+#include "tokend/store/sqlite/sqlite_store.hpp"
+#include "tokend/token/token_service.hpp"
 
 namespace {
 
@@ -39,6 +55,67 @@ constexpr std::size_t kMaxBodyBytes = 65536;   // limits.max_body_bytes' default
 
 void require(bool ok) {
   if (!ok) std::abort();
+}
+
+// The API as tokend serves it, built once (the process is the fuzzer's): a
+// database in a fresh temporary folder, the default configuration, no
+// authenticator. Never destroyed: the store's committer thread lives as long
+// as the process.
+struct Api {
+  Api() {
+    char tmpl[] = "/tmp/tokend-fuzz-XXXXXX";
+    if (!mkdtemp(tmpl)) std::abort();
+    config.database.path = std::string(tmpl) + "/tokend.db";
+    auto opened = tokend::store::sqlite::SqliteStore::open(config.database);
+    if (!opened.ok()) std::abort();
+    store = std::move(*opened);
+    registry = std::make_unique<tokend::auth::Registry>(
+        tokend::auth::Registry::of(std::vector<std::unique_ptr<tokend::auth::Authenticator>>{}));
+    throttle = std::make_unique<tokend::auth::LoginThrottle>(config.throttle);
+    tokens = std::make_unique<tokend::token::TokenService>(*store, config.tokens, metrics);
+    sessions = std::make_unique<tokend::session::SessionService>(*store, config.sessions);
+    ctx = std::make_unique<tokend::api::ApiContext>(
+        tokend::api::ApiContext{config, *store, metrics, *registry, *throttle, *tokens, *sessions});
+    tokend::api::register_routes(router, *ctx);
+  }
+  tokend::config::Config config;
+  tokend::metrics::Metrics metrics;
+  std::unique_ptr<tokend::store::Store> store;
+  std::unique_ptr<tokend::auth::Registry> registry;
+  std::unique_ptr<tokend::auth::LoginThrottle> throttle;
+  std::unique_ptr<tokend::token::TokenService> tokens;
+  std::unique_ptr<tokend::session::SessionService> sessions;
+  std::unique_ptr<tokend::api::ApiContext> ctx;
+  tokend::http::Router router;
+};
+
+Api& api() {
+  static Api* const instance = new Api();
+  return *instance;
+}
+
+// Routes `request` as the server does and returns the answer, waiting for a
+// deferred handler's Responder (bounded: a lost answer aborts).
+tokend::http::HttpResponse answer(const tokend::http::HttpRequest& request) {
+  tokend::http::Match m = api().router.match(request.method, request.path);
+  if (!m.matched()) return std::move(m.immediate);
+  if (m.handler) return m.handler(request, m.params);
+  struct Slot {
+    std::mutex mu;
+    std::condition_variable cv;
+    int answers = 0;
+    tokend::http::HttpResponse response;
+  };
+  auto slot = std::make_shared<Slot>();
+  m.deferred(request, m.params, tokend::http::Responder([slot](tokend::http::HttpResponse&& r) {
+               std::lock_guard lock(slot->mu);
+               if (slot->answers++ == 0) slot->response = std::move(r);
+               slot->cv.notify_all();
+             }));
+  std::unique_lock lock(slot->mu);
+  if (!slot->cv.wait_for(lock, std::chrono::seconds(10), [&] { return slot->answers > 0; })) std::abort();
+  require(slot->answers == 1);
+  return std::move(slot->response);
 }
 
 int count(const std::vector<tokend::http::HeadField>& fields, std::string_view name) {
@@ -108,10 +185,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const auto q = request.target.find('?');
   request.path = request.target.substr(0, q);
-  (void)tokend::api::bearer_token(request);
-  (void)request.cookie("tokend_session");
-  (void)request.cookie("__Host-tokend_session");
-  (void)tokend::api::parse_body(request, tokend::api::BodyDialect::kStrict);
-  (void)tokend::api::parse_body(request, tokend::api::BodyDialect::kSingleQuotedJsonToo);
+  if (q != std::string::npos) request.query = request.target.substr(q + 1);
+  if (request.path.empty() || request.path.front() != '/') return 0;  // 400, as the server answers
+  request.peer = "127.0.0.1";
+  const tokend::http::HttpResponse r = answer(request);
+  require(r.status >= 100 && r.status <= 599);
+  if (r.status >= 400) require(r.body.rfind("{\"error\":", 0) == 0);
   return 0;
 }
