@@ -44,23 +44,6 @@ std::string read_until_close(int fd, int timeout_ms, bool& closed) {
   }
 }
 
-// A loopback connection with a small receive window (set before connecting,
-// so that the window is negotiated small): the server's writes block soon.
-int connect_with_small_window(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  const int small = 4096;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 std::size_t count(const std::string& text, const std::string& needle) {
   std::size_t n = 0;
@@ -103,7 +86,8 @@ TEST_CASE("a keep-alive connection with no next request is closed at the idle ti
 
 TEST_CASE("a client that stops reading its answers is cut off at the write timeout", "[e2e][limits]") {
   TokendProcess t(nlohmann::json{{"limits", {{"write_timeout_ms", 1000}, {"read_timeout_ms", 20000}}}});
-  const int c = connect_with_small_window(t.port());
+  // A small receive window: the server's writes block soon.
+  const int c = e2e::connect_to(t.port(), 4096);
   REQUIRE(c >= 0);
   // 400 pipelined requests for the 23 kB script: about 9 MB of answers, more
   // than any socket buffers hold. The client then reads nothing for a while.

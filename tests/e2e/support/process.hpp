@@ -37,7 +37,7 @@ Response raw_http(std::uint16_t port, const std::string& raw, int timeout_ms = 1
 long long metric(std::uint16_t port, const std::string& series);
 
 // A connected loopback socket (for slow clients); -1 on failure.
-int connect_to(std::uint16_t port);
+int connect_to(std::uint16_t port, int receive_buffer_bytes = 0);
 
 struct ProcessResult {
   int exit_code = -1;
