@@ -36,7 +36,9 @@ Response raw_http(std::uint16_t port, const std::string& raw, int timeout_ms = 1
 // exactly as rendered); -1 when the series is not there.
 long long metric(std::uint16_t port, const std::string& series);
 
-// A connected loopback socket (for slow clients); -1 on failure.
+// A connected loopback socket (for slow clients); -1 on failure. A
+// receive_buffer_bytes above 0 is set before connecting, so the window is
+// negotiated that small (a client that reads slowly).
 int connect_to(std::uint16_t port, int receive_buffer_bytes = 0);
 
 struct ProcessResult {
