@@ -292,7 +292,7 @@ TEST_CASE("singleton headers: Host exactly once, no repeated credentials or fram
   CHECK(e2e::raw_http(t.port(), "GET /healthz HTTP/1.0\r\n\r\n").status == 200);
 }
 
-TEST_CASE("Expect: 100-continue gets a 100 before the body; other expectations 417", "[e2e][http][hostile]") {
+TEST_CASE("Expect: 100-continue gets a 100 before the body, other expectations 417", "[e2e][http][hostile]") {
   TokendProcess t(nlohmann::json{{"limits", {{"max_body_bytes", 4096}}}});
   t.add_user("alice", "alices password");
   const std::string body = R"({"username":"alice","password":"alices password"})";

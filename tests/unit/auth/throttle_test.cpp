@@ -119,7 +119,7 @@ TEST_CASE("LoginThrottle with max_failures 0 never blocks", "[auth][throttle]") 
   CHECK(t.retry_after("alice", "a", kT0 + 100) == 0);
 }
 
-TEST_CASE("LoginThrottle keys are exact strings; usernames and addresses do not mix", "[auth][throttle]") {
+TEST_CASE("LoginThrottle keys are exact strings, and usernames and addresses do not mix", "[auth][throttle]") {
   LoginThrottle t(rules(1, 300, 1, 300));
   t.record_failure("10.0.0.1", "", kT0);
   // A username equal to an address string does not throttle that address.

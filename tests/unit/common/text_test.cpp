@@ -7,7 +7,7 @@
 using tokend::BidiControls;
 using tokend::printable_utf8;
 
-TEST_CASE("printable_utf8: valid UTF-8 without controls; bidi controls when asked", "[common][text]") {
+TEST_CASE("printable_utf8: valid UTF-8 without controls, and bidi controls when asked", "[common][text]") {
   for (const std::string ok : {std::string(""), std::string("laptop"), std::string("café – ✓"),
                                std::string("\xF0\x9F\x94\x91"), std::string("\xEF\xBD\x81lice")}) {
     CHECK(printable_utf8(ok, BidiControls::kRefuse));

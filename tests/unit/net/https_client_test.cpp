@@ -441,7 +441,7 @@ TEST_CASE("parse_response reads a response as send() does", "[net][https_client]
   }
 }
 
-TEST_CASE("parse_response: the header limit covers the status line and fields together; trailers are dropped",
+TEST_CASE("parse_response: the header limit covers the status line and fields together, and trailers are dropped",
           "[net][https_client]") {
   using tokend::net::parse_response;
   // Found by fuzz_https_response: Beast bounds the status line and the fields
