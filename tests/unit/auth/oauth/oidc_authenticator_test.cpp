@@ -135,7 +135,7 @@ TEST_CASE("oidc: untrustworthy discovery documents and unusable providers fail",
   }
 }
 
-TEST_CASE("oidc: email_verified as the string \"true\" is verified; anything else but true is not", "[auth][oidc]") {
+TEST_CASE("oidc: email_verified as the string \"true\" is verified, and anything else but true is not", "[auth][oidc]") {
   e2e::FakeProvider fake;
   Context ctx;
   auto oidc = make(make_oidc_authenticator, ctx, "sso", oidc_settings(fake));
