@@ -50,9 +50,9 @@ std::optional<HttpResponse> read_credentials(const json& body, const auth::Authe
                                              auth::AuthRequest& out, std::string& throttle_key) {
   if (a.credentials() == auth::Authenticator::Credentials::kPassword) {
     auto u = string_field(body, "username");
-    if (!u) return error_response(400, u.error().code, u.error().message);
+    if (!u) return error_response(400, u.error().code_name(), u.error().message);
     auto p = string_field(body, "password");
-    if (!p) return error_response(400, p.error().code, p.error().message);
+    if (!p) return error_response(400, p.error().code_name(), p.error().message);
     if (!*u || (*u)->empty()) return missing("username");
     if (!*p) return missing("password");
     if ((*u)->size() > kMaxUsernameBytes) return error_response(400, "username_too_long", "The username is too long.");
@@ -67,11 +67,11 @@ std::optional<HttpResponse> read_credentials(const json& body, const auth::Authe
     throttle_key = auth::normalize_username(out.username);
   } else {
     auto e = string_field(body, "email");
-    if (!e) return error_response(400, e.error().code, e.error().message);
+    if (!e) return error_response(400, e.error().code_name(), e.error().message);
     if (!*e || (*e)->empty()) return missing("email");
     if (!body.contains("info") || !body["info"].is_object()) return missing("info.accessToken");
     auto t = string_field(body["info"], "accessToken");
-    if (!t) return error_response(400, t.error().code, t.error().message);
+    if (!t) return error_response(400, t.error().code_name(), t.error().message);
     if (!*t || (*t)->empty()) return missing("info.accessToken");
     if ((*e)->size() > kMaxEmailBytes) return error_response(400, "email_too_long", "The email is too long.");
     if ((*t)->size() > kMaxProviderTokenBytes) {
@@ -143,7 +143,7 @@ std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json
       return fail(outcome.reason);
     case auth::AuthOutcome::Kind::kFailed: {
       count_login(ctx, method, "error");
-      if (outcome.reason == "storage_error") return storage_unavailable(Error{"storage_error", "during " + method}, "a login");
+      if (outcome.reason == "storage_error") return storage_unavailable(Error{ErrorCode::kStorageError, "during " + method}, "a login");
       if (outcome.reason == "hasher_error") {
         return error_response(503, "server_busy", "The server cannot check passwords right now. Try again shortly.", 1);
       }
@@ -211,7 +211,7 @@ HttpResponse handle_login(const HttpRequest& req, ApiContext& ctx) {
   auto body = parse_body(req);
   if (!body) return body_error(body.error());
   auto m = string_field(*body, "method");
-  if (!m) return error_response(400, m.error().code, m.error().message);
+  if (!m) return error_response(400, m.error().code_name(), m.error().message);
   auto methods = ctx.registry.password_methods();
   if (methods.empty()) return error_response(400, "unknown_method", "No sign-in method is configured.");
   auth::Authenticator* a = nullptr;

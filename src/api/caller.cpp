@@ -82,7 +82,7 @@ std::variant<Caller, http::HttpResponse> authenticate_caller(const http::HttpReq
     if (!t) return unauthenticated(accept);
     auto v = ctx.tokens.validate(*t);
     if (!v) {
-      if (v.error().code == "unauthorized") return unauthenticated(accept);
+      if (v.error().code == ErrorCode::kUnauthorized) return unauthenticated(accept);
       return storage_unavailable(v.error(), "validating a token");
     }
     Caller c{std::move(v->user), std::move(v->token), std::nullopt};

@@ -20,10 +20,10 @@ Result<std::string> percent_decode(std::string_view s) {
     if (s[i] == '+') {
       out += ' ';
     } else if (s[i] == '%') {
-      if (i + 2 >= s.size()) return Error{"invalid_form", "The form body has a bad percent-encoding."};
+      if (i + 2 >= s.size()) return Error{ErrorCode::kInvalidForm, "The form body has a bad percent-encoding."};
       const int hi = hex_value(s[i + 1]);
       const int lo = hex_value(s[i + 2]);
-      if (hi < 0 || lo < 0) return Error{"invalid_form", "The form body has a bad percent-encoding."};
+      if (hi < 0 || lo < 0) return Error{ErrorCode::kInvalidForm, "The form body has a bad percent-encoding."};
       out += static_cast<char>(hi * 16 + lo);
       i += 2;
     } else {
@@ -54,7 +54,7 @@ Result<nlohmann::json> parse_form(std::string_view body) {
     std::string_view pair = body.substr(i, end - i);
     if (!pair.empty()) {
       const auto eq = pair.find('=');
-      if (eq == std::string_view::npos) return Error{"invalid_form", "Each form field needs the shape name=value."};
+      if (eq == std::string_view::npos) return Error{ErrorCode::kInvalidForm, "Each form field needs the shape name=value."};
       auto name = percent_decode(pair.substr(0, eq));
       if (!name) return name.error();
       auto value = percent_decode(pair.substr(eq + 1));
@@ -62,7 +62,7 @@ Result<nlohmann::json> parse_form(std::string_view body) {
       // Refused rather than first-wins or last-wins: two parts of a stack
       // that pick different copies of a field is how checks get bypassed.
       if (out.contains(*name)) {
-        return Error{"duplicate_field", "The body gives a field more than once."};
+        return Error{ErrorCode::kDuplicateField, "The body gives a field more than once."};
       }
       out[*name] = std::move(*value);
     }
@@ -84,21 +84,21 @@ Result<nlohmann::json> parse_body(const http::HttpRequest& request, BodyDialect 
     // NUL is never valid JSON (inside a string it must be escaped): refuse it.
     // Found by fuzz_request_body.
     if (request.body.find('\0') != std::string::npos) {
-      return Error{"invalid_json", "The request body is not valid JSON."};
+      return Error{ErrorCode::kInvalidJson, "The request body is not valid JSON."};
     }
     auto doc = http::parse_json(request.body);
-    if (!doc && doc.error().code == "invalid_json" && dialect == BodyDialect::kSingleQuotedJsonToo) {
+    if (!doc && doc.error().code == ErrorCode::kInvalidJson && dialect == BodyDialect::kSingleQuotedJsonToo) {
       auto relaxed = http::parse_single_quoted_json(request.body);
-      if (relaxed || relaxed.error().code == "duplicate_field") doc = std::move(relaxed);
+      if (relaxed || relaxed.error().code == ErrorCode::kDuplicateField) doc = std::move(relaxed);
     }
     if (!doc) {
-      if (doc.error().code == "duplicate_field") return doc.error();
-      return Error{"invalid_json", "The request body is not valid JSON."};
+      if (doc.error().code == ErrorCode::kDuplicateField) return doc.error();
+      return Error{ErrorCode::kInvalidJson, "The request body is not valid JSON."};
     }
-    if (!doc->is_object()) return Error{"invalid_body", "The request body must be a JSON object."};
+    if (!doc->is_object()) return Error{ErrorCode::kInvalidBody, "The request body must be a JSON object."};
     return std::move(*doc);
   }
-  return Error{"unsupported_media_type",
+  return Error{ErrorCode::kUnsupportedMediaType,
                "Send the body as application/x-www-form-urlencoded or application/json."};
 }
 
@@ -108,13 +108,13 @@ BodyKind body_kind(const http::HttpRequest& request) {
 }
 
 http::HttpResponse body_error(const Error& e) {
-  if (e.code == "unsupported_media_type") return http::error_response(415, e.code, e.message);
-  return http::error_response(400, e.code, e.message);
+  if (e.code == ErrorCode::kUnsupportedMediaType) return http::error_response(415, e.code_name(), e.message);
+  return http::error_response(400, e.code_name(), e.message);
 }
 
 Result<std::optional<std::string>> string_field(const nlohmann::json& body, const char* name) {
   if (!body.contains(name) || body.at(name).is_null()) return std::optional<std::string>{};
-  if (!body.at(name).is_string()) return Error{"invalid_field", std::string("The field '") + name + "' must be a string."};
+  if (!body.at(name).is_string()) return Error{ErrorCode::kInvalidField, std::string("The field '") + name + "' must be a string."};
   return std::optional<std::string>(body.at(name).get<std::string>());
 }
 

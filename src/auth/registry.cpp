@@ -42,26 +42,26 @@ Result<Registry> Registry::build(const FactoryContext& ctx) {
   Registry r;
   for (const auto& [name, settings] : ctx.config.auth.items()) {
     if (!valid_name(name)) {
-      return Error{"invalid_config", "auth." + name + ": names use only a-z, 0-9, '-' and '_'"};
+      return Error{ErrorCode::kInvalidConfig, "auth." + name + ": names use only a-z, 0-9, '-' and '_'"};
     }
     // "session" is the source of tokens made by the cookie exchange.
-    if (name == "session") return Error{"invalid_config", "auth.session: the name is reserved"};
-    if (!settings.is_object()) return Error{"invalid_config", "auth." + name + ": must be an object"};
+    if (name == "session") return Error{ErrorCode::kInvalidConfig, "auth.session: the name is reserved"};
+    if (!settings.is_object()) return Error{ErrorCode::kInvalidConfig, "auth." + name + ": must be an object"};
     if (settings.contains("enabled")) {
       if (!settings["enabled"].is_boolean()) {
-        return Error{"invalid_config", "auth." + name + ".enabled: expected true or false"};
+        return Error{ErrorCode::kInvalidConfig, "auth." + name + ".enabled: expected true or false"};
       }
       if (!settings["enabled"].get<bool>()) continue;
     }
     std::string type = name;
     if (settings.contains("type")) {
-      if (!settings["type"].is_string()) return Error{"invalid_config", "auth." + name + ".type: expected a string"};
+      if (!settings["type"].is_string()) return Error{ErrorCode::kInvalidConfig, "auth." + name + ".type: expected a string"};
       type = settings["type"].get<std::string>();
     }
     const auto* entry = std::find_if(std::begin(kTypes), std::end(kTypes),
                                      [&](const TypeEntry& e) { return type == e.type; });
     if (entry == std::end(kTypes)) {
-      return Error{"invalid_config", "auth." + name + ".type: unknown authenticator type '" + type + "'"};
+      return Error{ErrorCode::kInvalidConfig, "auth." + name + ".type: unknown authenticator type '" + type + "'"};
     }
     auto made = entry->factory(name, settings, ctx);
     if (!made) {

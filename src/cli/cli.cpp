@@ -124,16 +124,16 @@ Result<std::string> read_password(const config::PasswordConfig& pc) {
       return line;
     };
     pw = prompt("Password: ");
-    if (prompt("Repeat password: ") != pw) return Error{"usage", "the passwords do not match"};
+    if (prompt("Repeat password: ") != pw) return Error{ErrorCode::kUsage, "the passwords do not match"};
   } else {
-    if (!std::getline(std::cin, pw)) return Error{"usage", "no password on standard input"};
+    if (!std::getline(std::cin, pw)) return Error{ErrorCode::kUsage, "no password on standard input"};
     if (!pw.empty() && pw.back() == '\r') pw.pop_back();
   }
   if (pw.size() < pc.min_length) {
-    return Error{"usage", "the password must have at least " + std::to_string(pc.min_length) + " bytes"};
+    return Error{ErrorCode::kUsage, "the password must have at least " + std::to_string(pc.min_length) + " bytes"};
   }
   if (pw.size() > pc.max_bytes) {
-    return Error{"usage", "the password must have at most " + std::to_string(pc.max_bytes) + " bytes"};
+    return Error{ErrorCode::kUsage, "the password must have at most " + std::to_string(pc.max_bytes) + " bytes"};
   }
   return pw;
 }
@@ -200,7 +200,7 @@ int user_command(int argc, char** argv) {
     store::NewUser nu{username, args.options["--email"], args.options["--display-name"], *hash};
     auto u = (*store)->create_user(nu);
     if (!u) {
-      std::cerr << "tokend: " << (u.error().code == "conflict" ? "the user " + username + " exists already"
+      std::cerr << "tokend: " << (u.error().code == ErrorCode::kConflict ? "the user " + username + " exists already"
                                                                  : u.error().message)
                 << "\n";
       return 1;

@@ -128,16 +128,16 @@ Status check_cookie_prefix(const Config& c) {
   const std::string& name = c.sessions.cookie_name;
   const bool secure = c.tls.enabled || c.sessions.behind_tls_proxy;
   if (starts_with_ci(name, "__Secure-")) {
-    return Error{"invalid_config",
+    return Error{ErrorCode::kInvalidConfig,
                  "sessions.cookie_name: the __Secure- prefix is not supported (tokend adds __Host- itself "
                  "when cookies are Secure)"};
   }
   if (starts_with_ci(name, "__Host-")) {
     if (name.rfind("__Host-", 0) != 0 || name.size() == 7) {
-      return Error{"invalid_config", "sessions.cookie_name: write the prefix as __Host- followed by a name"};
+      return Error{ErrorCode::kInvalidConfig, "sessions.cookie_name: write the prefix as __Host- followed by a name"};
     }
     if (!secure) {
-      return Error{"invalid_config",
+      return Error{ErrorCode::kInvalidConfig,
                    "sessions.cookie_name: a __Host- cookie needs Secure: set tls.enabled or "
                    "sessions.behind_tls_proxy, or leave the prefix out (tokend adds it when cookies are Secure)"};
     }
@@ -154,24 +154,24 @@ Status read_metrics_token(MetricsConfig& m) {
   m.bearer_token.clear();
   if (m.bearer_token_file.empty()) return ok_status();
   const std::string what = "metrics.bearer_token_file: ";
-  if (!m.enabled) return Error{"invalid_config", what + "set, but metrics.enabled is false"};
+  if (!m.enabled) return Error{ErrorCode::kInvalidConfig, what + "set, but metrics.enabled is false"};
   std::ifstream in(m.bearer_token_file, std::ios::binary);
-  if (!in) return Error{"invalid_config", what + "cannot read " + m.bearer_token_file};
+  if (!in) return Error{ErrorCode::kInvalidConfig, what + "cannot read " + m.bearer_token_file};
   std::string text;
   constexpr std::size_t kMaxBytes = 4096;
   text.resize(kMaxBytes + 1);
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<std::size_t>(in.gcount()));
-  if (text.size() > kMaxBytes) return Error{"invalid_config", what + "longer than 4096 bytes"};
+  if (text.size() > kMaxBytes) return Error{ErrorCode::kInvalidConfig, what + "longer than 4096 bytes"};
   const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return Error{"invalid_config", what + "the file is empty"};
+  if (first == std::string::npos) return Error{ErrorCode::kInvalidConfig, what + "the file is empty"};
   text = text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
   for (char ch : text) {
     if (ch < 0x21 || ch > 0x7e) {
-      return Error{"invalid_config", what + "the token must be visible ASCII characters without spaces"};
+      return Error{ErrorCode::kInvalidConfig, what + "the token must be visible ASCII characters without spaces"};
     }
   }
-  if (text.size() < 16) return Error{"invalid_config", what + "the token must be at least 16 characters"};
+  if (text.size() < 16) return Error{ErrorCode::kInvalidConfig, what + "the token must be at least 16 characters"};
   m.bearer_token = std::move(text);
   return ok_status();
 }
@@ -184,25 +184,25 @@ Status parse_listen(std::string_view text, ListenConfig& out) {
   if (!text.empty() && text.front() == '[') {
     const auto close = text.find(']');
     if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return Error{"invalid_config", "listen: expected [IPv6]:PORT"};
+      return Error{ErrorCode::kInvalidConfig, "listen: expected [IPv6]:PORT"};
     }
     host = std::string(text.substr(1, close - 1));
     port_text = text.substr(close + 2);
   } else {
     const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return Error{"invalid_config", "listen: expected HOST:PORT"};
+    if (colon == std::string_view::npos) return Error{ErrorCode::kInvalidConfig, "listen: expected HOST:PORT"};
     host = std::string(text.substr(0, colon));
     port_text = text.substr(colon + 1);
   }
   if (host.empty() || port_text.empty() || port_text.size() > 5) {
-    return Error{"invalid_config", "listen: expected HOST:PORT"};
+    return Error{ErrorCode::kInvalidConfig, "listen: expected HOST:PORT"};
   }
   unsigned port = 0;
   for (char c : port_text) {
-    if (c < '0' || c > '9') return Error{"invalid_config", "listen: port must be a number"};
+    if (c < '0' || c > '9') return Error{ErrorCode::kInvalidConfig, "listen: port must be a number"};
     port = port * 10 + static_cast<unsigned>(c - '0');
   }
-  if (port > 65535) return Error{"invalid_config", "listen: port must be at most 65535"};
+  if (port > 65535) return Error{ErrorCode::kInvalidConfig, "listen: port must be at most 65535"};
   out.host = host;
   out.port = static_cast<std::uint16_t>(port);
   return ok_status();
@@ -212,7 +212,7 @@ Result<Config> parse_config(const json& doc) {
   Config c;
   std::string err;
   Section root(doc, "");
-  if (!root.valid_object(err)) return Error{"invalid_config", "the configuration must be a JSON object"};
+  if (!root.valid_object(err)) return Error{ErrorCode::kInvalidConfig, "the configuration must be a JSON object"};
 
   if (doc.contains("listen") && doc.at("listen").is_string()) {
     root.sub("listen", err);  // mark used; string form "HOST:PORT"
@@ -320,64 +320,64 @@ Result<Config> parse_config(const json& doc) {
   const json& auth = root.sub("auth", err);
   if (doc.contains("auth")) c.auth = auth;
   root.check_unknown(err);
-  if (!err.empty()) return Error{"invalid_config", err};
+  if (!err.empty()) return Error{ErrorCode::kInvalidConfig, err};
 
   // Cross-field validation.
   if (c.tls.enabled && (c.tls.cert_file.empty() || c.tls.key_file.empty())) {
-    return Error{"invalid_config", "tls: enabled needs cert_file and key_file"};
+    return Error{ErrorCode::kInvalidConfig, "tls: enabled needs cert_file and key_file"};
   }
   if (c.database.driver != "sqlite") {
-    return Error{"invalid_config", "database.driver: only \"sqlite\" is built into this binary"};
+    return Error{ErrorCode::kInvalidConfig, "database.driver: only \"sqlite\" is built into this binary"};
   }
   if (c.database.synchronous != "full" && c.database.synchronous != "normal") {
-    return Error{"invalid_config", "database.synchronous: must be \"full\" or \"normal\""};
+    return Error{ErrorCode::kInvalidConfig, "database.synchronous: must be \"full\" or \"normal\""};
   }
-  if (c.database.path.empty()) return Error{"invalid_config", "database.path: must not be empty"};
-  if (c.limits.max_header_bytes < 1024) return Error{"invalid_config", "limits.max_header_bytes: at least 1024"};
-  if (c.limits.max_body_bytes < 1024) return Error{"invalid_config", "limits.max_body_bytes: at least 1024"};
+  if (c.database.path.empty()) return Error{ErrorCode::kInvalidConfig, "database.path: must not be empty"};
+  if (c.limits.max_header_bytes < 1024) return Error{ErrorCode::kInvalidConfig, "limits.max_header_bytes: at least 1024"};
+  if (c.limits.max_body_bytes < 1024) return Error{ErrorCode::kInvalidConfig, "limits.max_body_bytes: at least 1024"};
   if (c.limits.read_timeout_ms < 100 || c.limits.idle_timeout_ms < 100 || c.limits.write_timeout_ms < 100) {
-    return Error{"invalid_config", "limits: timeouts must be at least 100 ms"};
+    return Error{ErrorCode::kInvalidConfig, "limits: timeouts must be at least 100 ms"};
   }
-  if (c.limits.max_connections < 1) return Error{"invalid_config", "limits.max_connections: at least 1"};
-  if (c.threads.bulk_workers < 1) return Error{"invalid_config", "threads.bulk_workers: at least 1"};
+  if (c.limits.max_connections < 1) return Error{ErrorCode::kInvalidConfig, "limits.max_connections: at least 1"};
+  if (c.threads.bulk_workers < 1) return Error{ErrorCode::kInvalidConfig, "threads.bulk_workers: at least 1"};
   if (c.tokens.max_live_per_account < 0 || c.tokens.max_created_per_minute < 0) {
-    return Error{"invalid_config", "tokens: max_live_per_account and max_created_per_minute must be 0 (off) or more"};
+    return Error{ErrorCode::kInvalidConfig, "tokens: max_live_per_account and max_created_per_minute must be 0 (off) or more"};
   }
   if (c.limits.first_request_timeout_ms < 100) {
-    return Error{"invalid_config", "limits: timeouts must be at least 100 ms"};
+    return Error{ErrorCode::kInvalidConfig, "limits: timeouts must be at least 100 ms"};
   }
   if (c.threads.worker_queue < 1 || c.threads.upstream_queue < 1 || c.threads.bulk_queue < 1) {
-    return Error{"invalid_config", "threads: queues must hold at least 1 job"};
+    return Error{ErrorCode::kInvalidConfig, "threads: queues must hold at least 1 job"};
   }
   if (c.passwords.memory_kib < 8 * c.passwords.parallelism || c.passwords.iterations < 1 ||
       c.passwords.parallelism < 1) {
-    return Error{"invalid_config", "passwords: argon2 parameters out of range"};
+    return Error{ErrorCode::kInvalidConfig, "passwords: argon2 parameters out of range"};
   }
-  if (c.passwords.max_bytes < 16) return Error{"invalid_config", "passwords.max_bytes: at least 16"};
+  if (c.passwords.max_bytes < 16) return Error{ErrorCode::kInvalidConfig, "passwords.max_bytes: at least 16"};
   if (c.tokens.max_lifetime_days > 0 && c.tokens.lifetime_days > c.tokens.max_lifetime_days) {
-    return Error{"invalid_config", "tokens.lifetime_days: larger than tokens.max_lifetime_days"};
+    return Error{ErrorCode::kInvalidConfig, "tokens.lifetime_days: larger than tokens.max_lifetime_days"};
   }
   if (c.tokens.lifetime_days > 100'000 || c.tokens.max_lifetime_days > 100'000) {
-    return Error{"invalid_config", "tokens: lifetimes above 100000 days; use 0 for tokens that never expire"};
+    return Error{ErrorCode::kInvalidConfig, "tokens: lifetimes above 100000 days; use 0 for tokens that never expire"};
   }
   if (c.sessions.idle_timeout_minutes < 1 || c.sessions.absolute_timeout_hours < 1) {
-    return Error{"invalid_config", "sessions: timeouts must be at least 1"};
+    return Error{ErrorCode::kInvalidConfig, "sessions: timeouts must be at least 1"};
   }
   if (c.sessions.cookie_name.empty() ||
       c.sessions.cookie_name.find_first_of(" ;,=\"\t\r\n") != std::string::npos) {
-    return Error{"invalid_config", "sessions.cookie_name: not a valid cookie name"};
+    return Error{ErrorCode::kInvalidConfig, "sessions.cookie_name: not a valid cookie name"};
   }
   if (auto s = check_cookie_prefix(c); !s) return s.error();
   if (auto s = read_metrics_token(c.metrics); !s) return s.error();
   for (const auto& o : c.sessions.allowed_origins) {
     if (o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0) {
-      return Error{"invalid_config", "sessions.allowed_origins: each must start with http:// or https://"};
+      return Error{ErrorCode::kInvalidConfig, "sessions.allowed_origins: each must start with http:// or https://"};
     }
   }
   for (auto& proxy : c.trusted_proxies) {
     auto canonical = canonical_ip(proxy);
     if (canonical.empty()) {
-      return Error{"invalid_config", "trusted_proxies: '" + proxy + "' is not an IP address (ranges are not supported)"};
+      return Error{ErrorCode::kInvalidConfig, "trusted_proxies: '" + proxy + "' is not an IP address (ranges are not supported)"};
     }
     proxy = canonical;
   }
@@ -386,10 +386,10 @@ Result<Config> parse_config(const json& doc) {
     // host[:port] as a Host header carries it: no scheme, path or spaces.
     if (name.empty() || name.find_first_of("/ \t@?#") != std::string::npos ||
         (name.front() != '[' && std::count(name.begin(), name.end(), ':') > 1)) {
-      return Error{"invalid_config", "server_names: '" + name + "' is not a host name with an optional port"};
+      return Error{ErrorCode::kInvalidConfig, "server_names: '" + name + "' is not a host name with an optional port"};
     }
   }
-  if (!c.auth.is_object()) return Error{"invalid_config", "auth: must be an object"};
+  if (!c.auth.is_object()) return Error{ErrorCode::kInvalidConfig, "auth: must be an object"};
   if (c.auth.empty()) c.auth = json{{"userpass", {{"type", "userpass"}}}};
   if (c.web.root.empty()) c.web.root = TOKEND_DEFAULT_WEB_ROOT;
   if (c.threads.io_threads == 0) c.threads.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -404,17 +404,17 @@ constexpr std::string_view kNotJson = "not valid JSON";
 Result<Config> load_config(const std::string& path) {
   if (path.empty()) return parse_config(json::object());
   std::ifstream in(path);
-  if (!in) return Error{"invalid_config", "cannot read the configuration file " + path};
+  if (!in) return Error{ErrorCode::kInvalidConfig, "cannot read the configuration file " + path};
   std::stringstream ss;
   ss << in.rdbuf();
   auto parsed = parse_config_text(ss.str());
-  if (!parsed && parsed.error().message == kNotJson) return Error{"invalid_config", path + ": not valid JSON"};
+  if (!parsed && parsed.error().message == kNotJson) return Error{ErrorCode::kInvalidConfig, path + ": not valid JSON"};
   return parsed;
 }
 
 Result<Config> parse_config_text(std::string_view text) {
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
-  if (doc.is_discarded()) return Error{"invalid_config", std::string(kNotJson)};
+  if (doc.is_discarded()) return Error{ErrorCode::kInvalidConfig, std::string(kNotJson)};
   return parse_config(doc);
 }
 

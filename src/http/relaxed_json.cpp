@@ -10,7 +10,7 @@ namespace tokend::http {
 
 namespace {
 
-Error invalid(std::string message) { return Error{"invalid_json", std::move(message)}; }
+Error invalid(std::string message) { return Error{ErrorCode::kInvalidJson, std::move(message)}; }
 
 }  // namespace
 
@@ -33,7 +33,7 @@ Result<nlohmann::json> parse_json(std::string_view body) {
       },
       /*allow_exceptions=*/false);
   if (value.is_discarded()) return invalid("not valid JSON");
-  if (duplicate) return Error{"duplicate_field", "The body gives a field more than once."};
+  if (duplicate) return Error{ErrorCode::kDuplicateField, "The body gives a field more than once."};
   return value;
 }
 
@@ -110,7 +110,7 @@ Result<nlohmann::json> parse_single_quoted_json(std::string_view body) {
 
   auto value = parse_json(out);
   if (!value) {
-    if (value.error().code == "duplicate_field") return value.error();
+    if (value.error().code == ErrorCode::kDuplicateField) return value.error();
     return invalid("not valid JSON, even with single-quoted strings");
   }
   if (!value->is_object()) return invalid("the body must be a JSON object");

@@ -866,15 +866,15 @@ Status HttpServer::start() {
     // of the client's choosing: refuse it.
     SSL_CTX_set_options(ctx.native_handle(), SSL_OP_NO_RENEGOTIATION);
     ctx.use_certificate_chain_file(o.tls.cert_file, ec);
-    if (ec) return Error{"tls_error", "tls.cert_file " + o.tls.cert_file + ": " + ec.message()};
+    if (ec) return Error{ErrorCode::kTlsError, "tls.cert_file " + o.tls.cert_file + ": " + ec.message()};
     ctx.use_private_key_file(o.tls.key_file, ssl::context::pem, ec);
-    if (ec) return Error{"tls_error", "tls.key_file " + o.tls.key_file + ": " + ec.message()};
+    if (ec) return Error{ErrorCode::kTlsError, "tls.key_file " + o.tls.key_file + ": " + ec.message()};
   }
   tcp::resolver resolver(impl_->ioc);
   auto results = resolver.resolve(o.listen.host, std::to_string(o.listen.port),
                                   tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || results.empty()) {
-    return Error{"listen_failed", "cannot resolve listen host " + o.listen.host + ": " + ec.message()};
+    return Error{ErrorCode::kListenFailed, "cannot resolve listen host " + o.listen.host + ": " + ec.message()};
   }
   const tcp::endpoint ep = results.begin()->endpoint();
   auto& a = impl_->acceptor;
@@ -883,7 +883,7 @@ Status HttpServer::start() {
   if (!ec) a.bind(ep, ec);
   if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
-    return Error{"listen_failed", "cannot listen on " + o.listen.host + ":" + std::to_string(o.listen.port) + ": " +
+    return Error{ErrorCode::kListenFailed, "cannot listen on " + o.listen.host + ":" + std::to_string(o.listen.port) + ": " +
                                       ec.message()};
   }
   impl_->port = a.local_endpoint().port();

@@ -16,7 +16,7 @@ constexpr std::size_t kQueueLines = 16384;
 Status init(std::string_view level, const std::string& file) {
   const auto lvl = spdlog::level::from_str(std::string(level));
   if (lvl == spdlog::level::off && level != "off") {
-    return Error{"invalid_config", "log.level: unknown level '" + std::string(level) + "'"};
+    return Error{ErrorCode::kInvalidConfig, "log.level: unknown level '" + std::string(level) + "'"};
   }
   spdlog::sink_ptr sink;
   try {
@@ -26,7 +26,7 @@ Status init(std::string_view level, const std::string& file) {
       sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, /*truncate=*/false);
     }
   } catch (const spdlog::spdlog_ex& e) {
-    return Error{"invalid_config", std::string("log.file: ") + e.what()};
+    return Error{ErrorCode::kInvalidConfig, std::string("log.file: ") + e.what()};
   }
   // Asynchronous: an I/O thread hands the line to a queue and goes on; one
   // logging thread writes. A slow disk or a blocked stderr pipe must never

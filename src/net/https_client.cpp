@@ -86,27 +86,27 @@ Status split_host_port(std::string_view authority, std::string& host, std::optio
   std::string_view rest;
   if (!authority.empty() && authority.front() == '[') {
     auto close = authority.find(']');
-    if (close == std::string_view::npos) return Error{"invalid_url", "unterminated IPv6 address"};
+    if (close == std::string_view::npos) return Error{ErrorCode::kInvalidUrl, "unterminated IPv6 address"};
     host = std::string(authority.substr(1, close - 1));
     rest = authority.substr(close + 1);
     error_code ec;
     asio::ip::make_address_v6(host, ec);
-    if (ec) return Error{"invalid_url", "invalid IPv6 address"};
+    if (ec) return Error{ErrorCode::kInvalidUrl, "invalid IPv6 address"};
   } else {
     auto colon = authority.rfind(':');
     host = std::string(authority.substr(0, colon));
     rest = colon == std::string_view::npos ? std::string_view{} : authority.substr(colon);
   }
-  if (host.empty()) return Error{"invalid_url", "empty host"};
+  if (host.empty()) return Error{ErrorCode::kInvalidUrl, "empty host"};
   host = lower(host);
   if (rest.empty()) return ok_status();
-  if (rest.front() != ':' || rest.size() < 2 || rest.size() > 6) return Error{"invalid_url", "invalid port"};
+  if (rest.front() != ':' || rest.size() < 2 || rest.size() > 6) return Error{ErrorCode::kInvalidUrl, "invalid port"};
   unsigned value = 0;
   for (char c : rest.substr(1)) {
-    if (c < '0' || c > '9') return Error{"invalid_url", "invalid port"};
+    if (c < '0' || c > '9') return Error{ErrorCode::kInvalidUrl, "invalid port"};
     value = value * 10 + static_cast<unsigned>(c - '0');
   }
-  if (value == 0 || value > 65535) return Error{"invalid_url", "invalid port"};
+  if (value == 0 || value > 65535) return Error{ErrorCode::kInvalidUrl, "invalid port"};
   port = static_cast<std::uint16_t>(value);
   return ok_status();
 }
@@ -156,7 +156,7 @@ bool is_timeout(const error_code& ec) {
   return ec == beast::error::timeout || ec == asio::error::timed_out;
 }
 
-Error timeout_error(std::string_view what) { return Error{"timeout", std::string(what) + " timed out"}; }
+Error timeout_error(std::string_view what) { return Error{ErrorCode::kTimeout, std::string(what) + " timed out"}; }
 
 }  // namespace
 
@@ -166,15 +166,15 @@ std::string HttpsUrl::authority() const {
 }
 
 Result<HttpsUrl> parse_https_url(std::string_view text) {
-  if (has_forbidden_chars(text)) return Error{"invalid_url", "URL contains spaces or control characters"};
-  if (!starts_with_icase(text, "https://")) return Error{"invalid_url", "URL must start with https://"};
+  if (has_forbidden_chars(text)) return Error{ErrorCode::kInvalidUrl, "URL contains spaces or control characters"};
+  if (!starts_with_icase(text, "https://")) return Error{ErrorCode::kInvalidUrl, "URL must start with https://"};
   std::string_view rest = text.substr(8);
-  if (rest.find('#') != std::string_view::npos) return Error{"invalid_url", "URL must not have a fragment"};
+  if (rest.find('#') != std::string_view::npos) return Error{ErrorCode::kInvalidUrl, "URL must not have a fragment"};
   auto end = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, end);
   // Credentials in a URL would end up in logs and Host headers; providers
   // take tokens in headers.
-  if (authority.find('@') != std::string_view::npos) return Error{"invalid_url", "URL must not contain user information"};
+  if (authority.find('@') != std::string_view::npos) return Error{ErrorCode::kInvalidUrl, "URL must not contain user information"};
   HttpsUrl url;
   std::optional<std::uint16_t> port;
   if (auto st = split_host_port(authority, url.host, port); !st) return st.error();
@@ -187,26 +187,26 @@ Result<HttpsUrl> parse_https_url(std::string_view text) {
 }
 
 Result<ProxyUrl> parse_proxy_url(std::string_view text) {
-  if (has_forbidden_chars(text)) return Error{"invalid_url", "proxy URL contains spaces or control characters"};
+  if (has_forbidden_chars(text)) return Error{ErrorCode::kInvalidUrl, "proxy URL contains spaces or control characters"};
   if (!starts_with_icase(text, "http://")) {
-    return Error{"invalid_url", "proxy URL must start with http:// (the tunnel inside is TLS end to end)"};
+    return Error{ErrorCode::kInvalidUrl, "proxy URL must start with http:// (the tunnel inside is TLS end to end)"};
   }
   std::string_view rest = text.substr(7);
   auto slash = rest.find('/');
   if (slash != std::string_view::npos) {
-    if (rest.substr(slash) != "/") return Error{"invalid_url", "proxy URL must not have a path"};
+    if (rest.substr(slash) != "/") return Error{ErrorCode::kInvalidUrl, "proxy URL must not have a path"};
     rest = rest.substr(0, slash);
   }
   ProxyUrl proxy;
   if (auto at = rest.rfind('@'); at != std::string_view::npos) {
     auto decoded = percent_decode(rest.substr(0, at));
-    if (!decoded) return Error{"invalid_url", "invalid percent-encoding in proxy credentials"};
+    if (!decoded) return Error{ErrorCode::kInvalidUrl, "invalid percent-encoding in proxy credentials"};
     proxy.credentials = std::move(*decoded);
     rest = rest.substr(at + 1);
   }
   std::optional<std::uint16_t> port;
   if (auto st = split_host_port(rest, proxy.host, port); !st) return st.error();
-  if (!port) return Error{"invalid_url", "proxy URL needs a port"};
+  if (!port) return Error{ErrorCode::kInvalidUrl, "proxy URL needs a port"};
   proxy.port = *port;
   return proxy;
 }
@@ -295,27 +295,27 @@ Status HttpsClient::Impl::init() {
   // TLS 1.2 is the oldest version without known practical breaks; every
   // provider we talk to supports it.
   if (SSL_CTX_set_min_proto_version(ssl_ctx.native_handle(), TLS1_2_VERSION) != 1) {
-    return Error{"invalid_config", "cannot set the minimum TLS version"};
+    return Error{ErrorCode::kInvalidConfig, "cannot set the minimum TLS version"};
   }
   ssl_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression, ec);
-  if (ec) return Error{"invalid_config", "cannot set TLS options: " + ec.message()};
+  if (ec) return Error{ErrorCode::kInvalidConfig, "cannot set TLS options: " + ec.message()};
   // Certificate verification is not optional: without it anyone on the path
   // could answer for the provider and have any access token accepted.
   ssl_ctx.set_verify_mode(ssl::verify_peer, ec);
-  if (ec) return Error{"invalid_config", "cannot enable certificate verification: " + ec.message()};
+  if (ec) return Error{ErrorCode::kInvalidConfig, "cannot enable certificate verification: " + ec.message()};
   if (options.use_system_ca) {
     ssl_ctx.set_default_verify_paths(ec);
-    if (ec) return Error{"invalid_config", "cannot load the system CA store: " + ec.message()};
+    if (ec) return Error{ErrorCode::kInvalidConfig, "cannot load the system CA store: " + ec.message()};
   }
   if (!options.ca_file.empty()) {
     ssl_ctx.load_verify_file(options.ca_file, ec);
-    if (ec) return Error{"invalid_config", "cannot load CA file " + options.ca_file + ": " + ec.message()};
+    if (ec) return Error{ErrorCode::kInvalidConfig, "cannot load CA file " + options.ca_file + ": " + ec.message()};
   }
 
   std::string proxy_text = options.proxy ? *options.proxy : env("https_proxy").value_or(env("HTTPS_PROXY").value_or(""));
   if (!proxy_text.empty()) {
     auto p = parse_proxy_url(proxy_text);
-    if (!p) return Error{"invalid_config", "proxy: " + p.error().message};
+    if (!p) return Error{ErrorCode::kInvalidConfig, "proxy: " + p.error().message};
     proxy = std::move(*p);
   }
   no_proxy = options.no_proxy ? *options.no_proxy : env("no_proxy").value_or(env("NO_PROXY").value_or(""));
@@ -394,7 +394,7 @@ asio::awaitable<Status> HttpsClient::Impl::tunnel(beast::tcp_stream& tcp, const 
     req.set(bhttp::field::proxy_authorization, "Basic " + base64(proxy->credentials));
   }
   co_await bhttp::async_write(tcp, req, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return is_timeout(ec) ? timeout_error("proxy CONNECT") : Error{"unreachable", "proxy: " + ec.message()};
+  if (ec) co_return is_timeout(ec) ? timeout_error("proxy CONNECT") : Error{ErrorCode::kUnreachable, "proxy: " + ec.message()};
   beast::flat_buffer buffer(16 * 1024);
   bhttp::response_parser<bhttp::empty_body> parser;
   parser.header_limit(8 * 1024);
@@ -402,12 +402,12 @@ asio::awaitable<Status> HttpsClient::Impl::tunnel(beast::tcp_stream& tcp, const 
   // the header (RFC 9110 §9.3.6).
   parser.skip(true);
   co_await bhttp::async_read(tcp, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return is_timeout(ec) ? timeout_error("proxy CONNECT") : Error{"unreachable", "proxy: " + ec.message()};
+  if (ec) co_return is_timeout(ec) ? timeout_error("proxy CONNECT") : Error{ErrorCode::kUnreachable, "proxy: " + ec.message()};
   const unsigned status = parser.get().result_int();
   if (status < 200 || status > 299) {
-    co_return Error{"unreachable", "proxy refused CONNECT with status " + std::to_string(status)};
+    co_return Error{ErrorCode::kUnreachable, "proxy refused CONNECT with status " + std::to_string(status)};
   }
-  if (buffer.size() != 0) co_return Error{"bad_response", "proxy sent data before the TLS handshake"};
+  if (buffer.size() != 0) co_return Error{ErrorCode::kBadResponse, "proxy sent data before the TLS handshake"};
   co_return ok_status();
 }
 
@@ -437,7 +437,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> HttpsClient::Impl::connect(
                                                    asio::redirect_error(asio::use_awaitable, ec));
     timer.cancel();
     if (timed_out) co_return timeout_error("resolving " + dial_host);
-    if (ec) co_return Error{"unreachable", "cannot resolve " + dial_host + ": " + ec.message()};
+    if (ec) co_return Error{ErrorCode::kUnreachable, "cannot resolve " + dial_host + ": " + ec.message()};
     for (const auto& entry : results) endpoints.push_back(entry.endpoint());
   }
 
@@ -447,7 +447,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> HttpsClient::Impl::connect(
   co_await tcp.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     if (is_timeout(ec)) co_return timeout_error("connecting to " + dial_host);
-    co_return Error{"unreachable", "cannot connect to " + dial_host + ": " + ec.message()};
+    co_return Error{ErrorCode::kUnreachable, "cannot connect to " + dial_host + ": " + ec.message()};
   }
   if (via_proxy) {
     auto st = co_await tunnel(tcp, url);
@@ -457,7 +457,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> HttpsClient::Impl::connect(
   // SNI lets a server with several names pick the right certificate. RFC
   // 6066 forbids IP literals in SNI, so those are sent without it.
   if (!is_ip_literal(url.host) && SSL_set_tlsext_host_name(conn->stream.native_handle(), url.host.c_str()) != 1) {
-    co_return Error{"tls_error", "cannot set SNI"};
+    co_return Error{ErrorCode::kTlsError, "cannot set SNI"};
   }
   // The chain must lead to a trusted CA (verify_peer, set on the context and
   // here again) and the leaf must be issued for the host we asked for:
@@ -471,7 +471,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> HttpsClient::Impl::connect(
     if (long vr = SSL_get_verify_result(conn->stream.native_handle()); vr != X509_V_OK) {
       detail = X509_verify_cert_error_string(vr);
     }
-    co_return Error{"tls_error", "TLS handshake with " + url.host + " failed: " + detail};
+    co_return Error{ErrorCode::kTlsError, "TLS handshake with " + url.host + " failed: " + detail};
   }
   tcp.expires_never();
   ++opened;
@@ -513,7 +513,7 @@ asio::awaitable<Result<ClientResponse>> HttpsClient::Impl::exchange(const Client
       if (is_timeout(ec)) co_return timeout_error("sending the request");
       // A pooled connection may have been closed by the server a moment ago.
       if (was_reused && attempt == 0 && idempotent) continue;
-      co_return Error{"unreachable", "sending the request failed: " + ec.message()};
+      co_return Error{ErrorCode::kUnreachable, "sending the request failed: " + ec.message()};
     }
 
     ResponseReader reader(options.max_header_bytes, options.max_body_bytes);
@@ -551,7 +551,7 @@ asio::awaitable<void> HttpsClient::Impl::run(ClientRequest request, HttpsUrl url
   } catch (const std::exception& e) {
     spdlog::error("https client: request to {} failed: {}", url.host, e.what());
     try {
-      promise->set_value(Error{"bad_response", "internal error"});
+      promise->set_value(Error{ErrorCode::kBadResponse, "internal error"});
     } catch (const std::future_error&) {
     }
   }
@@ -572,11 +572,11 @@ Result<ClientResponse> HttpsClient::send(ClientRequest request) {
   auto url = parse_https_url(request.url);
   if (!url) return url.error();
   if (request.method != "GET" && request.method != "POST") {
-    return Error{"invalid_request", "only GET and POST are supported"};
+    return Error{ErrorCode::kInvalidRequest, "only GET and POST are supported"};
   }
   for (const auto& [name, value] : request.headers) {
     if (!header_name_ok(name) || !header_value_ok(value)) {
-      return Error{"invalid_request", "header name or value holds forbidden characters"};
+      return Error{ErrorCode::kInvalidRequest, "header name or value holds forbidden characters"};
     }
   }
   const auto now = Clock::now();

@@ -48,17 +48,17 @@ struct ResponseReader {
   // is the status line and fields with their CRLFs: too_large when over the
   // limit.
   Status check_header(std::size_t header_bytes) const {
-    if (header_bytes > max_header) return Error{"too_large", "response header over the size limit"};
+    if (header_bytes > max_header) return Error{ErrorCode::kTooLarge, "response header over the size limit"};
     return ok_status();
   }
 
   // The error for a failed read that is not a timeout.
   static Error read_error(const boost::system::error_code& ec) {
     if (ec == boost::beast::http::error::body_limit || ec == boost::beast::http::error::header_limit || ec == boost::beast::http::error::buffer_overflow) {
-      return Error{"too_large", "response over the size limit"};
+      return Error{ErrorCode::kTooLarge, "response over the size limit"};
     }
-    if (ec == boost::asio::error::connection_reset) return Error{"unreachable", "connection reset"};
-    return Error{"bad_response", "invalid response: " + ec.message()};
+    if (ec == boost::asio::error::connection_reset) return Error{ErrorCode::kUnreachable, "connection reset"};
+    return Error{ErrorCode::kBadResponse, "invalid response: " + ec.message()};
   }
 
   // The parsed response, without trailer fields; "bad_response" when the
@@ -73,10 +73,10 @@ struct ResponseReader {
   Result<ClientResponse> release() {
     auto res = parser.release();
     if (res.result_int() < 100 || res.result_int() > 599) {
-      return Error{"bad_response", "invalid response: status " + std::to_string(res.result_int())};
+      return Error{ErrorCode::kBadResponse, "invalid response: status " + std::to_string(res.result_int())};
     }
     if (res.result_int() < 200) {
-      return Error{"bad_response", "interim response " + std::to_string(res.result_int()) + " instead of an answer"};
+      return Error{ErrorCode::kBadResponse, "interim response " + std::to_string(res.result_int()) + " instead of an answer"};
     }
     ClientResponse out;
     out.status = static_cast<int>(res.result_int());

@@ -126,15 +126,15 @@ void TokenService::issue_async(std::int64_t user_id, std::string_view source, st
 Result<store::TokenLookup> TokenService::validate(std::string_view token) {
   // Malformed input never reaches the database: an attacker's flood of junk
   // costs a length check.
-  if (!well_formed_token(token)) return Error{"unauthorized", "malformed token"};
+  if (!well_formed_token(token)) return Error{ErrorCode::kUnauthorized, "malformed token"};
   auto found = store_.find_token(crypto::sha256(token));
   if (!found) return found.error();
-  if (!found->has_value()) return Error{"unauthorized", "unknown token"};
+  if (!found->has_value()) return Error{ErrorCode::kUnauthorized, "unknown token"};
   store::TokenLookup& l = **found;
   const TimeMs now = now_ms();
-  if (l.token.revoked_at) return Error{"unauthorized", "revoked token"};
-  if (l.token.expires_at <= now) return Error{"unauthorized", "expired token"};
-  if (l.user.disabled) return Error{"unauthorized", "disabled account"};
+  if (l.token.revoked_at) return Error{ErrorCode::kUnauthorized, "revoked token"};
+  if (l.token.expires_at <= now) return Error{ErrorCode::kUnauthorized, "expired token"};
+  if (l.user.disabled) return Error{ErrorCode::kUnauthorized, "disabled account"};
   {
     UsageShard& shard = usage_[static_cast<std::uint64_t>(l.token.id) % kUsageShards];
     std::lock_guard lock(shard.mu);

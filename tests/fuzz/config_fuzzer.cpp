@@ -31,14 +31,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       require(config->auth.is_object());
       require(config->threads.io_threads >= 1 && config->threads.workers >= 1);
     } else {
-      require(config.error().code == "invalid_config");
+      require(config.error().code == tokend::ErrorCode::kInvalidConfig);
     }
   } else {
     tokend::config::ListenConfig listen;
     if (auto st = tokend::config::parse_listen(text, listen)) {
       require(!listen.host.empty());
     } else {
-      require(st.error().code == "invalid_config");
+      require(st.error().code == tokend::ErrorCode::kInvalidConfig);
     }
   }
   return 0;

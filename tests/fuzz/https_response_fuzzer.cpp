@@ -43,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto response = tokend::net::parse_response(bytes, max_header, max_body, read_size);
   if (!response) {
     const auto& code = response.error().code;
-    require(code == "too_large" || code == "bad_response");
+    require(code == tokend::ErrorCode::kTooLarge || code == tokend::ErrorCode::kBadResponse);
     return 0;
   }
   require(response->status >= 200 && response->status <= 599);

@@ -34,7 +34,7 @@ constexpr std::string_view kIssuer = "https://sso.example.com/realms/acme";
 void check_discovery(std::string_view body) {
   auto endpoint = tokend::auth::oauth::userinfo_endpoint_from_discovery(body, kIssuer);
   if (!endpoint) {
-    require(endpoint.error().code == "bad_response");
+    require(endpoint.error().code == tokend::ErrorCode::kBadResponse);
     return;
   }
   require(tokend::net::parse_https_url(*endpoint).ok());

@@ -32,7 +32,7 @@ struct FactoryContext {
 };
 
 // Validates `settings` (the object under config.auth[name]) and builds the
-// authenticator; Error{"invalid_config", "<name>.<key>: why"} when invalid.
+// authenticator; Error{ErrorCode::kInvalidConfig, "<name>.<key>: why"} when invalid.
 using Factory = Result<std::unique_ptr<Authenticator>> (*)(
     const std::string& name, const nlohmann::json& settings, const FactoryContext& ctx);
 

@@ -9,17 +9,62 @@
 #include <cassert>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
 namespace tokend {
 
-// Error carries a stable snake_case code (shown to clients in the JSON error
-// body) and a message for a person. Details that must not reach a client (SQL,
-// exception texts, upstream answers) belong in the log, never in `message`.
+// ErrorCode says what kind of failure an Error is. Code branches on it (with
+// ==, or the predicates below), never on a string; the snake_case name from
+// to_string() exists only for the JSON error bodies clients read.
+enum class ErrorCode {
+  kBadResponse,
+  kConflict,
+  kDuplicateField,
+  kInternalError,
+  kInvalidBody,
+  kInvalidConfig,
+  kInvalidField,
+  kInvalidForm,
+  kInvalidJson,
+  kInvalidRequest,
+  kInvalidUrl,
+  kListenFailed,
+  kNotFound,
+  kStorageError,
+  kTimeout,
+  kTlsError,
+  kTooLarge,
+  kUnauthorized,
+  kUnreachable,
+  kUnsupportedMediaType,
+  kUsage,  // stays last: result_test walks every code up to it
+};
+
+// The stable snake_case name of `code`, as written in JSON error bodies
+// ("not_found", "invalid_json", ...).
+std::string_view to_string(ErrorCode code);
+
+// Error carries a code and a message for a person. Details that must not reach
+// a client (SQL, exception texts, upstream answers) belong in the log, never in
+// `message`.
+//
+// "Not found" has one spelling everywhere: ErrorCode::kNotFound
+// (is_not_found()). A row that would break a uniqueness rule is kConflict.
 struct Error {
-  std::string code;
+  ErrorCode code;
   std::string message;
+
+  bool is_not_found() const { return code == ErrorCode::kNotFound; }
+  bool is_conflict() const { return code == ErrorCode::kConflict; }
+  bool is_unauthorized() const { return code == ErrorCode::kUnauthorized; }
+  bool is_timeout() const { return code == ErrorCode::kTimeout; }
+  bool is_unreachable() const { return code == ErrorCode::kUnreachable; }
+  bool is_storage_error() const { return code == ErrorCode::kStorageError; }
+  bool is_too_large() const { return code == ErrorCode::kTooLarge; }
+  bool is_duplicate_field() const { return code == ErrorCode::kDuplicateField; }
+  std::string_view code_name() const { return to_string(code); }
 };
 
 template <typename T>

@@ -9,7 +9,7 @@
 //
 // Thread-safety: implementations must be safe to call from many worker threads
 // at once. Calls block on disk I/O: never call them from an I/O thread.
-// Errors: every method returns an Error{"storage_error", ...} when the
+// Errors: every method returns an Error{ErrorCode::kStorageError, ...} when the
 // database fails; the message is for the log, not for clients.
 #pragma once
 

@@ -134,7 +134,7 @@ class SettingsParser {
   SettingsParser(const std::string& name, const nlohmann::json& doc) : name_(name), doc_(doc) {}
 
   Error error(std::string_view key, std::string_view why) const {
-    return Error{"invalid_config", name_ + "." + std::string(key) + ": " + std::string(why)};
+    return Error{ErrorCode::kInvalidConfig, name_ + "." + std::string(key) + ": " + std::string(why)};
   }
 
   bool has(const char* key) const { return doc_.contains(key); }
@@ -292,7 +292,7 @@ auto first_op(LdapConnectionPool& pool, LdapConnectionPool::Lease& lease, std::s
 
 Result<LdapSettings> parse_ldap_settings(const std::string& name, const nlohmann::json& doc) {
   SettingsParser p(name, doc);
-  if (!doc.is_object()) return Error{"invalid_config", name + ": must be an object"};
+  if (!doc.is_object()) return Error{ErrorCode::kInvalidConfig, name + ": must be an object"};
   for (const auto& item : doc.items()) {
     if (kKnownKeys.find(item.key()) == kKnownKeys.end()) {
       return p.error(item.key(), "unknown setting");

@@ -119,13 +119,13 @@ class OidcAuthenticator final : public ProviderAuthenticator {
 
 Result<std::string> userinfo_endpoint_from_discovery(std::string_view document, std::string_view issuer) {
   auto doc = nlohmann::json::parse(document, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) return Error{"bad_response", "not a JSON object"};
+  if (doc.is_discarded() || !doc.is_object()) return Error{ErrorCode::kBadResponse, "not a JSON object"};
   // OpenID Connect Discovery §4.3: the issuer in the document must be
   // identical to the one we asked, or the document is not to be trusted.
-  if (string_field(doc, "issuer") != issuer) return Error{"bad_response", "it names another issuer"};
+  if (string_field(doc, "issuer") != issuer) return Error{ErrorCode::kBadResponse, "it names another issuer"};
   std::string endpoint = string_field(doc, "userinfo_endpoint");
   // The access token goes to this URL: https only.
-  if (!net::parse_https_url(endpoint)) return Error{"bad_response", "no https userinfo_endpoint"};
+  if (!net::parse_https_url(endpoint)) return Error{ErrorCode::kBadResponse, "no https userinfo_endpoint"};
   return endpoint;
 }
 

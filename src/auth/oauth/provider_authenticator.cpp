@@ -87,11 +87,11 @@ SettingsReader::SettingsReader(const std::string& name, const nlohmann::json& se
     : name_(name), settings_(settings) {}
 
 Error SettingsReader::error(std::string_view key, std::string_view why) const {
-  return Error{"invalid_config", name_ + "." + std::string(key) + ": " + std::string(why)};
+  return Error{ErrorCode::kInvalidConfig, name_ + "." + std::string(key) + ": " + std::string(why)};
 }
 
 Status SettingsReader::check_keys(std::initializer_list<std::string_view> extra_keys) const {
-  if (!settings_.is_object()) return Error{"invalid_config", name_ + ": must be an object"};
+  if (!settings_.is_object()) return Error{ErrorCode::kInvalidConfig, name_ + ": must be an object"};
   for (const auto& [key, value] : settings_.items()) {
     bool known = std::find(std::begin(kCommonKeys), std::end(kCommonKeys), key) != std::end(kCommonKeys) ||
                  std::find(extra_keys.begin(), extra_keys.end(), key) != extra_keys.end();
@@ -199,7 +199,7 @@ Result<std::unique_ptr<net::HttpsClient>> ProviderAuthenticator::make_client(con
   if (!client) {
     const std::string& m = client.error().message;
     std::string key = m.rfind("proxy", 0) == 0 ? "proxy" : "ca_file";
-    return Error{"invalid_config", name + "." + key + ": " + m};
+    return Error{ErrorCode::kInvalidConfig, name + "." + key + ": " + m};
   }
   return std::move(client.value());
 }
@@ -282,16 +282,16 @@ Result<net::ClientResponse> ProviderAuthenticator::Call::get(const std::string& 
   owner_.upstream_seconds_.observe(std::chrono::duration<double>(Clock::now() - started).count());
   if (!response) {
     owner_.upstream_errors_.inc();
-    spdlog::warn("provider {}: call failed: {} ({})", owner_.name_, response.error().code, response.error().message);
+    spdlog::warn("provider {}: call failed: {} ({})", owner_.name_, response.error().code_name(), response.error().message);
   }
   return response;
 }
 
 AuthOutcome ProviderAuthenticator::Call::failure(const Error& error) const {
-  if (error.code == "timeout") return AuthOutcome::failed(504, "upstream_timeout");
-  if (error.code == "unreachable") return AuthOutcome::failed(503, "upstream_unreachable");
-  if (error.code == "tls_error") return AuthOutcome::failed(502, "upstream_tls_error");
-  if (error.code == "too_large") return AuthOutcome::failed(502, "upstream_response_too_large");
+  if (error.code == ErrorCode::kTimeout) return AuthOutcome::failed(504, "upstream_timeout");
+  if (error.code == ErrorCode::kUnreachable) return AuthOutcome::failed(503, "upstream_unreachable");
+  if (error.code == ErrorCode::kTlsError) return AuthOutcome::failed(502, "upstream_tls_error");
+  if (error.code == ErrorCode::kTooLarge) return AuthOutcome::failed(502, "upstream_response_too_large");
   return AuthOutcome::failed(502, "upstream_bad_response");
 }
 

@@ -271,7 +271,7 @@ argon2_context make_context(std::string_view password, const std::uint8_t* salt,
 }  // namespace
 
 Result<std::string> PasswordHasher::hash(std::string_view password) const {
-  if (password.size() > ARGON2_MAX_PWD_LENGTH) return Error{"internal_error", "password too long for argon2"};
+  if (password.size() > ARGON2_MAX_PWD_LENGTH) return Error{ErrorCode::kInternalError, "password too long for argon2"};
   const std::string salt_bytes = crypto::random_bytes(kSaltLen);
   const auto* salt = reinterpret_cast<const std::uint8_t*>(salt_bytes.data());
   std::array<std::uint8_t, kHashLen> out{};
@@ -279,7 +279,7 @@ Result<std::string> PasswordHasher::hash(std::string_view password) const {
                                     config_.parallelism, out.data(), out.size());
   const int rc = pool_->run(ctx);
   if (computations_counter_ != nullptr) computations_counter_->inc();
-  if (rc != ARGON2_OK) return Error{"internal_error", std::string("argon2 failed: ") + argon2_error_message(rc)};
+  if (rc != ARGON2_OK) return Error{ErrorCode::kInternalError, std::string("argon2 failed: ") + argon2_error_message(rc)};
   // The format argon2id_hash_encoded writes, so stored hashes stay readable
   // by any argon2 implementation.
   Phc phc{config_.memory_kib, config_.iterations, config_.parallelism, std::vector<std::uint8_t>(salt, salt + kSaltLen),

@@ -73,7 +73,7 @@ Result<std::unique_ptr<Authenticator>> make_userpass_authenticator(const std::st
       label = value.get<std::string>();
       continue;
     }
-    return Error{"invalid_config", name + "." + key + ": unknown setting for a userpass method"};
+    return Error{ErrorCode::kInvalidConfig, name + "." + key + ": unknown setting for a userpass method"};
   }
   return std::unique_ptr<Authenticator>(
       std::make_unique<UserpassAuthenticator>(name, std::move(label), ctx.store, ctx.hasher));

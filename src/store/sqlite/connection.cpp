@@ -11,7 +11,7 @@ Result<Connection*> Connection::open(const std::string& path, int busy_timeout_m
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
-    return Error{"storage_error", "cannot open database " + path + ": " + msg};
+    return Error{ErrorCode::kStorageError, "cannot open database " + path + ": " + msg};
   }
   auto* c = new Connection(db);
   sqlite3_busy_timeout(db, busy_timeout_ms);
@@ -35,7 +35,7 @@ Result<Stmt> Connection::prepare(const char* sql) {
   if (it == cache_.end()) {
     sqlite3_stmt* s = nullptr;
     if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
-      return Error{"storage_error", std::string("prepare failed: ") + sqlite3_errmsg(db_)};
+      return Error{ErrorCode::kStorageError, std::string("prepare failed: ") + sqlite3_errmsg(db_)};
     }
     it = cache_.emplace(sql, s).first;
   }
@@ -47,7 +47,7 @@ Status Connection::exec(const char* sql) {
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errmsg(db_);
     sqlite3_free(err);
-    return Error{"storage_error", msg};
+    return Error{ErrorCode::kStorageError, msg};
   }
   return ok_status();
 }

@@ -74,7 +74,7 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
 
 Error db_error(Connection& c, std::string_view what) {
-  return Error{"storage_error", std::string(what) + ": " + c.last_error()};
+  return Error{ErrorCode::kStorageError, std::string(what) + ": " + c.last_error()};
 }
 
 User read_user(const Stmt& s, int first) {
@@ -251,21 +251,21 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const config::DatabaseCon
   std::error_code ec;
   const auto parent = std::filesystem::path(config.path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) return Error{"storage_error", "cannot create " + parent.string() + ": " + ec.message()};
+  if (ec) return Error{ErrorCode::kStorageError, "cannot create " + parent.string() + ": " + ec.message()};
 
   // The file holds password hashes and emails: create it readable by its
   // owner only (SQLite gives the -wal and -shm files the same permissions).
   if (const int fd = ::open(config.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) {
     ::close(fd);
   } else {
-    return Error{"storage_error", "cannot create " + config.path + ": " + std::strerror(errno)};
+    return Error{ErrorCode::kStorageError, "cannot create " + config.path + ": " + std::strerror(errno)};
   }
   std::unique_ptr<SqliteStore> store(new SqliteStore(config));
   auto lease = store->lease();
   if (!lease) return lease.error();
   Connection& c = **lease;
   Tx tx(c);
-  if (auto s = tx.begin(); !s) return Error{"storage_error", "cannot lock the database: " + s.error().message};
+  if (auto s = tx.begin(); !s) return Error{ErrorCode::kStorageError, "cannot lock the database: " + s.error().message};
   if (auto s = c.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL)"); !s) return s.error();
   int version = 0;
   {
@@ -275,12 +275,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const config::DatabaseCon
     version = static_cast<int>(st->int64(0));
   }
   if (version > kSchemaVersion) {
-    return Error{"storage_error", "the database has schema version " + std::to_string(version) +
+    return Error{ErrorCode::kStorageError, "the database has schema version " + std::to_string(version) +
                                       ", newer than this tokend understands (" + std::to_string(kSchemaVersion) + ")"};
   }
   for (int v = version; v < kSchemaVersion; ++v) {
     if (auto s = c.exec(kMigrations[v]); !s) {
-      return Error{"storage_error", "migration " + std::to_string(v + 1) + " failed: " + s.error().message};
+      return Error{ErrorCode::kStorageError, "migration " + std::to_string(v + 1) + " failed: " + s.error().message};
     }
     auto st = c.prepare("INSERT INTO schema_migrations (version) VALUES (?)");
     if (!st) return st.error();
@@ -306,7 +306,7 @@ Result<User> SqliteStore::create_user(const NewUser& user) {
   st->bind(1, user.username).bind(2, user.email).bind(3, user.display_name).bind(4, user.password_hash);
   st->bind(5, now).bind(6, now);
   const int rc = st->step();
-  if (rc == SQLITE_CONSTRAINT_UNIQUE) return Error{"conflict", "the username is taken"};
+  if (rc == SQLITE_CONSTRAINT_UNIQUE) return Error{ErrorCode::kConflict, "the username is taken"};
   if (rc != SQLITE_DONE) return db_error(c, "inserting a user");
   User u;
   u.id = c.last_insert_rowid();
@@ -364,7 +364,7 @@ Status SqliteStore::set_password_hash(std::int64_t user_id, const std::string& p
   if (!st) return st.error();
   st->bind(1, phc).bind(2, now_ms()).bind(3, user_id);
   if (st->step() != SQLITE_DONE) return db_error(**lease, "updating a password");
-  if ((*lease)->changes() == 0) return Error{"not_found", "no such user"};
+  if ((*lease)->changes() == 0) return Error{ErrorCode::kNotFound, "no such user"};
   return ok_status();
 }
 
@@ -389,7 +389,7 @@ Status SqliteStore::set_disabled(std::int64_t user_id, bool disabled, TimeMs now
     if (!st) return st.error();
     st->bind(1, static_cast<std::int64_t>(disabled ? 1 : 0)).bind(2, now).bind(3, user_id);
     if (st->step() != SQLITE_DONE) return db_error(c, "disabling a user");
-    if (c.changes() == 0) return Error{"not_found", "no such user"};
+    if (c.changes() == 0) return Error{ErrorCode::kNotFound, "no such user"};
   }
   if (disabled) {
     // Disabling kills everything the account holds, in the same transaction:
@@ -478,7 +478,7 @@ Result<User> SqliteStore::upsert_external_user(const ExternalProfile& p, TimeMs 
         auto free = username_free(username);
         if (!free) return free.error();
         if (*free) break;
-        if (n > 1000) return Error{"storage_error", "no free username for " + base};
+        if (n > 1000) return Error{ErrorCode::kStorageError, "no free username for " + base};
       }
       auto st = c.prepare(
           "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at) "
@@ -523,7 +523,7 @@ constexpr std::size_t kMaxGroup = 256;
 Result<TokenRecord> SqliteStore::insert_token(const NewToken& t) {
   // From a callback on the committer thread this would wait for itself.
   if (std::this_thread::get_id() == committer_id_.load()) {
-    return Error{"storage_error", "insert_token called from a token insert callback"};
+    return Error{ErrorCode::kStorageError, "insert_token called from a token insert callback"};
   }
   std::mutex mu;
   std::condition_variable cv;
@@ -553,7 +553,7 @@ void SqliteStore::insert_token_async(const NewToken& t, InsertTokenDone done) {
       return;
     }
   }
-  done(Error{"storage_error", "the store is closing"});  // outside the lock: it may call back into the store
+  done(Error{ErrorCode::kStorageError, "the store is closing"});  // outside the lock: it may call back into the store
 }
 
 void SqliteStore::wait_idle() {
@@ -580,7 +580,7 @@ void SqliteStore::run_committer() {
     } catch (const std::exception& e) {
       // Out of memory and the like: every caller must still hear back, or its
       // request would hang.
-      results.assign(group.size(), Error{"storage_error", std::string("inserting a token: ") + e.what()});
+      results.assign(group.size(), Error{ErrorCode::kStorageError, std::string("inserting a token: ") + e.what()});
     }
     for (std::size_t i = 0; i < group.size(); ++i) {
       // A callback that throws must not end this thread (the process would

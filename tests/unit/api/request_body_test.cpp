@@ -62,7 +62,7 @@ TEST_CASE("parse_form rejects bad percent-encoding", "[api][body]") {
     INFO(body);
     auto f = parse_form(body);
     REQUIRE_FALSE(f.ok());
-    CHECK(f.error().code == "invalid_form");
+    CHECK(f.error().code == tokend::ErrorCode::kInvalidForm);
   }
   // The last two characters of the body are a complete escape: fine.
   auto ok = parse_form("a=%41");
@@ -74,7 +74,7 @@ TEST_CASE("a field given twice is refused in forms, JSON and single-quoted JSON 
   // One rule for every body: neither the first nor the last copy wins.
   auto f = parse_form("username=alice&username=mallory&password=1");
   REQUIRE_FALSE(f.ok());
-  CHECK(f.error().code == "duplicate_field");
+  CHECK(f.error().code == tokend::ErrorCode::kDuplicateField);
   CHECK(parse_form("a=1&b=2").ok());
   for (const auto& [type, body, dialect] : std::vector<std::tuple<std::string, std::string, BodyDialect>>{
            {"application/x-www-form-urlencoded", "username=alice&password=1&username=mallory", BodyDialect::kStrict},
@@ -87,7 +87,7 @@ TEST_CASE("a field given twice is refused in forms, JSON and single-quoted JSON 
     INFO(body);
     auto r = parse_body(with_body(type, body), dialect);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "duplicate_field");
+    CHECK(r.error().code == tokend::ErrorCode::kDuplicateField);
     CHECK(tokend::api::body_error(r.error()).status == 400);
   }
   // The same key in two different objects, or in objects inside an array, is fine.
@@ -118,7 +118,7 @@ TEST_CASE("parse_form refuses a name without '='", "[api][body]") {
     INFO(body);
     auto f = parse_form(body);
     REQUIRE_FALSE(f.ok());
-    CHECK(f.error().code == "invalid_form");
+    CHECK(f.error().code == tokend::ErrorCode::kInvalidForm);
   }
   // An empty value is a value.
   auto f = parse_form("a=&b=");
@@ -136,7 +136,7 @@ TEST_CASE("parse_body reads form bodies", "[api][body]") {
   CHECK((*c)["a"] == "1");
   auto bad = parse_body(with_body("application/x-www-form-urlencoded", "a=%zz"));
   REQUIRE_FALSE(bad.ok());
-  CHECK(bad.error().code == "invalid_form");
+  CHECK(bad.error().code == tokend::ErrorCode::kInvalidForm);
 }
 
 TEST_CASE("parse_body reads JSON objects", "[api][body]") {
@@ -180,12 +180,12 @@ TEST_CASE("parse_body refuses other media types", "[api][body]") {
     INFO(ct);
     auto b = parse_body(with_body(ct, "username=alice"));
     REQUIRE_FALSE(b.ok());
-    CHECK(b.error().code == "unsupported_media_type");
+    CHECK(b.error().code == tokend::ErrorCode::kUnsupportedMediaType);
   }
   // A body with no Content-Type at all is not guessed at.
   auto b = parse_body(with_body("", R"({"a":1})"));
   REQUIRE_FALSE(b.ok());
-  CHECK(b.error().code == "unsupported_media_type");
+  CHECK(b.error().code == tokend::ErrorCode::kUnsupportedMediaType);
 }
 
 TEST_CASE("parse_body refuses JSON that is not an object", "[api][body]") {
@@ -193,7 +193,7 @@ TEST_CASE("parse_body refuses JSON that is not an object", "[api][body]") {
     INFO(body);
     auto b = parse_body(with_body("application/json", body));
     REQUIRE_FALSE(b.ok());
-    CHECK(b.error().code == "invalid_body");
+    CHECK(b.error().code == tokend::ErrorCode::kInvalidBody);
   }
 }
 
@@ -202,7 +202,7 @@ TEST_CASE("parse_body refuses malformed JSON", "[api][body]") {
     INFO(body);
     auto b = parse_body(with_body("application/json", body));
     REQUIRE_FALSE(b.ok());
-    CHECK(b.error().code == "invalid_json");
+    CHECK(b.error().code == tokend::ErrorCode::kInvalidJson);
   }
 }
 
@@ -210,7 +210,7 @@ TEST_CASE("parse_body takes single-quoted JSON only in the relaxed dialect", "[a
   const std::string seed = "{'email':'alice@example.com', 'info': { 'accessToken': 'gho_abc' }}";
   auto strict = parse_body(with_body("application/json", seed));
   REQUIRE_FALSE(strict.ok());
-  CHECK(strict.error().code == "invalid_json");
+  CHECK(strict.error().code == tokend::ErrorCode::kInvalidJson);
   auto relaxed = parse_body(with_body("application/json", seed), BodyDialect::kSingleQuotedJsonToo);
   REQUIRE(relaxed.ok());
   CHECK((*relaxed)["email"] == "alice@example.com");
@@ -223,14 +223,15 @@ TEST_CASE("parse_body takes single-quoted JSON only in the relaxed dialect", "[a
 
 TEST_CASE("body_error maps codes to 415 or 400", "[api][body]") {
   using tokend::api::body_error;
-  auto r415 = body_error(tokend::Error{"unsupported_media_type", "Send form or JSON."});
+  auto r415 = body_error(tokend::Error{tokend::ErrorCode::kUnsupportedMediaType, "Send form or JSON."});
   CHECK(r415.status == 415);
   CHECK(json::parse(r415.body) == json{{"error", "unsupported_media_type"}, {"message", "Send form or JSON."}});
-  for (const char* code : {"invalid_json", "invalid_form", "invalid_body"}) {
-    INFO(code);
+  for (auto code : {tokend::ErrorCode::kInvalidJson, tokend::ErrorCode::kInvalidForm, tokend::ErrorCode::kInvalidBody}) {
+    const std::string name(tokend::to_string(code));
+    INFO(name);
     auto r = body_error(tokend::Error{code, "m"});
     CHECK(r.status == 400);
-    CHECK(json::parse(r.body).at("error") == code);
+    CHECK(json::parse(r.body).at("error") == name);
     CHECK(r.header("Content-Type") == std::optional<std::string_view>("application/json"));
   }
 }
@@ -254,7 +255,7 @@ TEST_CASE("string_field reads optional string fields", "[api][body]") {
     INFO(name);
     auto bad = string_field(body, name);
     REQUIRE_FALSE(bad.ok());
-    CHECK(bad.error().code == "invalid_field");
+    CHECK(bad.error().code == tokend::ErrorCode::kInvalidField);
     CHECK(bad.error().message.find(name) != std::string::npos);
   }
 }
@@ -265,6 +266,6 @@ TEST_CASE("parse_body refuses a JSON body with a raw NUL (found by fuzz_request_
   for (auto dialect : {BodyDialect::kStrict, BodyDialect::kSingleQuotedJsonToo}) {
     auto r = parse_body(with_body("application/json", body), dialect);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "invalid_json");
+    CHECK(r.error().code == tokend::ErrorCode::kInvalidJson);
   }
 }

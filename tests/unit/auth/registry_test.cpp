@@ -97,7 +97,7 @@ TEST_CASE("Registry refuses an unknown type and names the key", "[auth][registry
   Harness h;
   auto r = h.build(json{{"corp", {{"type", "no-such-type"}}}});
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().code == "invalid_config");
+  CHECK(r.error().code == tokend::ErrorCode::kInvalidConfig);
   CHECK(r.error().message.find("auth.corp") != std::string::npos);
   CHECK(r.error().message.find("no-such-type") != std::string::npos);
 
@@ -132,7 +132,7 @@ TEST_CASE("Registry refuses invalid and reserved names", "[auth][registry]") {
     INFO(name);
     auto r = h.build(json{{name, {{"type", "userpass"}}}});
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "invalid_config");
+    CHECK(r.error().code == tokend::ErrorCode::kInvalidConfig);
     CHECK(r.error().message.find(std::string("auth.") + name) != std::string::npos);
   }
   auto too_long = h.build(json{{std::string(65, 'a'), {{"type", "userpass"}}}});
@@ -154,7 +154,7 @@ TEST_CASE("Registry refuses malformed method settings", "[auth][registry]") {
   // The factory's own error is reported under auth.<name>.
   auto typo = h.build(json{{"userpass", {{"lable", "x"}}}});
   REQUIRE_FALSE(typo.ok());
-  CHECK(typo.error().code == "invalid_config");
+  CHECK(typo.error().code == tokend::ErrorCode::kInvalidConfig);
   CHECK(typo.error().message.rfind("auth.userpass.lable", 0) == 0);
 }
 

@@ -18,7 +18,7 @@ namespace {
 std::string error_of(const json& doc) {
   auto c = parse_config(doc);
   REQUIRE_FALSE(c.ok());
-  CHECK(c.error().code == "invalid_config");
+  CHECK(c.error().code == tokend::ErrorCode::kInvalidConfig);
   return c.error().message;
 }
 

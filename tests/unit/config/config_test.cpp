@@ -22,7 +22,7 @@ namespace {
 std::string error_of(const json& doc) {
   auto c = parse_config(doc);
   REQUIRE_FALSE(c.ok());
-  CHECK(c.error().code == "invalid_config");
+  CHECK(c.error().code == tokend::ErrorCode::kInvalidConfig);
   return c.error().message;
 }
 
@@ -258,7 +258,7 @@ TEST_CASE("parse_listen rejects malformed text and leaves the target alone", "[c
     l.port = 1234;
     auto s = parse_listen(bad, l);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error().code == "invalid_config");
+    CHECK(s.error().code == tokend::ErrorCode::kInvalidConfig);
     CHECK(l.host == "unchanged");
     CHECK(l.port == 1234);
   }
@@ -332,7 +332,7 @@ TEST_CASE("load_config reads a file, or gives defaults for an empty path", "[con
   SECTION("a missing file") {
     auto c = load_config(dir.file("does-not-exist.json"));
     REQUIRE_FALSE(c.ok());
-    CHECK(c.error().code == "invalid_config");
+    CHECK(c.error().code == tokend::ErrorCode::kInvalidConfig);
     CHECK(contains(c.error().message, "does-not-exist.json"));
   }
   SECTION("invalid JSON") {
@@ -340,7 +340,7 @@ TEST_CASE("load_config reads a file, or gives defaults for an empty path", "[con
     std::ofstream(path) << R"({"listen": {"port": 80,}})";
     auto c = load_config(path);
     REQUIRE_FALSE(c.ok());
-    CHECK(c.error().code == "invalid_config");
+    CHECK(c.error().code == tokend::ErrorCode::kInvalidConfig);
     CHECK(contains(c.error().message, "broken.json"));
   }
   SECTION("valid JSON with an invalid setting") {
@@ -421,6 +421,6 @@ TEST_CASE("parse_config_text reads JSON with comments", "[config]") {
   CHECK(c->listen.port == 9000);
   auto bad = tokend::config::parse_config_text("{\"listen\": ");
   REQUIRE_FALSE(bad.ok());
-  CHECK(bad.error().code == "invalid_config");
+  CHECK(bad.error().code == tokend::ErrorCode::kInvalidConfig);
   CHECK(bad.error().message == "not valid JSON");
 }

@@ -79,7 +79,7 @@ TEST_CASE("parse_single_quoted_json refuses everything else that is malformed", 
     INFO("body: " << body);
     auto doc = parse_single_quoted_json(body);
     REQUIRE_FALSE(doc.ok());
-    CHECK(doc.error().code == "invalid_json");
+    CHECK(doc.error().code == tokend::ErrorCode::kInvalidJson);
   }
   // An embedded NUL byte inside the view (not just a terminator).
   std::string with_nul = "{'a': 'b";
@@ -93,7 +93,7 @@ TEST_CASE("parse_single_quoted_json bounds hostile input", "[http][relaxed_json]
     std::string deep(100000, '[');
     auto doc = parse_single_quoted_json(deep);
     REQUIRE_FALSE(doc.ok());
-    CHECK(doc.error().code == "invalid_json");
+    CHECK(doc.error().code == tokend::ErrorCode::kInvalidJson);
 
     std::string objects;
     for (int i = 0; i < kMaxRelaxedJsonDepth + 1; ++i) objects += "{'a':";

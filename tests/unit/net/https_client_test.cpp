@@ -94,7 +94,7 @@ TEST_CASE("parse_https_url accepts https URLs only", "[net][https_client]") {
     INFO(bad);
     auto r = tokend::net::parse_https_url(bad);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "invalid_url");
+    CHECK(r.error().code == tokend::ErrorCode::kInvalidUrl);
   }
 }
 
@@ -196,7 +196,7 @@ TEST_CASE("HttpsClient refuses certificates it cannot verify", "[net][https_clie
     auto client = make_client(ClientOptions{});
     auto r = client->get(fake.base_url() + "/user", auth("tok-alice"));
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "tls_error");
+    CHECK(r.error().code == tokend::ErrorCode::kTlsError);
   }
   SECTION("another CA only") {
     ClientOptions o;
@@ -205,13 +205,13 @@ TEST_CASE("HttpsClient refuses certificates it cannot verify", "[net][https_clie
     auto client = make_client(o);
     auto r = client->get(fake.base_url() + "/user", auth("tok-alice"));
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "tls_error");
+    CHECK(r.error().code == tokend::ErrorCode::kTlsError);
   }
   SECTION("the right CA but a certificate for another host name") {
     auto client = make_client(trusting(fake));
     auto r = client->get("https://127.0.0.1:" + std::to_string(fake.wrong_name_port()) + "/user", auth("tok-alice"));
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "tls_error");
+    CHECK(r.error().code == tokend::ErrorCode::kTlsError);
   }
   // No request (and so no access token) ever reached the server.
   CHECK(fake.stats()["requests"].get<int>() == requests_before);
@@ -222,25 +222,25 @@ TEST_CASE("HttpsClient create() checks its configuration", "[net][https_client]"
   missing.ca_file = "/nonexistent/ca.pem";
   auto r = HttpsClient::create(missing);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().code == "invalid_config");
+  CHECK(r.error().code == tokend::ErrorCode::kInvalidConfig);
 
   ClientOptions bad_proxy;
   bad_proxy.proxy = "https://proxy.example:3128";
   auto p = HttpsClient::create(bad_proxy);
   REQUIRE_FALSE(p.ok());
-  CHECK(p.error().code == "invalid_config");
+  CHECK(p.error().code == tokend::ErrorCode::kInvalidConfig);
 
   auto client = make_client(ClientOptions{});
   auto plain = client->get("http://127.0.0.1:1/user");
   REQUIRE_FALSE(plain.ok());
-  CHECK(plain.error().code == "invalid_url");
+  CHECK(plain.error().code == tokend::ErrorCode::kInvalidUrl);
   // Header injection is refused before anything is sent.
   auto injected = client->get("https://127.0.0.1:1/user", {{"Authorization", "Bearer x\r\nX-Evil: 1"}});
   REQUIRE_FALSE(injected.ok());
-  CHECK(injected.error().code == "invalid_request");
+  CHECK(injected.error().code == tokend::ErrorCode::kInvalidRequest);
   auto bad_name = client->get("https://127.0.0.1:1/user", {{"Bad Name", "x"}});
   REQUIRE_FALSE(bad_name.ok());
-  CHECK(bad_name.error().code == "invalid_request");
+  CHECK(bad_name.error().code == tokend::ErrorCode::kInvalidRequest);
 }
 
 TEST_CASE("HttpsClient times out within its bounds", "[net][https_client]") {
@@ -254,7 +254,7 @@ TEST_CASE("HttpsClient times out within its bounds", "[net][https_client]") {
     auto r = client->get(fake.base_url() + "/user", auth("tok-hang"));
     const double took = seconds_since(start);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "timeout");
+    CHECK(r.error().code == tokend::ErrorCode::kTimeout);
     CHECK(took >= 0.6);
     CHECK(took < 2.0);
     // The client still works afterwards.
@@ -267,7 +267,7 @@ TEST_CASE("HttpsClient times out within its bounds", "[net][https_client]") {
     const auto start = std::chrono::steady_clock::now();
     auto r = client->get(fake.base_url() + "/user", auth("tok-hang"), start + 400ms);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "timeout");
+    CHECK(r.error().code == tokend::ErrorCode::kTimeout);
     CHECK(seconds_since(start) < 1.5);
   }
   SECTION("a server that never completes the TLS handshake") {
@@ -278,7 +278,7 @@ TEST_CASE("HttpsClient times out within its bounds", "[net][https_client]") {
     auto r = client->get("https://127.0.0.1:" + std::to_string(fake.silent_port()) + "/user", auth("tok-alice"));
     const double took = seconds_since(start);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "timeout");
+    CHECK(r.error().code == tokend::ErrorCode::kTimeout);
     CHECK(took >= 0.4);
     CHECK(took < 1.5);
   }
@@ -300,7 +300,7 @@ TEST_CASE("HttpsClient times out within its bounds", "[net][https_client]") {
     const auto start = std::chrono::steady_clock::now();
     auto r = client->get("https://127.0.0.1:" + std::to_string(port) + "/user");
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "unreachable");
+    CHECK(r.error().code == tokend::ErrorCode::kUnreachable);
     CHECK(seconds_since(start) < 1.0);
   }
 }
@@ -318,7 +318,7 @@ TEST_CASE("HttpsClient bounds response sizes", "[net][https_client]") {
     const auto start = std::chrono::steady_clock::now();
     auto r = client->get(fake.base_url() + "/user", auth(token));
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "too_large");
+    CHECK(r.error().code == tokend::ErrorCode::kTooLarge);
     // The fake offers 256 MB; the client stops at the limit instead of
     // reading (or buffering) it all.
     CHECK(seconds_since(start) < 3.0);
@@ -392,7 +392,7 @@ TEST_CASE("HttpsClient tunnels through an HTTP CONNECT proxy", "[net][https_clie
     // The fake proxy only tunnels to loopback; the name is never resolved here.
     auto r = client->get("https://wrong.example/user", auth("tok-alice"));
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "unreachable");
+    CHECK(r.error().code == tokend::ErrorCode::kUnreachable);
     CHECK(fake.stats()["proxyConnects"] == 1);
   }
 }
@@ -419,10 +419,10 @@ TEST_CASE("parse_response reads a response as send() does", "[net][https_client]
   SECTION("over a limit: too_large") {
     auto body = parse_response("HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n" + std::string(2000, 'x'), 1024, 1024);
     REQUIRE_FALSE(body.ok());
-    CHECK(body.error().code == "too_large");
+    CHECK(body.error().code == tokend::ErrorCode::kTooLarge);
     auto header = parse_response("HTTP/1.1 200 OK\r\nX-Long: " + std::string(2000, 'x') + "\r\n\r\n", 1024, 1024);
     REQUIRE_FALSE(header.ok());
-    CHECK(header.error().code == "too_large");
+    CHECK(header.error().code == tokend::ErrorCode::kTooLarge);
   }
   SECTION("malformed or cut short: bad_response") {
     for (const char* bad : {"", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 2000 OK\r\n\r\n",
@@ -436,7 +436,7 @@ TEST_CASE("parse_response reads a response as send() does", "[net][https_client]
       INFO(bad);
       auto r = parse_response(bad, 1024, 1024);
       REQUIRE_FALSE(r.ok());
-      CHECK(r.error().code == "bad_response");
+      CHECK(r.error().code == tokend::ErrorCode::kBadResponse);
     }
   }
 }
@@ -450,7 +450,7 @@ TEST_CASE("parse_response: the header limit covers the status line and fields to
   const std::string field = "X-Pad: " + std::string(600, 'p') + "\r\n";
   auto split = parse_response("HTTP/1.1 200 " + reason + "\r\n" + field + "Content-Length: 0\r\n\r\n", 1024, 1024);
   REQUIRE_FALSE(split.ok());
-  CHECK(split.error().code == "too_large");
+  CHECK(split.error().code == tokend::ErrorCode::kTooLarge);
   auto under = parse_response("HTTP/1.1 200 OK\r\n" + field + "Content-Length: 0\r\n\r\n", 1024, 1024);
   CHECK(under.ok());
 

@@ -227,7 +227,7 @@ TEST_CASE("Store conformance: create_user refuses a taken username", "[store]") 
     again.email = "other@example.org";
     auto r = s.create_user(again);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "conflict");
+    CHECK(r.error().code == tokend::ErrorCode::kConflict);
     // The first account is untouched.
     auto found = s.find_user_by_username("alice");
     REQUIRE(found.ok());
@@ -287,7 +287,7 @@ TEST_CASE("Store conformance: set_password_hash", "[store]") {
 
     auto missing = s.set_password_hash(u.id + 1000, "$argon2id$x");
     REQUIRE_FALSE(missing.ok());
-    CHECK(missing.error().code == "not_found");
+    CHECK(missing.error().code == tokend::ErrorCode::kNotFound);
   });
 }
 
@@ -342,7 +342,7 @@ TEST_CASE("Store conformance: set_disabled revokes tokens and sessions", "[store
 
     auto missing = s.set_disabled(alice.id + 1000, true, kT0);
     REQUIRE_FALSE(missing.ok());
-    CHECK(missing.error().code == "not_found");
+    CHECK(missing.error().code == tokend::ErrorCode::kNotFound);
   });
 }
 
@@ -992,7 +992,7 @@ TEST_CASE("SqliteStore refuses a database from a newer tokend", "[store][sqlite]
   }
   auto s = open_at(path);
   REQUIRE_FALSE(s.ok());
-  CHECK(s.error().code == "storage_error");
+  CHECK(s.error().code == tokend::ErrorCode::kStorageError);
   CHECK(s.error().message.find(std::to_string(newer)) != std::string::npos);
   // Nothing was changed by the refused open.
   RawDb raw(path);
@@ -1009,7 +1009,7 @@ TEST_CASE("SqliteStore refuses a file that is not a database", "[store][sqlite]"
   }
   auto s = open_at(path);
   REQUIRE_FALSE(s.ok());
-  CHECK(s.error().code == "storage_error");
+  CHECK(s.error().code == tokend::ErrorCode::kStorageError);
 }
 
 TEST_CASE("SqliteStore stores only digests of tokens and sessions", "[store][sqlite][security]") {

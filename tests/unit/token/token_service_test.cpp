@@ -90,7 +90,7 @@ void raw_exec(const std::string& path, const std::string& sql) {
 void check_unauthorized(TokenService& t, const std::string& token) {
   auto v = t.validate(token);
   REQUIRE_FALSE(v.ok());
-  CHECK(v.error().code == "unauthorized");
+  CHECK(v.error().code == tokend::ErrorCode::kUnauthorized);
 }
 
 }  // namespace

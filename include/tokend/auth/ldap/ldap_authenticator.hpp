@@ -76,7 +76,7 @@ struct LdapSettings {
 };
 
 // The settings in `settings` (the JSON object under config.auth[name]), or
-// Error{"invalid_config", "<name>.<key>: why"} for the first invalid or
+// Error{ErrorCode::kInvalidConfig, "<name>.<key>: why"} for the first invalid or
 // unknown key. Reads bind_password_file when given.
 Result<LdapSettings> parse_ldap_settings(const std::string& name, const nlohmann::json& settings);
 

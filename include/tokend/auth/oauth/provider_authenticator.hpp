@@ -48,7 +48,7 @@ struct CommonSettings {
 };
 
 // Reading one provider's settings object, with errors in the documented shape
-// Error{"invalid_config", "<name>.<key>: why"}.
+// Error{ErrorCode::kInvalidConfig, "<name>.<key>: why"}.
 class SettingsReader {
  public:
   // REQUIRES: settings outlives the reader.

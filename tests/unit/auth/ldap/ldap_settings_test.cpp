@@ -36,7 +36,7 @@ json template_config() {
 std::string refusal(const json& doc) {
   auto r = parse_ldap_settings("ldap", doc);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().code == "invalid_config");
+  CHECK(r.error().code == tokend::ErrorCode::kInvalidConfig);
   return r.error().message;
 }
 

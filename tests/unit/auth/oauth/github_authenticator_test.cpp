@@ -257,7 +257,7 @@ TEST_CASE("github: settings are validated at startup", "[auth][github]") {
   for (const auto& c : cases) {
     INFO(c.settings.dump());
     auto e = config_error(make_github_authenticator, ctx, "gh", c.settings);
-    CHECK(e.code == "invalid_config");
+    CHECK(e.code == tokend::ErrorCode::kInvalidConfig);
     CHECK(e.message.rfind(c.message_start, 0) == 0);
   }
 

@@ -30,7 +30,7 @@ namespace store = tokend::store;
 class RefusingStore final : public store::Store {
  public:
   int calls = 0;
-  Error no() { ++calls; return Error{"storage_error", "not expected in this test"}; }
+  Error no() { ++calls; return Error{tokend::ErrorCode::kStorageError, "not expected in this test"}; }
   Result<store::User> create_user(const store::NewUser&) override { return no(); }
   Result<std::optional<store::User>> find_user_by_username(std::string_view) override { return no(); }
   Result<std::optional<store::User>> find_user(std::int64_t) override { return no(); }

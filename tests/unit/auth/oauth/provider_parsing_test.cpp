@@ -36,6 +36,6 @@ TEST_CASE("userinfo_endpoint_from_discovery trusts only the configured issuer's 
     INFO(bad);
     auto r = userinfo_endpoint_from_discovery(bad, issuer);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == "bad_response");
+    CHECK(r.error().code == tokend::ErrorCode::kBadResponse);
   }
 }

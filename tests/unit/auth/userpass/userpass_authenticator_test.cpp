@@ -214,12 +214,12 @@ TEST_CASE("make_userpass_authenticator reads label and refuses unknown settings"
 
   auto typo = tokend::auth::make_userpass_authenticator("local", {{"lable", "x"}}, ctx);
   REQUIRE_FALSE(typo.ok());
-  CHECK(typo.error().code == "invalid_config");
+  CHECK(typo.error().code == tokend::ErrorCode::kInvalidConfig);
   CHECK(typo.error().message.find("lable") != std::string::npos);
 
   auto bad_label = tokend::auth::make_userpass_authenticator("local", {{"label", 5}}, ctx);
   REQUIRE_FALSE(bad_label.ok());
-  CHECK(bad_label.error().code == "invalid_config");
+  CHECK(bad_label.error().code == tokend::ErrorCode::kInvalidConfig);
 }
 
 TEST_CASE("UserpassAuthenticator: an unusable stored hash is a 401 that costs one verification",
