@@ -1,7 +1,9 @@
 #include "tokend/auth/oauth/github_authenticator.hpp"
 
 #include <algorithm>
+#include <optional>
 
+#include "tokend/auth/oauth/app_binding.hpp"
 #include "tokend/auth/oauth/provider_authenticator.hpp"
 
 namespace tokend::auth::oauth {
@@ -12,6 +14,7 @@ struct GithubSettings {
   std::string api_url;
   std::vector<std::string> allowed_organizations;  // lower-case
   std::vector<std::string> allowed_teams;          // lower-case "org/slug"
+  std::optional<ClientApp> app;                    // set: only tokens of this OAuth app
 };
 
 class GithubAuthenticator final : public ProviderAuthenticator {
@@ -27,15 +30,24 @@ class GithubAuthenticator final : public ProviderAuthenticator {
 
  protected:
   AuthOutcome verify(Call& call) override {
-    auto user_response = call.get(settings_.api_url + "/user");
-    if (!user_response) return call.failure(user_response.error());
-    if (user_response->status != 200) return call.status_outcome(*user_response, "GET /user");
-    auto user = Call::parse_json(*user_response);
-    if (!user || !user->is_object()) return call.bad_response();
-    auto id = id_string(user->value("id", nlohmann::json()));
-    std::string login = string_field(*user, "login");
-    if (!id || login.empty()) return call.bad_response();
-    call.subject = *id;
+    std::optional<TokenCheck> account;
+    if (settings_.app) {
+      // The application check names the account too: no GET /user.
+      if (auto failed = check_application(call, account)) return *failed;
+    } else {
+      auto user_response = call.get(settings_.api_url + "/user");
+      if (!user_response) return call.failure(user_response.error());
+      if (user_response->status != 200) return call.status_outcome(*user_response, "GET /user");
+      auto user = Call::parse_json(*user_response);
+      if (!user || !user->is_object()) return call.bad_response();
+      auto user_id = id_string(user->value("id", nlohmann::json()));
+      std::string user_login = string_field(*user, "login");
+      if (!user_id || user_login.empty()) return call.bad_response();
+      account = TokenCheck{TokenApp::kOurs, *user_id, std::move(user_login), string_field(*user, "name")};
+    }
+    const std::string& id = account->user_id;
+    const std::string& login = account->login;
+    call.subject = id;
 
     // GitHub pages this list (30 by default, 100 at most): an account with
     // many addresses has the one asked about on a later page.
@@ -64,9 +76,9 @@ class GithubAuthenticator final : public ProviderAuthenticator {
     if (!verified) return AuthOutcome::rejected("email_not_verified");
 
     Identity identity;
-    identity.subject = *id;
+    identity.subject = id;
     identity.username = normalise_username(login);
-    identity.display_name = string_field(*user, "name");
+    identity.display_name = account->name;
 
     if (!settings_.allowed_organizations.empty() || !settings_.allowed_teams.empty()) {
       bool allowed = false;
@@ -102,6 +114,35 @@ class GithubAuthenticator final : public ProviderAuthenticator {
   }
 
  private:
+  // GitHub's "check a token" for the configured OAuth app: fills `account`
+  // from the token object's `user`, or returns the outcome. 404: the token
+  // is not one of this app's (GitHub does not say whether it is another
+  // app's or no token at all). 401/403: GitHub refused our client
+  // credentials, an operator error, not the user's.
+  std::optional<AuthOutcome> check_application(Call& call, std::optional<TokenCheck>& account) {
+    const ClientApp& app = *settings_.app;
+    const std::string url = settings_.api_url + "/applications/" + form_encode(app.client_id) + "/token";
+    // The access token goes in the body, the client secret only in the
+    // Authorization header: neither is ever part of a URL.
+    auto response = call.post(url, basic_authorization(app, /*form_encode=*/false), "application/json",
+                              nlohmann::json{{"access_token", call.request().access_token}}.dump());
+    if (!response) return call.failure(response.error());
+    if (response->status == 404) return AuthOutcome::rejected("foreign_application");
+    auto remaining = response->header("x-ratelimit-remaining");
+    const bool rate_limited = response->status == 429 || (response->status == 403 && remaining && *remaining == "0");
+    if (response->status == 401 || (response->status == 403 && !rate_limited)) {
+      return call.credentials_refused(response->status, "the token check");
+    }
+    // 422 (GitHub could not read the request) and anything else.
+    if (response->status != 200) return call.status_outcome(*response, "POST /applications/{client_id}/token");
+    auto check = parse_github_token_check(response->body, app.client_id);
+    if (!check) return call.bad_response();
+    call.subject = check->user_id;
+    if (check->app != TokenApp::kOurs) return AuthOutcome::rejected("foreign_application");
+    account = std::move(*check);
+    return std::nullopt;
+  }
+
   GithubSettings settings_;
 };
 
@@ -111,7 +152,11 @@ Result<std::unique_ptr<Authenticator>> make_github_authenticator(const std::stri
                                                                  const nlohmann::json& settings,
                                                                  const FactoryContext& ctx) {
   SettingsReader reader(name, settings);
-  if (auto st = reader.check_keys({"api_url", "allowed_organizations", "allowed_teams"}); !st) return st.error();
+  if (auto st = reader.check_keys({"api_url", "allowed_organizations", "allowed_teams", "client_id",
+                                    "client_secret_file"});
+      !st) {
+    return st.error();
+  }
   auto common = reader.common();
   if (!common) return common.error();
   GithubSettings gh;
@@ -130,6 +175,9 @@ Result<std::unique_ptr<Authenticator>> make_github_authenticator(const std::stri
     }
   }
   gh.allowed_teams = std::move(*teams);
+  auto app = read_client_app(name, settings, /*needs_secret=*/true);
+  if (!app) return app.error();
+  gh.app = std::move(*app);
   auto client = ProviderAuthenticator::make_client(name, *common);
   if (!client) return client.error();
   return std::unique_ptr<Authenticator>(std::make_unique<GithubAuthenticator>(

@@ -1,5 +1,10 @@
 #include "tokend/auth/oauth/gitlab_authenticator.hpp"
 
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include "tokend/auth/oauth/app_binding.hpp"
 #include "tokend/auth/oauth/provider_authenticator.hpp"
 
 namespace tokend::auth::oauth {
@@ -8,7 +13,9 @@ namespace {
 
 struct GitlabSettings {
   std::string api;                          // {base_url}/api/v4
+  std::string base_url;                     // without /api/v4
   std::vector<std::string> allowed_groups;  // lower-case full paths
+  std::optional<ClientApp> app;             // set: only tokens of this OAuth application
 };
 
 bool confirmed(const nlohmann::json& obj) {
@@ -29,6 +36,10 @@ class GitlabAuthenticator final : public ProviderAuthenticator {
 
  protected:
   AuthOutcome verify(Call& call) override {
+    std::string owner_id;
+    if (settings_.app) {
+      if (auto failed = check_application(call, owner_id)) return *failed;
+    }
     auto user_response = call.get(settings_.api + "/user");
     if (!user_response) return call.failure(user_response.error());
     // 403 on /user: the token exists but lacks read_user/api scope (GitLab
@@ -43,6 +54,12 @@ class GitlabAuthenticator final : public ProviderAuthenticator {
     std::string username = string_field(*user, "username");
     if (!id || username.empty()) return call.bad_response();
     call.subject = *id;
+    if (settings_.app && owner_id != *id) {
+      // The token's owner per /oauth/token/info and per /user must agree;
+      // if they do not, neither answer can be trusted.
+      spdlog::warn("provider {}: /oauth/token/info names another account than /api/v4/user", name());
+      return call.bad_response();
+    }
     // Blocked or deactivated accounts keep working tokens for a while on some
     // GitLab versions; only active accounts sign in here.
     if (std::string state = string_field(*user, "state"); !state.empty() && state != "active") {
@@ -94,6 +111,23 @@ class GitlabAuthenticator final : public ProviderAuthenticator {
   }
 
  private:
+  // GET /oauth/token/info: which OAuth application the token is of. Fills
+  // `owner_id` (resource_owner_id) or returns the outcome. A token that is
+  // not an OAuth token of any application (a personal access token) is
+  // answered 401 or without an application: refused as well.
+  std::optional<AuthOutcome> check_application(Call& call, std::string& owner_id) {
+    auto response = call.get(settings_.base_url + "/oauth/token/info");
+    if (!response) return call.failure(response.error());
+    // 401: unknown, revoked or expired token (status_outcome: invalid_token).
+    if (response->status != 200) return call.status_outcome(*response, "GET /oauth/token/info");
+    auto check = parse_gitlab_token_info(response->body, settings_.app->client_id);
+    if (!check) return call.bad_response();
+    call.subject = check->user_id;
+    if (check->app != TokenApp::kOurs) return AuthOutcome::rejected("foreign_application");
+    owner_id = check->user_id;
+    return std::nullopt;
+  }
+
   GitlabSettings settings_;
 };
 
@@ -103,7 +137,9 @@ Result<std::unique_ptr<Authenticator>> make_gitlab_authenticator(const std::stri
                                                                  const nlohmann::json& settings,
                                                                  const FactoryContext& ctx) {
   SettingsReader reader(name, settings);
-  if (auto st = reader.check_keys({"base_url", "allowed_groups"}); !st) return st.error();
+  if (auto st = reader.check_keys({"base_url", "allowed_groups", "client_id", "client_secret_file"}); !st) {
+    return st.error();
+  }
   auto common = reader.common();
   if (!common) return common.error();
   GitlabSettings gl;
@@ -111,6 +147,7 @@ Result<std::unique_ptr<Authenticator>> make_gitlab_authenticator(const std::stri
   if (!base_url) return base_url.error();
   if (base_url->ends_with("/api/v4")) return reader.error("base_url", "give the GitLab address without /api/v4");
   gl.api = *base_url + "/api/v4";
+  gl.base_url = *base_url;
   auto groups = reader.string_list("allowed_groups", /*lower=*/true);
   if (!groups) return groups.error();
   for (auto& group : *groups) {
@@ -118,6 +155,10 @@ Result<std::unique_ptr<Authenticator>> make_gitlab_authenticator(const std::stri
     if (group.empty() || group.front() == '/') return reader.error("allowed_groups", "each entry must be a group's full path");
   }
   gl.allowed_groups = std::move(*groups);
+  // GitLab tells a token's application from the token alone: no secret.
+  auto app = read_client_app(name, settings, /*needs_secret=*/false);
+  if (!app) return app.error();
+  gl.app = std::move(*app);
   auto client = ProviderAuthenticator::make_client(name, *common);
   if (!client) return client.error();
   return std::unique_ptr<Authenticator>(std::make_unique<GitlabAuthenticator>(

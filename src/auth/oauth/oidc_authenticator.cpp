@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "tokend/auth/oauth/app_binding.hpp"
 #include "tokend/auth/oauth/provider_authenticator.hpp"
 
 namespace tokend::auth::oauth {
@@ -18,6 +19,14 @@ struct OidcSettings {
   std::string issuer;
   std::string userinfo_url;                        // "" = discover
   std::vector<std::string> allowed_email_domains;  // lower-case
+  std::optional<ClientApp> app;                    // set: only tokens of this client
+  std::string introspection_url;                   // "" = discover (when app is set)
+};
+
+// The endpoints a discovery document names ("" when it names none).
+struct Discovered {
+  std::string userinfo;
+  std::string introspection;
 };
 
 class OidcAuthenticator final : public ProviderAuthenticator {
@@ -32,6 +41,11 @@ class OidcAuthenticator final : public ProviderAuthenticator {
 
  protected:
   AuthOutcome verify(Call& call) override {
+    std::string introspected_sub;
+    if (settings_.app) {
+      // Before the userinfo call: a token of another client goes no further.
+      if (auto failed = check_application(call, introspected_sub)) return *failed;
+    }
     std::string userinfo_url;
     if (auto failed = userinfo_endpoint(call, userinfo_url)) return *failed;
 
@@ -47,6 +61,11 @@ class OidcAuthenticator final : public ProviderAuthenticator {
     std::string sub = string_field(*info, "sub");
     if (sub.empty()) return call.bad_response();
     call.subject = sub;
+    if (!introspected_sub.empty() && introspected_sub != sub) {
+      // Introspection and userinfo must describe the same account.
+      spdlog::warn("provider {}: introspection and userinfo name different subjects", name());
+      return call.bad_response();
+    }
 
     if (!same_email(string_field(*info, "email"), call.request().email)) {
       return AuthOutcome::rejected("email_not_of_account");
@@ -76,16 +95,59 @@ class OidcAuthenticator final : public ProviderAuthenticator {
   }
 
  private:
+  // RFC 7662 introspection of the token with the client's credentials.
+  // Fills `sub` (the answer's, "" if none) or returns the outcome: inactive
+  // -> rejected "invalid_token"; active for another client ->
+  // "foreign_application"; 401/403 -> our client credentials were refused
+  // (an operator error: 502, logged as such).
+  std::optional<AuthOutcome> check_application(Call& call, std::string& sub) {
+    std::string url = settings_.introspection_url;
+    if (url.empty()) {
+      Discovered found;
+      if (auto failed = discover(call, found)) return *failed;
+      if (found.introspection.empty()) {
+        spdlog::error("provider {}: the discovery document names no introspection_endpoint; set {}.introspection_url",
+                      name(), name());
+        return call.bad_response();
+      }
+      url = found.introspection;
+    }
+    const ClientApp& app = *settings_.app;
+    // The token in the form body, the secret only in the Authorization header.
+    auto response = call.post(url, basic_authorization(app, /*form_encode=*/true), "application/x-www-form-urlencoded",
+                              "token=" + form_encode(call.request().access_token) + "&token_type_hint=access_token");
+    if (!response) return call.failure(response.error());
+    if (response->status == 401 || response->status == 403) {
+      return call.credentials_refused(response->status, "the introspection endpoint");
+    }
+    if (response->status != 200) return call.status_outcome(*response, "introspection");
+    auto check = parse_introspection(response->body, app.client_id);
+    if (!check) return call.bad_response();
+    if (!check->user_id.empty()) call.subject = check->user_id;
+    if (check->app == TokenApp::kInactive) return AuthOutcome::rejected("invalid_token");
+    if (check->app != TokenApp::kOurs) return AuthOutcome::rejected("foreign_application");
+    sub = check->user_id;
+    return std::nullopt;
+  }
+
   // Fills `url` with the userinfo endpoint; on failure, the outcome.
   std::optional<AuthOutcome> userinfo_endpoint(Call& call, std::string& url) {
     if (!settings_.userinfo_url.empty()) {
       url = settings_.userinfo_url;
       return std::nullopt;
     }
+    Discovered found;
+    if (auto failed = discover(call, found)) return *failed;
+    url = std::move(found.userinfo);
+    return std::nullopt;
+  }
+
+  // Fills `found` from the (cached) discovery document; on failure, the outcome.
+  std::optional<AuthOutcome> discover(Call& call, Discovered& found) {
     {
       std::lock_guard lock(mu_);
-      if (!discovered_.empty() && Clock::now() - discovered_at_ < kDiscoveryTtl) {
-        url = discovered_;
+      if (!discovered_.userinfo.empty() && Clock::now() - discovered_at_ < kDiscoveryTtl) {
+        found = discovered_;
         return std::nullopt;
       }
     }
@@ -102,16 +164,21 @@ class OidcAuthenticator final : public ProviderAuthenticator {
                    name());
       return call.bad_response();
     }
+    auto introspection = introspection_endpoint_from_discovery(response->body, settings_.issuer);
+    if (!introspection) {
+      spdlog::warn("provider {}: unusable discovery document: {}", name(), introspection.error().message);
+      return call.bad_response();
+    }
     std::lock_guard lock(mu_);
-    discovered_ = *endpoint;
+    discovered_ = Discovered{std::move(*endpoint), introspection->value_or("")};
     discovered_at_ = Clock::now();
-    url = std::move(*endpoint);
+    found = discovered_;
     return std::nullopt;
   }
 
   OidcSettings settings_;
   std::mutex mu_;
-  std::string discovered_;  // guarded by mu_
+  Discovered discovered_;  // guarded by mu_
   Clock::time_point discovered_at_;
 };
 
@@ -133,7 +200,11 @@ Result<std::unique_ptr<Authenticator>> make_oidc_authenticator(const std::string
                                                                const nlohmann::json& settings,
                                                                const FactoryContext& ctx) {
   SettingsReader reader(name, settings);
-  if (auto st = reader.check_keys({"issuer", "userinfo_url", "allowed_email_domains"}); !st) return st.error();
+  if (auto st = reader.check_keys({"issuer", "userinfo_url", "allowed_email_domains", "client_id",
+                                    "client_secret_file", "introspection_url"});
+      !st) {
+    return st.error();
+  }
   auto common = reader.common();
   if (!common) return common.error();
   OidcSettings oidc;
@@ -155,6 +226,15 @@ Result<std::unique_ptr<Authenticator>> make_oidc_authenticator(const std::string
     }
   }
   oidc.allowed_email_domains = std::move(*domains);
+  auto app = read_client_app(name, settings, /*needs_secret=*/true);
+  if (!app) return app.error();
+  oidc.app = std::move(*app);
+  if (settings.contains("introspection_url")) {
+    if (!oidc.app) return reader.error("introspection_url", "is used only with client_id and client_secret_file");
+    auto introspection = reader.https_url("introspection_url", std::nullopt, /*strip_slash=*/false);
+    if (!introspection) return introspection.error();
+    oidc.introspection_url = std::move(*introspection);
+  }
   auto client = ProviderAuthenticator::make_client(name, *common);
   if (!client) return client.error();
   return std::unique_ptr<Authenticator>(std::make_unique<OidcAuthenticator>(

@@ -287,6 +287,26 @@ Result<net::ClientResponse> ProviderAuthenticator::Call::get(const std::string& 
   return response;
 }
 
+Result<net::ClientResponse> ProviderAuthenticator::Call::post(const std::string& url, const std::string& authorization,
+                                                             std::string_view content_type, std::string body) {
+  net::ClientRequest request;
+  request.method = "POST";
+  request.url = url;
+  request.headers = owner_.default_headers_;
+  request.headers.emplace_back("Authorization", authorization);
+  request.headers.emplace_back("Content-Type", std::string(content_type));
+  request.body = std::move(body);
+  request.deadline = deadline_;
+  const auto started = Clock::now();
+  auto response = owner_.client_->send(std::move(request));
+  owner_.upstream_seconds_.observe(std::chrono::duration<double>(Clock::now() - started).count());
+  if (!response) {
+    owner_.upstream_errors_.inc();
+    spdlog::warn("provider {}: call failed: {} ({})", owner_.name_, response.error().code_name(), response.error().message);
+  }
+  return response;
+}
+
 AuthOutcome ProviderAuthenticator::Call::failure(const Error& error) const {
   if (error.code == ErrorCode::kTimeout) return AuthOutcome::failed(504, "upstream_timeout");
   if (error.code == ErrorCode::kUnreachable) return AuthOutcome::failed(503, "upstream_unreachable");
@@ -312,6 +332,15 @@ AuthOutcome ProviderAuthenticator::Call::status_outcome(const net::ClientRespons
 AuthOutcome ProviderAuthenticator::Call::bad_response() const {
   owner_.upstream_errors_.inc();
   return AuthOutcome::failed(502, "upstream_bad_response");
+}
+
+AuthOutcome ProviderAuthenticator::Call::credentials_refused(int status, std::string_view what) const {
+  owner_.upstream_errors_.inc();
+  // Names the settings, never the secret.
+  spdlog::error("provider {}: {} refused tokend's client credentials ({}.client_id, {}.client_secret_file) with "
+                "status {}: check them",
+                owner_.name_, what, owner_.name_, owner_.name_, status);
+  return AuthOutcome::failed(502, "client_credentials_refused");
 }
 
 std::optional<nlohmann::json> ProviderAuthenticator::Call::parse_json(const net::ClientResponse& response) {

@@ -104,6 +104,12 @@ class ProviderAuthenticator : public Authenticator {
     // the provider's default headers. A transport error is counted as an
     // upstream error and left in the Result.
     Result<net::ClientResponse> get(const std::string& url, bool with_token = true);
+    // POST `body` (of `content_type`) to `url` with the provider's default
+    // headers and `authorization` as the Authorization header (the client's
+    // own credentials, never the access token's Bearer: callers put the
+    // token in the body). Counted and timed like get().
+    Result<net::ClientResponse> post(const std::string& url, const std::string& authorization,
+                                     std::string_view content_type, std::string body);
     // GET `url` and every further page named by `Link: <...>; rel="next"`
     // (same origin only: the token must not follow a link elsewhere), up to
     // `max_pages`, concatenating the JSON arrays. On failure: the outcome to
@@ -125,6 +131,11 @@ class ProviderAuthenticator : public Authenticator {
     // failed(502, "upstream_bad_response"), counted as an upstream error: the
     // provider answered 2xx with something that is not the documented shape.
     AuthOutcome bad_response() const;
+    // failed(502, "client_credentials_refused"), counted as an upstream
+    // error, with an error log line naming the settings to check: the
+    // provider refused the operator's client_id/client secret (status
+    // `status` to `what`). An operator error, so never the user's 401.
+    AuthOutcome credentials_refused(int status, std::string_view what) const;
     // The body parsed as JSON, or nullopt when it is not JSON.
     static std::optional<nlohmann::json> parse_json(const net::ClientResponse& response);
 
