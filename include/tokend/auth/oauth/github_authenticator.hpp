@@ -14,6 +14,9 @@
 //                         GitHub Enterprise Server: "https://HOST/api/v3"
 //   allowed_organizations ["org", ...]      (case-insensitive)
 //   allowed_teams         ["org/team-slug", ...]
+//   client_id, client_secret_file   accept only tokens of this OAuth app
+//                         (app_binding.hpp): POST /applications/{client_id}/token
+//                         replaces GET /user
 // With either list set, the account must belong to at least one listed
 // organization or team.
 //

@@ -14,6 +14,8 @@
 //   base_url        default "https://gitlab.com" (no /api/v4)
 //   allowed_groups  ["group", "group/subgroup", ...] (full paths, case-insensitive;
 //                   membership of a subgroup of a listed group counts)
+//   client_id       accept only OAuth tokens of this application
+//                   (app_binding.hpp): GET {base_url}/oauth/token/info first
 //
 // Thread-safety: as Authenticator.
 #pragma once

@@ -13,6 +13,9 @@
 //   issuer                 required, e.g. "https://sso.example.com/realms/acme"
 //   userinfo_url           optional; skips discovery
 //   allowed_email_domains  ["example.com", ...] (exact domain, case-insensitive)
+//   client_id, client_secret_file  accept only tokens of (or for) this client
+//                          (app_binding.hpp): RFC 7662 introspection first
+//   introspection_url      optional with client_id; else from discovery
 //
 // Identity: subject = `sub`, username = preferred_username (else the email's
 // local part), display name = `name`.
