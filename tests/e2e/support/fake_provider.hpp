@@ -154,6 +154,9 @@ class FakeProvider {
     if (doc.is_discarded()) throw std::runtime_error("fake provider: unreadable stats");
     return doc;
   }
+  // Closes the fake API's idle keep-alive connections (as a provider's idle
+  // timeout does), so a client's pooled connection is dead on its next use.
+  void close_idle_connections() const { fake_detail::plain_get(ports_.at("statsPort").get<int>(), "/close-idle"); }
   // How often `path` was requested (exact path, no query).
   int hits(const std::string& path) const {
     auto s = stats();

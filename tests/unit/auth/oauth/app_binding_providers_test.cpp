@@ -6,6 +6,8 @@
 #include "tokend/auth/oauth/gitlab_authenticator.hpp"
 #include "tokend/auth/oauth/oidc_authenticator.hpp"
 
+#include <thread>
+
 using namespace oauth_test;
 using tokend::auth::oauth::make_github_authenticator;
 using tokend::auth::oauth::make_gitlab_authenticator;
@@ -99,6 +101,24 @@ TEST_CASE("github binding: the token check replaces GET /user; foreign tokens st
     CHECK(r.reason == "client_credentials_refused");
     CHECK(ctx.upstream_errors("github") == 1);
   }
+}
+
+TEST_CASE("the read-only checks survive a keep-alive connection the provider closed", "[auth][binding]") {
+  e2e::FakeProvider fake;
+  Context ctx;
+  auto gh = make(make_github_authenticator, ctx, "github", github_bound(fake));
+  auto op = make(make_oidc_authenticator, ctx, "sso", oidc_bound(fake));
+  REQUIRE(gh->authenticate(request("alice@example.com", "tok-alice")).kind == Kind::kAccepted);
+  REQUIRE(op->authenticate(request("alice@example.com", "tok-alice")).kind == Kind::kAccepted);
+  fake.close_idle_connections();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // The POSTs come first in the next sign-ins. The client retries only GETs
+  // on a dead pooled connection, but its pool sees the close before reuse,
+  // so the POSTs go out on new connections.
+  CHECK(gh->authenticate(request("alice@example.com", "tok-alice")).kind == Kind::kAccepted);
+  CHECK(op->authenticate(request("alice@example.com", "tok-alice")).kind == Kind::kAccepted);
+  CHECK(ctx.upstream_errors("github") == 0);
+  CHECK(ctx.upstream_errors("sso") == 0);
 }
 
 TEST_CASE("gitlab binding: application.uid must be the configured client_id", "[auth][gitlab][binding]") {
