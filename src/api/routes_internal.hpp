@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -20,13 +21,16 @@ namespace tokend::api {
 struct TokenOptions {
   std::string name;
   std::optional<std::int64_t> lifetime_days;
+  // "scopes": [...] or scope=a b; nullopt when not given (token/scopes.hpp).
+  std::optional<std::vector<std::string>> scopes;
 };
 
 // The options, or 400: "invalid_field" when name is not a string of at most
 // 100 bytes, or expiresInDays is not an integer from 1 to
 // tokens.max_lifetime_days (in JSON a number, "7" is refused; in a form a
 // plain decimal); "invalid_token_name" when the name is not printable UTF-8
-// (common/text.hpp, bidi controls refused).
+// (common/text.hpp, bidi controls refused); "invalid_scope" when a scope is
+// not declared in the configuration.
 std::variant<TokenOptions, http::HttpResponse> read_token_options(const nlohmann::json& body, BodyKind kind,
                                                                   ApiContext& ctx);
 
@@ -39,6 +43,10 @@ void issue_token(const store::User& user, const std::string& source, const Token
 void register_auth_routes(http::Router& router, ApiContext& ctx);
 void register_token_routes(http::Router& router, ApiContext& ctx);
 void register_system_routes(http::Router& router, ApiContext& ctx);
+// GET /api/auth/verify (forward authentication), src/api/verify_routes.cpp.
+void register_verify_routes(http::Router& router, ApiContext& ctx);
+// POST /api/introspect (RFC 7662), src/api/introspect_routes.cpp.
+void register_introspect_routes(http::Router& router, ApiContext& ctx);
 // Loads the web page's files into memory and serves them. False when the
 // folder cannot be read (the error is logged; the API still works).
 bool register_static_routes(http::Router& router, ApiContext& ctx);

@@ -14,6 +14,7 @@
 #include "tokend/http/json_writer.hpp"
 #include "tokend/log/log.hpp"
 #include "tokend/session/session_service.hpp"
+#include "tokend/token/scopes.hpp"
 #include "tokend/token/token_service.hpp"
 
 namespace tokend::api {
@@ -38,6 +39,12 @@ json token_json(const store::TokenRecord& t) {
           {"createdAt", format_iso8601(t.created_at)},
           {"expiresOn", format_iso8601(t.expires_at)},
           {"lastUsedAt", time_or_null(t.last_used_at)}};
+}
+
+json token_json(const store::TokenRecord& t, const std::vector<config::ScopeConfig>& declared) {
+  json j = token_json(t);
+  j["scopes"] = token::effective_scopes(t.scopes, declared);
+  return j;
 }
 
 void handle_exchange(const HttpRequest& req, ApiContext& ctx, http::Responder respond) {
@@ -100,7 +107,7 @@ HttpResponse handle_list(const HttpRequest& req, ApiContext& ctx) {
   const bool more = list->size() > limit;
   if (more) list->erase(list->begin() + static_cast<std::ptrdiff_t>(limit), list->end());
   json tokens = json::array();
-  for (const auto& t : *list) tokens.push_back(token_json(t));
+  for (const auto& t : *list) tokens.push_back(token_json(t, ctx.config.scopes));
   json next = nullptr;
   if (more) next = std::to_string(list->back().created_at) + "." + std::to_string(list->back().id);
   return http::json_response(200, {{"tokens", std::move(tokens)}, {"nextCursor", std::move(next)}});
@@ -155,6 +162,7 @@ HttpResponse handle_user(const HttpRequest& req, ApiContext& ctx) {
   w.key("expiresOn").value(format_iso8601(c.token->expires_at));
   w.key("id").value(c.token->id);
   w.key("name").value(c.token->name);
+  w.key("scopes").value(token::effective_scopes(c.token->scopes, ctx.config.scopes));
   w.end_object();
   w.key("username").value(c.user.username);
   w.end_object();
@@ -205,6 +213,14 @@ std::variant<TokenOptions, HttpResponse> read_token_options(const json& body, Bo
     }
     o.lifetime_days = days;
   }
+  auto scopes = token::requested_scopes(body, ctx.config.scopes);
+  if (!scopes) {
+    if (scopes.error().code == ErrorCode::kInvalidScope) {
+      return error_response(400, "invalid_scope", "A requested scope is not one this server offers.");
+    }
+    return error_response(400, "invalid_field", scopes.error().message);
+  }
+  o.scopes = std::move(*scopes);
   return o;
 }
 
@@ -256,7 +272,8 @@ void issue_token(const store::User& user, const std::string& source, const Token
         w.key("token").value(issued->token);
         w.end_object();
         respond(http::json_text_response(200, w.take()));
-      });
+      },
+      token::scopes_to_store(options.scopes, ctx.config.scopes));
 }
 
 void register_token_routes(http::Router& router, ApiContext& ctx) {

@@ -14,6 +14,7 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::kInvalidForm: return "invalid_form";
     case ErrorCode::kInvalidJson: return "invalid_json";
     case ErrorCode::kInvalidRequest: return "invalid_request";
+    case ErrorCode::kInvalidScope: return "invalid_scope";
     case ErrorCode::kInvalidUrl: return "invalid_url";
     case ErrorCode::kListenFailed: return "listen_failed";
     case ErrorCode::kNotFound: return "not_found";

@@ -9,6 +9,9 @@
 #include <sstream>
 #include <thread>
 
+#include "tokend/common/text.hpp"
+#include "tokend/token/scopes.hpp"
+
 namespace tokend::config {
 
 namespace {
@@ -70,6 +73,10 @@ class Section {
     if (!obj_.at(key).is_object() && err.empty()) err = path_ + "." + key + ": must be an object";
     return obj_.at(key).is_object() ? obj_.at(key) : kEmpty;
   }
+
+  const json& raw() const { return obj_; }
+  // For a key read by other means (arrays of objects).
+  void mark_used(const char* key) { used_.insert(key); }
 
   void check_unknown(std::string& err) const {
     if (!err.empty()) return;
@@ -174,6 +181,130 @@ Status read_metrics_token(MetricsConfig& m) {
   if (text.size() < 16) return Error{ErrorCode::kInvalidConfig, what + "the token must be at least 16 characters"};
   m.bearer_token = std::move(text);
   return ok_status();
+}
+
+
+// An HTTP field name (RFC 9110 token characters), for the forward-auth
+// identity headers.
+bool valid_header_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+// scopes: [{"name": "repo:read", "description": "...", "default": true}, ...].
+void read_scopes(const json& doc, Config& c, std::string& err) {
+  if (!err.empty() || !doc.contains("scopes")) return;
+  const json& list = doc.at("scopes");
+  if (!list.is_array()) {
+    err = "scopes: must be an array of objects";
+    return;
+  }
+  if (list.size() > token::kMaxScopes) {
+    err = "scopes: at most " + std::to_string(token::kMaxScopes) + " scopes";
+    return;
+  }
+  for (std::size_t i = 0; i < list.size() && err.empty(); ++i) {
+    const std::string path = "scopes[" + std::to_string(i) + "]";
+    Section s(list[i], path);
+    if (!s.valid_object(err)) return;
+    ScopeConfig sc;
+    s.get("name", sc.name, err);
+    s.get("description", sc.description, err);
+    s.get("default", sc.is_default, err);
+    s.check_unknown(err);
+    if (!err.empty()) return;
+    if (!token::valid_scope_name(sc.name)) {
+      err = path + ".name: 1 to " + std::to_string(token::kMaxScopeNameBytes) +
+            " visible ASCII characters, without spaces, '\"' or '\\'";
+      return;
+    }
+    if (sc.description.size() > token::kMaxScopeDescriptionBytes ||
+        !printable_utf8(sc.description, BidiControls::kRefuse)) {
+      err = path + ".description: printable UTF-8 text of at most " +
+            std::to_string(token::kMaxScopeDescriptionBytes) + " bytes";
+      return;
+    }
+    for (const auto& other : c.scopes) {
+      if (other.name == sc.name) {
+        err = path + ".name: '" + sc.name + "' is declared twice";
+        return;
+      }
+    }
+    c.scopes.push_back(std::move(sc));
+  }
+}
+
+void read_forward_auth(Section& root, Config& c, std::string& err) {
+  Section s(root.sub("forward_auth", err), "forward_auth");
+  s.get("enabled", c.forward_auth.enabled, err);
+  s.get("session_cookie", c.forward_auth.session_cookie, err);
+  {
+    Section h(s.sub("headers", err), "forward_auth.headers");
+    h.get("user_id", c.forward_auth.user_id_header, err);
+    h.get("username", c.forward_auth.username_header, err);
+    h.get("email", c.forward_auth.email_header, err);
+    h.get("token_id", c.forward_auth.token_id_header, err);
+    h.get("scopes", c.forward_auth.scopes_header, err);
+    h.check_unknown(err);
+  }
+  s.check_unknown(err);
+  if (!err.empty()) return;
+  for (const auto* name : {&c.forward_auth.user_id_header, &c.forward_auth.username_header,
+                           &c.forward_auth.email_header, &c.forward_auth.token_id_header,
+                           &c.forward_auth.scopes_header}) {
+    if (!valid_header_name(*name)) {
+      err = "forward_auth.headers: '" + *name + "' is not an HTTP header name";
+      return;
+    }
+  }
+}
+
+// introspection: {"clients": [{"id": "...", "secret_hash": "$argon2id$..."}], "scope": "tokend:introspect"}.
+void read_introspection(Section& root, Config& c, std::string& err) {
+  Section s(root.sub("introspection", err), "introspection");
+  s.get("scope", c.introspection.scope, err);
+  s.mark_used("clients");  // an array: read below
+  s.check_unknown(err);
+  if (!err.empty()) return;
+  if (!c.introspection.scope.empty() && !token::valid_scope_name(c.introspection.scope)) {
+    err = "introspection.scope: not a valid scope name";
+    return;
+  }
+  if (!root.raw().contains("introspection") || !root.raw().at("introspection").contains("clients")) return;
+  const json& list = root.raw().at("introspection").at("clients");
+  if (!list.is_array()) {
+    err = "introspection.clients: must be an array of objects";
+    return;
+  }
+  for (std::size_t i = 0; i < list.size() && err.empty(); ++i) {
+    const std::string path = "introspection.clients[" + std::to_string(i) + "]";
+    Section cs(list[i], path);
+    if (!cs.valid_object(err)) return;
+    IntrospectionClient client;
+    cs.get("id", client.id, err);
+    cs.get("secret_hash", client.secret_hash, err);
+    cs.check_unknown(err);
+    if (!err.empty()) return;
+    // The id travels in HTTP Basic, where ':' ends it.
+    if (client.id.empty() || client.id.size() > 128 || client.id.find(':') != std::string::npos ||
+        !std::all_of(client.id.begin(), client.id.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; })) {
+      err = path + ".id: 1 to 128 visible ASCII characters without ':'";
+      return;
+    }
+    if (client.secret_hash.rfind("$argon2id$", 0) != 0) {
+      err = path + ".secret_hash: an argon2id PHC string (make one with: tokend hash-secret)";
+      return;
+    }
+    for (const auto& other : c.introspection.clients) {
+      if (other.id == client.id) {
+        err = path + ".id: '" + client.id + "' is listed twice";
+        return;
+      }
+    }
+    c.introspection.clients.push_back(std::move(client));
+  }
 }
 
 }  // namespace
@@ -319,7 +450,11 @@ Result<Config> parse_config(const json& doc) {
   root.get("server_names", c.server_names, err);
   const json& auth = root.sub("auth", err);
   if (doc.contains("auth")) c.auth = auth;
+  root.mark_used("scopes");  // an array: read by read_scopes
+  read_forward_auth(root, c, err);
+  read_introspection(root, c, err);
   root.check_unknown(err);
+  read_scopes(doc, c, err);
   if (!err.empty()) return Error{ErrorCode::kInvalidConfig, err};
 
   // Cross-field validation.

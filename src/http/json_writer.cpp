@@ -116,6 +116,17 @@ JsonWriter& JsonWriter::null() {
   return *this;
 }
 
+JsonWriter& JsonWriter::value(const std::vector<std::string>& strings) {
+  out_ += '[';
+  for (std::size_t i = 0; i < strings.size(); ++i) {
+    if (i > 0) out_ += ',';
+    append_json_string(out_, strings[i]);
+  }
+  out_ += ']';
+  first_ = false;
+  return *this;
+}
+
 std::string JsonWriter::take() {
   first_ = true;
   return std::exchange(out_, std::string());

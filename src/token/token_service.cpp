@@ -68,10 +68,13 @@ void TokenService::count_issued(const std::string& source) {
 }
 
 Result<IssuedToken> TokenService::issue(std::int64_t user_id, std::string_view source, std::string_view name,
-                                        std::optional<std::int64_t> lifetime_days) {
+                                        std::optional<std::int64_t> lifetime_days,
+                                        std::optional<std::string> scopes) {
   IssuedToken out;
   out.token = crypto::to_hex(crypto::random_bytes(kTokenBytes));
-  auto rec = store_.insert_token(new_token(out.token, user_id, source, name, lifetime_days));
+  store::NewToken row = new_token(out.token, user_id, source, name, lifetime_days);
+  row.scopes = std::move(scopes);
+  auto rec = store_.insert_token(row);
   if (!rec) return rec.error();
   out.record = std::move(*rec);
   count_issued(out.record.source);
@@ -112,9 +115,11 @@ void TokenService::end_creation(std::int64_t user_id) {
 }
 
 void TokenService::issue_async(std::int64_t user_id, std::string_view source, std::string_view name,
-                               std::optional<std::int64_t> lifetime_days, IssueDone done) {
+                               std::optional<std::int64_t> lifetime_days, IssueDone done,
+                               std::optional<std::string> scopes) {
   std::string token = crypto::to_hex(crypto::random_bytes(kTokenBytes));
   store::NewToken row = new_token(token, user_id, source, name, lifetime_days);
+  row.scopes = std::move(scopes);
   store_.insert_token_async(
       row, [this, token = std::move(token), done = std::move(done)](Result<store::TokenRecord> rec) mutable {
         if (!rec) return done(rec.error());

@@ -29,6 +29,7 @@ enum class ErrorCode {
   kInvalidForm,
   kInvalidJson,
   kInvalidRequest,
+  kInvalidScope,
   kInvalidUrl,
   kListenFailed,
   kNotFound,

@@ -123,6 +123,38 @@ struct WebConfig {
   std::string root;  // default: the repository's web/ folder
 };
 
+// One scope the operator declares (scopes: [...]): a token carries a subset.
+struct ScopeConfig {
+  std::string name;         // an RFC 6749 scope-token, validated (token/scopes.hpp)
+  std::string description;  // shown on the token page
+  bool is_default = false;  // granted to tokens asked for without "scopes"
+};
+
+// GET /api/auth/verify (forward authentication for reverse proxies).
+struct ForwardAuthConfig {
+  bool enabled = true;
+  bool session_cookie = false;  // also accept the browser session cookie
+  // Names of the identity headers of a 200 answer.
+  std::string user_id_header = "X-Auth-User-Id";
+  std::string username_header = "X-Auth-Username";
+  std::string email_header = "X-Auth-Email";
+  std::string token_id_header = "X-Auth-Token-Id";
+  std::string scopes_header = "X-Auth-Scopes";
+};
+
+// A client allowed to call POST /api/introspect with HTTP Basic.
+struct IntrospectionClient {
+  std::string id;
+  std::string secret_hash;  // argon2id PHC string (tokend hash-secret)
+};
+
+// POST /api/introspect (RFC 7662).
+struct IntrospectionConfig {
+  std::vector<IntrospectionClient> clients;
+  // A bearer token carrying this scope may introspect too; "" turns that off.
+  std::string scope = "tokend:introspect";
+};
+
 struct Config {
   ListenConfig listen;
   TlsConfig tls;
@@ -148,6 +180,10 @@ struct Config {
   // name -> settings object; each has "type" (defaults to the name) and
   // optionally "enabled": false. Default: {"userpass": {"type": "userpass"}}.
   nlohmann::json auth = nlohmann::json::object();
+  // Declared scopes, in the configured order; empty: tokens carry none.
+  std::vector<ScopeConfig> scopes;
+  ForwardAuthConfig forward_auth;
+  IntrospectionConfig introspection;
 };
 
 // Parses a config document. Unknown keys are errors (a typo must not silently

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tokend::http {
 
@@ -31,6 +32,8 @@ class JsonWriter final {
   JsonWriter& value(const char* s) { return value(std::string_view(s)); }
   JsonWriter& value(std::int64_t n);
   JsonWriter& null();
+  // An array of strings as one value: ["a","b"].
+  JsonWriter& value(const std::vector<std::string>& strings);
 
   // The text written so far; the writer is empty afterwards.
   std::string take();

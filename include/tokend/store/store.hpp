@@ -63,6 +63,9 @@ struct TokenRecord {
   TimeMs expires_at = kNever;
   std::optional<TimeMs> last_used_at;
   std::optional<TimeMs> revoked_at;
+  // Space-separated scope names; nullopt (NULL): "the configured defaults"
+  // (token/scopes.hpp).
+  std::optional<std::string> scopes;
 };
 
 // Where a page of tokens ends: the last token's created_at and id.
@@ -78,6 +81,7 @@ struct NewToken {
   std::string source;
   TimeMs created_at = 0;
   TimeMs expires_at = kNever;
+  std::optional<std::string> scopes;  // as TokenRecord::scopes
 };
 
 // The user of a token or session lookup comes without its password_hash

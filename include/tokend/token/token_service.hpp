@@ -49,9 +49,11 @@ class TokenService final {
 
   // A new token for `user_id`. `lifetime_days`: nullopt for the configured
   // default; otherwise 1..max_lifetime_days (the caller validated it).
+  // `scopes`: what to store (token::scopes_to_store; nullopt: NULL).
   // Error "storage_error" when it could not be stored (nothing was issued).
   Result<IssuedToken> issue(std::int64_t user_id, std::string_view source, std::string_view name,
-                            std::optional<std::int64_t> lifetime_days);
+                            std::optional<std::int64_t> lifetime_days,
+                            std::optional<std::string> scopes = std::nullopt);
 
   // Like issue(), but returns at once and calls `done` with the result once
   // the token is committed (Store::insert_token_async: on the store's thread,
@@ -59,7 +61,8 @@ class TokenService final {
   // issue() either.
   using IssueDone = std::function<void(Result<IssuedToken>)>;
   void issue_async(std::int64_t user_id, std::string_view source, std::string_view name,
-                   std::optional<std::int64_t> lifetime_days, IssueDone done);
+                   std::optional<std::int64_t> lifetime_days, IssueDone done,
+                   std::optional<std::string> scopes = std::nullopt);
 
   // The token's record and owner when `token` is live: well-formed, known, not
   // revoked, not expired, and its account not disabled. Error "unauthorized"

@@ -59,6 +59,10 @@ class Stmt {
     return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s_, col)))
              : std::string();
   }
+  std::optional<std::string> opt_text(int col) const {
+    if (sqlite3_column_type(s_, col) == SQLITE_NULL) return std::nullopt;
+    return text(col);
+  }
   bool bind_failed() const { return bind_failed_; }
 
  private:

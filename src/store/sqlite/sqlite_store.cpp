@@ -69,6 +69,11 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_user ON sessions (user_id);
 )sql",
+    // 2: token scopes, space-separated; NULL for the rows before (read as the
+    // configured defaults, token/scopes.hpp).
+    R"sql(
+ALTER TABLE tokens ADD COLUMN scopes TEXT;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -100,6 +105,11 @@ TokenRecord read_token(const Stmt& s, int first) {
   t.last_used_at = s.opt_int64(first + 6);
   t.revoked_at = s.opt_int64(first + 7);
   return t;
+}
+
+// The scopes column (migration 2), selected after the others.
+std::optional<std::string> read_scopes(const Stmt& s, int col) {
+  return s.opt_text(col);
 }
 
 // A write transaction: BEGIN IMMEDIATE takes the write lock up front, so two
@@ -624,10 +634,12 @@ std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<Pe
     for (const PendingToken& p : group) {
       const NewToken& t = p.token;
       auto st = c.prepare(
-          "INSERT INTO tokens (digest, user_id, name, source, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)");
+          "INSERT INTO tokens (digest, user_id, name, source, created_at, expires_at, scopes) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?)");
       if (!st) return fail_all(st.error());
       st->bind_blob(1, digest_ptr(t.digest), kDigestLen).bind(2, t.user_id).bind(3, t.name).bind(4, t.source);
       st->bind(5, t.created_at).bind(6, t.expires_at);
+      if (t.scopes) st->bind(7, *t.scopes); else st->bind_null(7);
       if (const int rc = st->step(); rc != SQLITE_DONE) {
         const Error e = db_error(c, "inserting a token");
         // A constraint failure (a duplicate digest) fails its own row and
@@ -649,6 +661,7 @@ std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<Pe
       r.source = t.source;
       r.created_at = t.created_at;
       r.expires_at = t.expires_at;
+      r.scopes = t.scopes;
       results.emplace_back(std::move(r));
     }
     if (group.size() > 1) {
@@ -665,7 +678,7 @@ Result<std::optional<TokenLookup>> SqliteStore::find_token(const crypto::Sha256&
       "SELECT t.id, t.user_id, t.name, t.source, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, "
       // Not the password hash: the token path has no use for it (and copying
       // it was an allocation per validation).
-      "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at "
+      "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at, t.scopes "
       "FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = ?");
   if (!st) return st.error();
   st->bind_blob_static(1, digest_ptr(digest), kDigestLen);  // `digest` outlives `st`
@@ -673,6 +686,7 @@ Result<std::optional<TokenLookup>> SqliteStore::find_token(const crypto::Sha256&
   if (rc == SQLITE_DONE) return std::optional<TokenLookup>{};
   if (rc != SQLITE_ROW) return db_error(**lease, "finding a token");
   TokenLookup l{read_token(*st, 0), read_user(*st, 8)};
+  l.token.scopes = read_scopes(*st, 15);
   return std::optional<TokenLookup>(std::move(l));
 }
 
@@ -680,13 +694,16 @@ Result<std::vector<TokenRecord>> SqliteStore::list_live_tokens(std::int64_t user
   auto lease = this->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
-      "SELECT id, user_id, name, source, created_at, expires_at, last_used_at, revoked_at FROM tokens "
+      "SELECT id, user_id, name, source, created_at, expires_at, last_used_at, revoked_at, scopes FROM tokens "
       "WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id DESC");
   if (!st) return st.error();
   st->bind(1, user_id).bind(2, now);
   std::vector<TokenRecord> out;
   int rc;
-  while ((rc = st->step()) == SQLITE_ROW) out.push_back(read_token(*st, 0));
+  while ((rc = st->step()) == SQLITE_ROW) {
+    out.push_back(read_token(*st, 0));
+    out.back().scopes = read_scopes(*st, 8);
+  }
   if (rc != SQLITE_DONE) return db_error(**lease, "listing tokens");
   return out;
 }
@@ -699,7 +716,7 @@ Result<std::vector<TokenRecord>> SqliteStore::list_live_tokens_page(std::int64_t
   // Keyset paging on the tokens_user index (user_id, created_at): each page
   // costs its own size, however deep it is.
   auto st = (*lease)->prepare(
-      "SELECT id, user_id, name, source, created_at, expires_at, last_used_at, revoked_at FROM tokens "
+      "SELECT id, user_id, name, source, created_at, expires_at, last_used_at, revoked_at, scopes FROM tokens "
       "WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? "
       "AND (? = 0 OR created_at < ? OR (created_at = ? AND id < ?)) "
       "ORDER BY created_at DESC, id DESC LIMIT ?");
@@ -709,7 +726,10 @@ Result<std::vector<TokenRecord>> SqliteStore::list_live_tokens_page(std::int64_t
       .bind(6, after ? after->id : std::int64_t{0}).bind(7, static_cast<std::int64_t>(limit));
   std::vector<TokenRecord> out;
   int rc;
-  while ((rc = st->step()) == SQLITE_ROW) out.push_back(read_token(*st, 0));
+  while ((rc = st->step()) == SQLITE_ROW) {
+    out.push_back(read_token(*st, 0));
+    out.back().scopes = read_scopes(*st, 8);
+  }
   if (rc != SQLITE_DONE) return db_error(**lease, "listing tokens");
   return out;
 }

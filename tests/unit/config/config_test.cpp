@@ -424,3 +424,61 @@ TEST_CASE("parse_config_text reads JSON with comments", "[config]") {
   CHECK(bad.error().code == tokend::ErrorCode::kInvalidConfig);
   CHECK(bad.error().message == "not valid JSON");
 }
+
+TEST_CASE("scopes, forward_auth and introspection settings", "[config][scopes]") {
+  SECTION("defaults: no scopes, forward auth on with the X-Auth-* names, no clients") {
+    auto c = parse_config(json::object());
+    REQUIRE(c.ok());
+    CHECK(c->scopes.empty());
+    CHECK(c->forward_auth.enabled);
+    CHECK_FALSE(c->forward_auth.session_cookie);
+    CHECK(c->forward_auth.user_id_header == "X-Auth-User-Id");
+    CHECK(c->forward_auth.scopes_header == "X-Auth-Scopes");
+    CHECK(c->introspection.clients.empty());
+    CHECK(c->introspection.scope == "tokend:introspect");
+  }
+  SECTION("declared scopes are read in order") {
+    auto c = parse_config(json::parse(R"({"scopes": [
+      {"name": "repo:read", "description": "Read", "default": true},
+      {"name": "admin"}]})"));
+    REQUIRE(c.ok());
+    REQUIRE(c->scopes.size() == 2);
+    CHECK(c->scopes[0].name == "repo:read");
+    CHECK(c->scopes[0].description == "Read");
+    CHECK(c->scopes[0].is_default);
+    CHECK(c->scopes[1].name == "admin");
+    CHECK_FALSE(c->scopes[1].is_default);
+  }
+  SECTION("bad scopes are refused at start") {
+    CHECK(contains(error_of(json::parse(R"({"scopes": {"name": "a"}})")), "scopes"));
+    CHECK(contains(error_of(json::parse(R"({"scopes": [{"name": "a b"}]})")), "scopes[0].name"));
+    CHECK(contains(error_of(json::parse(R"({"scopes": [{"name": ""}]})")), "scopes[0].name"));
+    CHECK(contains(error_of(json::parse(R"({"scopes": [{"name": "a"}, {"name": "a"}]})")), "twice"));
+    CHECK(contains(error_of(json::parse(R"({"scopes": [{"name": "a", "dflt": true}]})")), "unknown setting"));
+    CHECK(contains(error_of(json{{"scopes", {{{"name", "a"}, {"description", "x\ny"}}}}}), "description"));
+    json many = json::array();
+    for (int i = 0; i < 65; ++i) many.push_back({{"name", "s" + std::to_string(i)}});
+    CHECK(contains(error_of(json{{"scopes", many}}), "at most"));
+  }
+  SECTION("forward_auth header names are HTTP field names") {
+    auto c = parse_config(json::parse(R"({"forward_auth": {"session_cookie": true, "headers": {"user_id": "X-User"}}})"));
+    REQUIRE(c.ok());
+    CHECK(c->forward_auth.session_cookie);
+    CHECK(c->forward_auth.user_id_header == "X-User");
+    CHECK(contains(error_of(json::parse(R"({"forward_auth": {"headers": {"user_id": "X User"}}})")), "header name"));
+    CHECK(contains(error_of(json::parse(R"({"forward_auth": {"headers": {"group": "X-G"}}})")), "unknown setting"));
+  }
+  SECTION("introspection clients need an id and an argon2id hash") {
+    auto c = parse_config(json::parse(R"({"introspection": {"clients": [
+      {"id": "api-gateway", "secret_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaA"}]}})"));
+    REQUIRE(c.ok());
+    REQUIRE(c->introspection.clients.size() == 1);
+    CHECK(c->introspection.clients[0].id == "api-gateway");
+    CHECK(contains(error_of(json::parse(R"({"introspection": {"clients": [{"id": "a:b", "secret_hash": "$argon2id$x"}]}})")),
+                   ".id"));
+    CHECK(contains(error_of(json::parse(R"({"introspection": {"clients": [{"id": "a", "secret_hash": "plain"}]}})")),
+                   "secret_hash"));
+    CHECK(contains(error_of(json::parse(R"({"introspection": {"clients": {"id": "a"}}})")), "clients"));
+    CHECK(contains(error_of(json::parse(R"({"introspection": {"scope": "a b"}})")), "introspection.scope"));
+  }
+}
