@@ -80,6 +80,8 @@ void register_routes(http::Router& router, ApiContext& ctx) {
   register_auth_routes(router, ctx);
   register_token_routes(router, ctx);
   register_system_routes(router, ctx);
+  register_verify_routes(router, ctx);
+  register_introspect_routes(router, ctx);
   if (ctx.config.web.enabled) register_static_routes(router, ctx);
 }
 
