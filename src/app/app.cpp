@@ -60,7 +60,7 @@ int serve(const config::Config& config) {
   WorkerPool bulk("bulk", config.threads.bulk_workers, config.threads.bulk_queue);
 
   http::Router router;
-  api::ApiContext ctx{config, *store, metrics, *registry, throttle, tokens, sessions};
+  api::ApiContext ctx{config, *store, metrics, *registry, throttle, tokens, sessions, &hasher};
   api::register_routes(router, ctx);
 
   http::ServerOptions options{config.listen, config.tls, config.limits, config.threads.io_threads,

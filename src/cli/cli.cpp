@@ -14,6 +14,7 @@
 #include "tokend/app/app.hpp"
 #include "tokend/auth/username.hpp"
 #include "tokend/auth/userpass/password_hasher.hpp"
+#include "cli/hash_secret.hpp"
 #include "tokend/config/config.hpp"
 #include "tokend/log/log.hpp"
 #include "tokend/store/sqlite/sqlite_store.hpp"
@@ -299,6 +300,7 @@ int run(int argc, char** argv) {
   }
   if (cmd == "serve") return serve_command(argc, argv);
   if (cmd == "user") return user_command(argc, argv);
+  if (cmd == "hash-secret") return hash_secret_command(argc, argv);
   std::cerr << "tokend: unknown command " << cmd << "\n" << kMainHelp;
   return 2;
 }

@@ -13,6 +13,7 @@ namespace tokend::metrics { class Metrics; }
 namespace tokend::auth {
 class Registry;
 class LoginThrottle;
+class PasswordHasher;
 }
 namespace tokend::token { class TokenService; }
 namespace tokend::session { class SessionService; }
@@ -28,6 +29,9 @@ struct ApiContext {
   auth::LoginThrottle& throttle;
   token::TokenService& tokens;
   session::SessionService& sessions;
+  // Checks introspection client secrets (POST /api/introspect); without one,
+  // HTTP Basic introspection clients are refused.
+  auth::PasswordHasher* hasher = nullptr;
 };
 
 // Registers every route on `router`.
