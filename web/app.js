@@ -40,6 +40,9 @@
     tokenName: byId('token-name'),
     tokenNameError: byId('token-name-error'),
     tokenExpiry: byId('token-expiry'),
+    scopeField: byId('scope-field'),
+    scopeList: byId('scope-list'),
+    scopesHeading: byId('scopes-heading'),
     newToken: byId('new-token'),
     newTokenName: byId('new-token-name'),
     newTokenValue: byId('new-token-value'),
@@ -61,6 +64,7 @@
     view: 'loading',
     user: null,
     methods: [],
+    scopes: [],
     tokens: [],
     pendingRevoke: null,
     busy: false,
@@ -315,6 +319,54 @@
     ui.methodField.hidden = state.methods.length < 2;
   }
 
+  // ---- Scopes --------------------------------------------------------------
+
+  // The scopes the server declares (GET /api/scopes): one checkbox each,
+  // the defaults checked. Without declared scopes the page looks as before.
+  async function loadScopes() {
+    const r = await api('GET', 'api/scopes');
+    const scopes = r.ok && r.data && Array.isArray(r.data.scopes) ? r.data.scopes : [];
+    state.scopes = scopes.filter(function (s) { return s && typeof s.name === 'string'; });
+    ui.scopeList.textContent = '';
+    state.scopes.forEach(function (s, i) {
+      const label = document.createElement('label');
+      label.className = 'scope-option';
+      const box = document.createElement('input');
+      box.type = 'checkbox';
+      box.name = 'scope';
+      box.value = s.name;
+      box.id = 'scope-' + i;
+      box.checked = s.default === true;
+      box.dataset.default = s.default === true ? 'true' : 'false';
+      label.appendChild(box);
+      const name = document.createElement('code');
+      name.textContent = s.name;
+      label.appendChild(name);
+      if (typeof s.description === 'string' && s.description !== '') {
+        const description = document.createElement('span');
+        description.className = 'muted scope-description';
+        description.textContent = s.description;
+        label.appendChild(description);
+      }
+      ui.scopeList.appendChild(label);
+    });
+    ui.scopeField.hidden = state.scopes.length === 0;
+    ui.scopesHeading.hidden = state.scopes.length === 0;
+    if (state.tokens.length) renderTokens();
+  }
+
+  function checkedScopes() {
+    return Array.from(ui.scopeList.querySelectorAll('input[type=checkbox]'))
+      .filter(function (box) { return box.checked; })
+      .map(function (box) { return box.value; });
+  }
+
+  function resetScopes() {
+    for (const box of ui.scopeList.querySelectorAll('input[type=checkbox]')) {
+      box.checked = box.dataset.default === 'true';
+    }
+  }
+
   async function onSignin(event) {
     event.preventDefault();
     if (state.busy) return;
@@ -454,6 +506,24 @@
       source.appendChild(badge);
       tr.appendChild(source);
 
+      if (state.scopes.length) {
+        const scopes = cell('Scopes', 'cell-scopes');
+        const list = Array.isArray(token.scopes) ? token.scopes : [];
+        if (list.length === 0) {
+          const none = document.createElement('span');
+          none.className = 'muted';
+          none.textContent = 'None';
+          scopes.appendChild(none);
+        }
+        for (const name of list) {
+          const tag = document.createElement('code');
+          tag.className = 'scope-tag';
+          tag.textContent = String(name);
+          scopes.appendChild(tag);
+        }
+        tr.appendChild(scopes);
+      }
+
       const created = cell('Created', 'cell-created');
       created.appendChild(timeNode(token.createdAt, 'Unknown', false));
       tr.appendChild(created);
@@ -502,7 +572,11 @@
     const days = parseInt(ui.tokenExpiry.value, 10);
 
     setBusy(ui.createSubmit, true, 'Creating…');
-    const r = await api('POST', 'api/token', { name: name, expiresInDays: days });
+    const body = { name: name, expiresInDays: days };
+    // Only when the server declares scopes: an older server would not know
+    // the field, and an empty list is a real choice ("no scope").
+    if (state.scopes.length) body.scopes = checkedScopes();
+    const r = await api('POST', 'api/token', body);
     setBusy(ui.createSubmit, false);
 
     if (r.status === 401) return sessionExpired();
@@ -519,6 +593,7 @@
       return;
     }
     ui.tokenName.value = '';
+    resetScopes();
     showNewToken(name, r.data.token, r.data.expiresOn);
     await loadTokens();
     if (state.view !== 'tokens') return;
@@ -659,6 +734,7 @@
     });
 
     loadMethods();
+    loadScopes();
     enterSession(false);
   }
 

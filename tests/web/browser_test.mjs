@@ -90,6 +90,12 @@ class Tokend {
       database: { path: path.join(dir, 'tokend.db') },
       log: { file: this.logPath },
       web: { root: path.join(sourceDir, 'web') },
+      // Declared scopes: the create form shows one checkbox each.
+      scopes: [
+        { name: 'repo:read', description: 'Read repositories', default: true },
+        { name: 'repo:write', description: 'Push to repositories', default: true },
+        { name: 'admin', description: 'Administration' },
+      ],
     }, null, 2));
   }
 
@@ -452,6 +458,43 @@ async function runChecks(tokend, setBrowser) {
     assert.ok(days > 29 && days <= 30.01, `expires in ${days} days, wanted 30`);
     assert.match((await row.locator('.cell-created').textContent()).trim(), /\b20\d\d\b/);
     assert.equal((await row.locator('.cell-used').textContent()).trim(), 'Never used');
+  });
+
+  await check('the new token carries the default scopes, shown in its row', async () => {
+    const row = rowFor(page, nameA);
+    const tags = await row.locator('.cell-scopes .scope-tag').allTextContents();
+    assert.deepEqual(tags, ['repo:read', 'repo:write']);
+  });
+
+  await check('scope checkboxes: defaults pre-checked; a token made with one unchecked lists the others', async () => {
+    await visible(page, '#scope-field');
+    const boxes = page.locator('#scope-list input[type=checkbox]');
+    assert.equal(await boxes.count(), 3);
+    assert.equal(await page.isChecked('#scope-list input[value="repo:read"]'), true);
+    assert.equal(await page.isChecked('#scope-list input[value="repo:write"]'), true);
+    assert.equal(await page.isChecked('#scope-list input[value="admin"]'), false);
+    // Descriptions are shown next to the names.
+    assert.match(await page.textContent('#scope-list'), /Push to repositories/);
+    await page.uncheck('#scope-list input[value="repo:write"]');
+    await page.check('#scope-list input[value="admin"]');
+    const scoped = 'scoped ' + Date.now();
+    const value = await createToken(page, scoped, 7);
+    const tags = await rowFor(page, scoped).locator('.cell-scopes .scope-tag').allTextContents();
+    assert.deepEqual(tags, ['repo:read', 'admin']);
+    // The server agrees: GET /api/user reports the token's scopes.
+    const r = await fetch(`${tokend.base}/api/user`, {
+      headers: { Authorization: `Bearer ${value}` }, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+    });
+    assert.equal(r.status, 200);
+    assert.deepEqual((await r.json()).token.scopes, ['repo:read', 'admin']);
+    // The form is back to the defaults for the next token.
+    assert.equal(await page.isChecked('#scope-list input[value="repo:write"]'), true);
+    assert.equal(await page.isChecked('#scope-list input[value="admin"]'), false);
+    // Gone again, so the later checks see the tokens they expect.
+    const del = await fetch(`${tokend.base}/api/token`, {
+      method: 'DELETE', headers: { Authorization: `Bearer ${value}` }, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+    });
+    assert.equal(del.status, 204);
   });
 
   await check('a token from the seed\'s form login (POST /api/authenticate/userpass) is issued', async () => {
