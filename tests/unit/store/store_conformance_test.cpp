@@ -608,6 +608,40 @@ TEST_CASE("Store conformance: insert_token and find_token", "[store][tokens]") {
   });
 }
 
+TEST_CASE("Store conformance: token scopes round-trip, NULL and empty kept apart", "[store][tokens][scopes]") {
+  for_each_backend([](Store& s) {
+    const User u = make_user(s, "alice");
+    const auto insert = [&](const std::string& secret, std::optional<std::string> scopes, TimeMs created) {
+      NewToken t;
+      t.digest = digest(secret);
+      t.user_id = u.id;
+      t.name = secret;
+      t.source = "userpass";
+      t.created_at = created;
+      t.scopes = std::move(scopes);
+      auto rec = s.insert_token(t);
+      REQUIRE(rec.ok());
+      return *rec;
+    };
+    CHECK(insert("scoped", std::string("repo:read admin"), kT0).scopes == std::optional<std::string>("repo:read admin"));
+    CHECK(insert("empty", std::string(""), kT0 + 1).scopes == std::optional<std::string>(""));
+    CHECK_FALSE(insert("null", std::nullopt, kT0 + 2).scopes.has_value());
+    CHECK(find_token(s, "scoped")->token.scopes == std::optional<std::string>("repo:read admin"));
+    CHECK(find_token(s, "empty")->token.scopes == std::optional<std::string>(""));
+    CHECK_FALSE(find_token(s, "null")->token.scopes.has_value());
+    auto listed = s.list_live_tokens(u.id, kT0);
+    REQUIRE(listed.ok());
+    REQUIRE(listed->size() == 3);
+    CHECK_FALSE((*listed)[0].scopes.has_value());
+    CHECK((*listed)[1].scopes == std::optional<std::string>(""));
+    CHECK((*listed)[2].scopes == std::optional<std::string>("repo:read admin"));
+    auto page = s.list_live_tokens_page(u.id, kT0, 1, std::nullopt);
+    REQUIRE(page.ok());
+    REQUIRE(page->size() == 1);
+    CHECK_FALSE((*page)[0].scopes.has_value());
+  });
+}
+
 TEST_CASE("Store conformance: a digest is stored once", "[store][tokens]") {
   for_each_backend([](Store& s) {
     const User u = make_user(s, "alice");
