@@ -5,6 +5,7 @@
 // that carries introspection.scope. docs/api.md.
 #include <openssl/evp.h>
 
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -95,9 +96,9 @@ class VerifiedSecrets final {
     std::lock_guard lock(mu_);
     const auto it = digests_.find(id);
     if (it == digests_.end()) return false;
-    return crypto::constant_time_equal(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()),
-                                       std::string_view(reinterpret_cast<const char*>(it->second.data()),
-                                                        it->second.size()));
+    return crypto::constant_time_equal(
+        std::string_view(reinterpret_cast<const char*>(d.data()), d.size()),
+        std::string_view(reinterpret_cast<const char*>(it->second.data()), it->second.size()));
   }
   void remember(const std::string& id, std::string_view secret) {
     const crypto::Sha256 d = crypto::sha256(secret);

@@ -107,9 +107,8 @@ std::vector<std::string> effective_scopes(const std::optional<std::string>& stor
 }
 
 bool has_scopes(const std::vector<std::string>& held, const std::vector<std::string>& required) {
-  return std::all_of(required.begin(), required.end(), [&](const std::string& r) {
-    return std::find(held.begin(), held.end(), r) != held.end();
-  });
+  return std::all_of(required.begin(), required.end(),
+                     [&](const std::string& r) { return std::find(held.begin(), held.end(), r) != held.end(); });
 }
 
 }  // namespace tokend::token

@@ -117,7 +117,8 @@ TEST_CASE("forward auth: identity header values cannot break a header", "[e2e][f
   TokendProcess t;
   t.add_user("bob", "bobs password");
   // An email as a provider might send it, with CR/LF and non-ASCII.
-  sql(t.db_path(), "UPDATE users SET email = 'b' || char(13) || char(10) || 'X-Evil: 1%@exämple.org' WHERE username = 'bob'");
+  sql(t.db_path(),
+      "UPDATE users SET email = 'b' || char(13) || char(10) || 'X-Evil: 1%@exämple.org' WHERE username = 'bob'");
   const std::string token = t.login("bob", "bobs password");
   auto r = t.get("/api/auth/verify", bearer(token));
   REQUIRE(r.status == 200);
@@ -166,13 +167,10 @@ TEST_CASE("nginx auth_request in front of a backend: only verified requests pass
   const std::string token = t.login("alice", "alices password");
   const auto user = t.get("/api/user", bearer(token)).json();
   const std::string uid = std::to_string(user["id"].get<long long>());
-  const std::map<std::string, std::string> forged = {{"X-Auth-User-Id", "1"},
-                                                     {"X-Auth-Username", "root"},
-                                                     {"X-Auth-Email", "root@example.org"},
-                                                     {"X-Auth-Token-Id", "1"},
-                                                     {"X-Auth-Scopes", "admin"},
-                                                     {"X-Auth-Groups", "wheel"},
-                                                     {"X-Auth-Display-Name", "Root"}};
+  const std::map<std::string, std::string> forged = {
+      {"X-Auth-User-Id", "1"},        {"X-Auth-Username", "root"}, {"X-Auth-Email", "root@example.org"},
+      {"X-Auth-Token-Id", "1"},       {"X-Auth-Scopes", "admin"},  {"X-Auth-Groups", "wheel"},
+      {"X-Auth-Display-Name", "Root"}};
 
   SECTION("a valid token reaches the backend with the identity headers") {
     auto r = via("/hello", bearer(token));

@@ -40,7 +40,8 @@ std::string base64(const std::string& in) {
 }
 
 std::map<std::string, std::string> basic(const std::string& id, const std::string& secret) {
-  return {{"Authorization", "Basic " + base64(id + ":" + secret)}, {"Content-Type", "application/x-www-form-urlencoded"}};
+  return {{"Authorization", "Basic " + base64(id + ":" + secret)},
+          {"Content-Type", "application/x-www-form-urlencoded"}};
 }
 
 // `tokend hash-secret` with the secret on standard input: the PHC string.
@@ -122,8 +123,8 @@ TEST_CASE("POST /api/introspect answers RFC 7662 to an authenticated client", "[
     const std::string expired = t.login("alice", "alices password");
     const auto expired_id = t.get("/api/user", bearer(expired)).json()["token"]["id"].get<long long>();
     sql(t.db_path(), "UPDATE tokens SET expires_at = 1 WHERE id = " + std::to_string(expired_id));
-    for (const std::string& dead : {revoked, expired, std::string(256, '0'), std::string("mF_9.B5f-4.1JqM"),
-                                    token + "x", std::string("")}) {
+    for (const std::string& dead :
+         {revoked, expired, std::string(256, '0'), std::string("mF_9.B5f-4.1JqM"), token + "x", std::string("")}) {
       // An empty token is no token: inactive too.
       auto r = t.post("/api/introspect", "token=" + dead + "&token_type_hint=access_token", client);
       CHECK(r.status == 200);
@@ -162,10 +163,10 @@ TEST_CASE("POST /api/introspect refuses unauthenticated callers without telling 
     CHECK(r.header("www-authenticate") == R"(Basic realm="tokend")");
     CHECK(r.body.find("active") == std::string::npos);
   };
-  refused(kForm);                                              // nobody
-  refused(basic("s6BhdRkqt3", kSecret + "x"));                 // wrong secret
-  refused(basic("s6BhdRkqt3", ""));                            // empty secret
-  refused(basic("someone", kSecret));                          // unknown client
+  refused(kForm);                               // nobody
+  refused(basic("s6BhdRkqt3", kSecret + "x"));  // wrong secret
+  refused(basic("s6BhdRkqt3", ""));             // empty secret
+  refused(basic("someone", kSecret));           // unknown client
   refused({{"Authorization", "Basic !!!"}, {"Content-Type", "application/x-www-form-urlencoded"}});
   refused({{"Authorization", "Basic " + base64("no-colon")}, {"Content-Type", "application/x-www-form-urlencoded"}});
   // A live token without tokend:introspect cannot introspect.

@@ -131,19 +131,21 @@ TEST_CASE("scopes through LDAP and a provider", "[e2e][scopes][ldap][provider]")
   e2e::SlapdFixture fx;
   e2e::FakeProvider fake;
   json config = scopes_config();
-  config["auth"] = {{"userpass", {{"type", "userpass"}}},
-                    {"ldap",
-                     {{"type", "ldap"},
-                      {"url", fx.ldaps_url()},
-                      {"ca_file", fx.ca_file()},
-                      {"bind_dn", e2e::SlapdFixture::kReaderDn},
-                      {"bind_password", e2e::SlapdFixture::kReaderPassword},
-                      {"base_dn", e2e::SlapdFixture::kSuffix},
-                      {"user_filter", "(&(objectClass=inetOrgPerson)(uid={username}))"}}},
-                    {"github", {{"type", "github"}, {"ca_file", fake.ca_file()}, {"proxy", ""}, {"api_url", fake.base_url()}}}};
+  config["auth"] = {
+      {"userpass", {{"type", "userpass"}}},
+      {"ldap",
+       {{"type", "ldap"},
+        {"url", fx.ldaps_url()},
+        {"ca_file", fx.ca_file()},
+        {"bind_dn", e2e::SlapdFixture::kReaderDn},
+        {"bind_password", e2e::SlapdFixture::kReaderPassword},
+        {"base_dn", e2e::SlapdFixture::kSuffix},
+        {"user_filter", "(&(objectClass=inetOrgPerson)(uid={username}))"}}},
+      {"github", {{"type", "github"}, {"ca_file", fake.ca_file()}, {"proxy", ""}, {"api_url", fake.base_url()}}}};
   TokendProcess t(config);
 
-  auto ldap = token_of(t.post("/api/authenticate/ldap", "username=alice&password=alice-password-1&scope=repo:write", kForm));
+  auto ldap =
+      token_of(t.post("/api/authenticate/ldap", "username=alice&password=alice-password-1&scope=repo:write", kForm));
   CHECK(scopes_of(t, ldap) == json{"repo:write"});
   check_invalid_scope(t.post("/api/authenticate/ldap", "username=alice&password=alice-password-1&scope=x", kForm));
   auto ldap_default = token_of(t.post("/api/authenticate/ldap", "username=alice&password=alice-password-1", kForm));
@@ -154,9 +156,9 @@ TEST_CASE("scopes through LDAP and a provider", "[e2e][scopes][ldap][provider]")
                             kJson));
   CHECK(scopes_of(t, gh) == json{"profile"});
   // The seed's single-quoted body, with scopes.
-  auto gh2 = token_of(t.post("/api/authenticate/github",
-                             "{'email':'alice@example.com', 'info': { 'accessToken': 'tok-alice' }, 'scopes': ['repo:read']}",
-                             kJson));
+  auto gh2 = token_of(
+      t.post("/api/authenticate/github",
+             "{'email':'alice@example.com', 'info': { 'accessToken': 'tok-alice' }, 'scopes': ['repo:read']}", kJson));
   CHECK(scopes_of(t, gh2) == json{"repo:read"});
   check_invalid_scope(t.post("/api/authenticate/github",
                              R"({"email":"alice@example.com","info":{"accessToken":"tok-alice"},"scopes":["nope"]})",

@@ -107,8 +107,9 @@ class EchoBackend {
     }
     ++count_;
     const std::string body = headers.dump();
-    const std::string out = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
-                            std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string out =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     (void)::send(c, out.data(), out.size(), MSG_NOSIGNAL);
   }
 
@@ -147,8 +148,9 @@ class NginxFixture {
                              user + "worker_processes 1;\ndaemon off;\npid " + dir_ + "/nginx.pid;\nerror_log " + dir_ +
                                  "/error.log info;\nevents { worker_connections 256; }\nhttp {\n  access_log " + dir_ +
                                  "/access.log;\n  client_body_temp_path " + dir_ + "/client_body;\n  proxy_temp_path " +
-                                 dir_ + "/proxy;\n  fastcgi_temp_path " + dir_ + "/fastcgi;\n  uwsgi_temp_path " + dir_ +
-                                 "/uwsgi;\n  scgi_temp_path " + dir_ + "/scgi;\n  include " + dir_ + "/app.conf;\n}\n",
+                                 dir_ + "/proxy;\n  fastcgi_temp_path " + dir_ + "/fastcgi;\n  uwsgi_temp_path " +
+                                 dir_ + "/uwsgi;\n  scgi_temp_path " + dir_ + "/scgi;\n  include " + dir_ +
+                                 "/app.conf;\n}\n",
                              0644);
     start();
   }

@@ -74,8 +74,8 @@ TEST_CASE("a request's scopes: JSON array, form string, or none", "[token][scope
     CHECK(**r == Names{"profile"});
   }
   SECTION("an unknown scope is invalid_scope") {
-    for (const json& body : {json{{"scopes", {"repo:read", "admin"}}}, json{{"scope", "nope"}},
-                             json{{"scopes", {"REPO:READ"}}}}) {
+    for (const json& body :
+         {json{{"scopes", {"repo:read", "admin"}}}, json{{"scope", "nope"}}, json{{"scopes", {"REPO:READ"}}}}) {
       auto r = token::requested_scopes(body, kDeclared);
       REQUIRE_FALSE(r.ok());
       CHECK(r.error().code == ErrorCode::kInvalidScope);
