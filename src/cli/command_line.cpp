@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <optional>
-#include <set>
 
 #include <CLI/CLI.hpp>
 
@@ -40,14 +39,20 @@ std::string command_path(const CLI::App& app) {
 
 // CLI11 takes the next argument as an option's value whatever it looks like,
 // so `--email --db x` would set the e-mail to "--db". An option that takes a
-// value must get one that does not start with "-"; `--name=-value` still
-// passes one that does. Returns the option that lacks its value, if any.
-std::optional<std::string> option_without_value(const std::vector<std::string>& args) {
-  static const std::set<std::string, std::less<>> kTakeValues{"--config", "--db", "--listen", "--email",
-                                                              "--display-name"};
+// value (of any of `commands`) must get one that does not start with "-";
+// `--name=-value` still passes one that does. Returns the option that lacks
+// its value, if any.
+std::optional<std::string> option_without_value(const std::vector<std::string>& args,
+                                                std::initializer_list<const CLI::App*> commands) {
+  auto takes_value = [&](const std::string& name) {
+    return std::any_of(commands.begin(), commands.end(), [&](const CLI::App* c) {
+      const CLI::Option* o = c->get_option_no_throw(name);
+      return o != nullptr && o->get_type_size() > 0;
+    });
+  };
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--") break;  // the rest are positional arguments
-    if (!kTakeValues.contains(args[i])) continue;
+    if (args[i].rfind("--", 0) != 0 || !takes_value(args[i])) continue;
     if (i + 1 == args.size() || (args[i + 1].size() > 1 && args[i + 1].front() == '-')) return args[i];
     ++i;  // skip the value
   }
@@ -109,7 +114,8 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
                                       [](const std::string& a) { return a == "--help" || a == "-h"; });
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
   try {
-    if (auto option = option_without_value(args); option && !wants_help) {
+    if (auto option = option_without_value(args, {serve, add, list, disable, enable, passwd});
+        option && !wants_help) {
       // Parsed anyway, to name the command in the hint; the error is ours.
       try {
         app.parse(reversed);
