@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 # Boost is named by version: the unversioned libboost-*-dev packages are 1.74
 # on Debian 12 and conflict with 1.81.
-build_pkgs=(libboost1.81-dev libboost-url1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev libldap-dev
+build_pkgs=(libboost1.81-dev libboost-url1.81-dev libcli11-dev nlohmann-json3-dev libssl-dev libsqlite3-dev libldap-dev
             libargon2-dev libspdlog-dev catch2 cmake g++ pkg-config ccache)
 # clang + libclang-rt-14-dev (libFuzzer, ASan, UBSan runtimes) + llvm-14 (llvm-symbolizer,
 # for readable reports): the fuzzers, tests/fuzz/run.sh. python3 + gnuplot-nox: bench/soak.

@@ -580,11 +580,12 @@
     setBusy(ui.createSubmit, false);
 
     if (r.status === 401) return sessionExpired();
-    if (r.status === 400 && r.data && /expiresInDays/.test(String(r.data.message))) {
-      // The server's cap (tokens.max_lifetime_days) is shorter than the choice.
-      const max = /to (\d+)/.exec(String(r.data.message));
+    if (r.status === 400 && r.data && r.data.field === 'expiresInDays') {
+      // The server's cap (tokens.max_lifetime_days) is shorter than the choice;
+      // the server says it in maxDays, never only in the English message.
+      const max = r.data.maxDays;
       setMessage(ui.tokensAlert, 'This server does not allow tokens to live that long' +
-        (max ? ' (at most ' + max[1] + ' days)' : '') + '. Pick a shorter expiry.', 'error');
+        (Number.isInteger(max) ? ' (at most ' + max + ' days)' : '') + '. Pick a shorter expiry.', 'error');
       ui.tokenExpiry.focus();
       return;
     }

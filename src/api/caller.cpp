@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "tokend/config/config.hpp"
+#include "tokend/net/url.hpp"
 #include "tokend/session/session_service.hpp"
 #include "tokend/token/token_service.hpp"
 
@@ -10,18 +11,11 @@ namespace tokend::api {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// "scheme://host[:port]" of a URL, lower-cased; empty when not a URL.
+// The canonical "scheme://host[:port]" of a Referer URL (net::origin_of_url);
+// empty when it is not an http(s) URL.
 std::string origin_of(std::string_view url) {
-  const auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return {};
-  const auto host_end = url.find_first_of("/?#", scheme_end + 3);
-  return lower(url.substr(0, host_end));
+  auto origin = net::origin_of_url(url);
+  return origin ? std::move(*origin) : std::string();
 }
 
 http::HttpResponse make_unauthenticated(Accept accept) {
@@ -50,6 +44,10 @@ http::HttpResponse unauthenticated(Accept accept) {
       break;
   }
   return kEither;
+}
+
+http::HttpResponse forbidden_origin() {
+  return http::error_response(403, "forbidden_origin", "Cross-origin requests with a session cookie are not allowed.");
 }
 
 }  // namespace
@@ -106,26 +104,32 @@ std::optional<http::HttpResponse> check_origin(const http::HttpRequest& request,
   // always send Origin on cross-origin POST/DELETE (and Referer as a fallback);
   // clients without either are not browsers, so a cookie they present was put
   // there on purpose (the documented curl usage).
+  // Both sides of every comparison are canonical origins (scheme and host
+  // lower-case, default port dropped): "HTTP://Host:80" is "http://host".
   std::string origin;
   if (const auto o = request.header("origin")) {
-    origin = lower(*o);
-    // "Origin: null" (sandboxed frames, some redirects) is never trusted.
-    if (origin == "null") origin = "null://";
+    // "Origin: null" (sandboxed frames, some redirects) is never trusted; it
+    // and anything else that is not an http(s) origin matches nothing.
+    auto normalized = net::normalize_origin(*o);
+    if (!normalized) return forbidden_origin();
+    origin = std::move(*normalized);
   } else if (const auto r = request.header("referer")) {
     origin = origin_of(*r);
-    if (origin.empty()) origin = "invalid://";
+    if (origin.empty()) return forbidden_origin();
   } else {
     return std::nullopt;
   }
   if (const auto host = request.header("host")) {
     const bool https = request.tls || ctx.config.sessions.behind_tls_proxy;
-    if (origin == lower(std::string(https ? "https://" : "http://") + std::string(*host))) return std::nullopt;
+    const auto own = net::normalize_origin(std::string(https ? "https://" : "http://") + std::string(*host));
+    if (own && origin == *own) return std::nullopt;
   }
   for (const auto& allowed : ctx.config.sessions.allowed_origins) {
-    if (origin == lower(allowed)) return std::nullopt;
+    // parse_config stores them canonical already; a Config built in code may not.
+    const auto canonical = net::normalize_origin(allowed);
+    if (canonical && origin == *canonical) return std::nullopt;
   }
-  return http::error_response(403, "forbidden_origin",
-                              "Cross-origin requests with a session cookie are not allowed.");
+  return forbidden_origin();
 }
 
 }  // namespace tokend::api

@@ -1,36 +1,24 @@
 #include "api/request_body.hpp"
 
+#include <boost/url/encoding_opts.hpp>
+#include <boost/url/pct_string_view.hpp>
+
 #include "tokend/http/relaxed_json.hpp"
 
 namespace tokend::api {
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
+// Form encoding (WHATWG application/x-www-form-urlencoded): "+" is a space,
+// "%XX" a byte. Bytes that a strict encoder would have escaped pass as they
+// are, because curl sends `--data "password=correct horse battery"` with raw
+// spaces; only a broken escape ("%4", "%zz") is refused.
 Result<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%') {
-      if (i + 2 >= s.size()) return Error{ErrorCode::kInvalidForm, "The form body has a bad percent-encoding."};
-      const int hi = hex_value(s[i + 1]);
-      const int lo = hex_value(s[i + 2]);
-      if (hi < 0 || lo < 0) return Error{ErrorCode::kInvalidForm, "The form body has a bad percent-encoding."};
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
+  auto pct = boost::urls::make_pct_string_view(boost::urls::string_view(s.data(), s.size()));
+  if (!pct) return Error{ErrorCode::kInvalidForm, "The form body has a bad percent-encoding."};
+  boost::urls::encoding_opts opts;
+  opts.space_as_plus = true;
+  return pct->decode(opts);
 }
 
 std::string media_type(std::string_view content_type) {

@@ -207,9 +207,13 @@ std::variant<TokenOptions, HttpResponse> read_token_options(const json& body, Bo
     // most 100000 days for the same reason).
     const std::int64_t max = ctx.config.tokens.max_lifetime_days > 0 ? ctx.config.tokens.max_lifetime_days : 100'000;
     if (days < 1 || days > max) {
-      return error_response(400, "invalid_field",
-                            std::string("expiresInDays must be a whole number of days from 1") +
-                                " to " + std::to_string(max) + ".");
+      // The cap is also a field of its own, so that clients (web/app.js)
+      // never parse it out of the English message.
+      return http::json_response(400, {{"error", "invalid_field"},
+                                       {"message", std::string("expiresInDays must be a whole number of days from 1") +
+                                                       " to " + std::to_string(max) + "."},
+                                       {"field", "expiresInDays"},
+                                       {"maxDays", max}});
     }
     o.lifetime_days = days;
   }

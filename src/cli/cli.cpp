@@ -5,9 +5,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
-#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "tokend/auth/username.hpp"
 #include "tokend/auth/userpass/password_hasher.hpp"
 #include "cli/hash_secret.hpp"
+#include "tokend/cli/command_line.hpp"
 #include "tokend/config/config.hpp"
 #include "tokend/log/log.hpp"
 #include "tokend/store/sqlite/sqlite_store.hpp"
@@ -23,88 +25,19 @@ namespace tokend::cli {
 
 namespace {
 
-constexpr const char* kMainHelp = R"(tokend - a server that issues API access tokens
-
-Usage:
-  tokend serve [--config FILE] [--listen HOST:PORT] [--db PATH]
-  tokend user add <username> [--email EMAIL] [--display-name NAME] [--config FILE] [--db PATH]
-  tokend user list [--config FILE] [--db PATH]
-  tokend user disable <username> [--config FILE] [--db PATH]
-  tokend user enable <username> [--config FILE] [--db PATH]
-  tokend user passwd <username> [--config FILE] [--db PATH]
-  tokend --version
-
-Run `tokend <command> --help` for the details of a command.
-)";
-
-constexpr const char* kServeHelp = R"(Usage: tokend serve [--config FILE] [--listen HOST:PORT] [--db PATH]
-
-Starts the HTTP server and serves until SIGINT or SIGTERM, then finishes the
-requests in flight and exits 0.
-
-  --config FILE       JSON configuration (see docs/configuration.md); defaults apply without it
-  --listen HOST:PORT  overrides "listen" (default 127.0.0.1:8080; port 0 picks a free port)
-  --db PATH           overrides "database.path" (default ./data/tokend.db)
-)";
-
-constexpr const char* kUserHelp = R"(Usage: tokend user <add|list|disable|enable|passwd> ... [--config FILE] [--db PATH]
-
-  add <username> [--email EMAIL] [--display-name NAME]
-        creates a local account; the password is read from the terminal
-        (asked twice), or from the first line of standard input when it is
-        not a terminal:   echo 'secret password' | tokend user add alice
-  list  lists the accounts: id, username, email, state
-  disable <username>
-        disables an account and revokes all its tokens and sessions at once
-  enable <username>
-        enables an account again (its old tokens stay revoked)
-  passwd <username>
-        sets a new password (read like for add)
-
-Usernames are trimmed and lower-cased: "Alice " and "alice" are one account.
-The database is the one of --db, else of the configuration's database.path.
-)";
-
-struct Args {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> options;
-  bool help = false;
-};
-
-// Parses "--name value" pairs; false (with a message) on an unknown option.
-bool parse_args(int argc, char** argv, int first, const std::vector<std::string>& known, Args& out) {
-  for (int i = first; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      out.help = true;
-    } else if (a.rfind("--", 0) == 0) {
-      bool ok = false;
-      for (const auto& k : known) ok = ok || k == a;
-      if (!ok) {
-        std::cerr << "tokend: unknown option " << a << "\n";
-        return false;
-      }
-      if (i + 1 >= argc) {
-        std::cerr << "tokend: " << a << " needs a value\n";
-        return false;
-      }
-      out.options[a] = argv[++i];
-    } else {
-      out.positional.push_back(a);
-    }
-  }
-  return true;
-}
-
-Result<config::Config> load(const Args& args) {
-  auto it = args.options.find("--config");
-  auto c = config::load_config(it == args.options.end() ? std::string() : it->second);
+Result<config::Config> load(const CommandLine& cl) {
+  auto c = config::load_config(cl.config_file.value_or(std::string()));
   if (!c) return c;
-  if (auto db = args.options.find("--db"); db != args.options.end()) c->database.path = db->second;
-  if (auto l = args.options.find("--listen"); l != args.options.end()) {
-    if (auto s = config::parse_listen(l->second, c->listen); !s) return s.error();
+  if (cl.db_path) c->database.path = *cl.db_path;
+  if (cl.listen) {
+    if (auto s = config::parse_listen(*cl.listen, c->listen); !s) return s.error();
   }
   return c;
+}
+
+// The one place the CLI opens the store.
+Result<std::unique_ptr<store::sqlite::SqliteStore>> open_store(const config::Config& cfg) {
+  return store::sqlite::SqliteStore::open(cfg.database);
 }
 
 // Reads a password without echo from a terminal, or one line from a pipe.
@@ -139,33 +72,20 @@ Result<std::string> read_password(const config::PasswordConfig& pc) {
   return pw;
 }
 
-int user_command(int argc, char** argv) {
-  Args args;
-  if (!parse_args(argc, argv, 2, {"--config", "--db", "--email", "--display-name"}, args)) return 2;
-  if (args.help || args.positional.empty()) {
-    std::cout << kUserHelp;
-    return args.help ? 0 : 2;
-  }
-  const std::string verb = args.positional[0];
-  const bool needs_name = verb == "add" || verb == "disable" || verb == "enable" || verb == "passwd";
-  if ((needs_name && args.positional.size() != 2) || (verb == "list" && args.positional.size() != 1) ||
-      (!needs_name && verb != "list")) {
-    std::cerr << kUserHelp;
-    return 2;
-  }
-  auto cfg = load(args);
+int user_command(const CommandLine& cl) {
+  auto cfg = load(cl);
   if (!cfg) {
     std::cerr << "tokend: " << cfg.error().message << "\n";
     return 1;
   }
   // Quiet logs: the command's own output is what the operator reads.
   (void)log::init("warn", "");
-  auto store = store::sqlite::SqliteStore::open(cfg->database);
+  auto store = open_store(*cfg);
   if (!store) {
     std::cerr << "tokend: " << store.error().message << "\n";
     return 1;
   }
-  if (verb == "list") {
+  if (cl.command == Command::kUserList) {
     auto users = (*store)->list_users();
     if (!users) {
       std::cerr << "tokend: " << users.error().message << "\n";
@@ -181,13 +101,13 @@ int user_command(int argc, char** argv) {
     }
     return 0;
   }
-  const std::string username = auth::normalize_username(args.positional[1]);
+  const std::string username = auth::normalize_username(cl.username);
   if (!auth::valid_username(username)) {
     std::cerr << "tokend: a username has 1 to 128 bytes of UTF-8 and no control characters\n";
     return 2;
   }
   auth::PasswordHasher hasher(cfg->passwords);
-  if (verb == "add") {
+  if (cl.command == Command::kUserAdd) {
     auto pw = read_password(cfg->passwords);
     if (!pw) {
       std::cerr << "tokend: " << pw.error().message << "\n";
@@ -198,7 +118,7 @@ int user_command(int argc, char** argv) {
       std::cerr << "tokend: " << hash.error().message << "\n";
       return 1;
     }
-    store::NewUser nu{username, args.options["--email"], args.options["--display-name"], *hash};
+    store::NewUser nu{username, cl.email, cl.display_name, *hash};
     auto u = (*store)->create_user(nu);
     if (!u) {
       std::cerr << "tokend: " << (u.error().code == ErrorCode::kConflict ? "the user " + username + " exists already"
@@ -215,7 +135,7 @@ int user_command(int argc, char** argv) {
     return 1;
   }
   const store::User& u = **found;
-  if (verb == "passwd") {
+  if (cl.command == Command::kUserPasswd) {
     auto pw = read_password(cfg->passwords);
     if (!pw) {
       std::cerr << "tokend: " << pw.error().message << "\n";
@@ -235,7 +155,7 @@ int user_command(int argc, char** argv) {
     std::cout << "password of " << log::printable(u.username) << " changed; its browser sessions were ended\n";
     return 0;
   }
-  const bool disable = verb == "disable";
+  const bool disable = cl.command == Command::kUserDisable;
   if (auto s = (*store)->set_disabled(u.id, disable, now_ms()); !s) {
     std::cerr << "tokend: " << s.error().message << "\n";
     return 1;
@@ -260,18 +180,8 @@ void raise_file_limit(std::size_t max_connections) {
   }
 }
 
-int serve_command(int argc, char** argv) {
-  Args args;
-  if (!parse_args(argc, argv, 2, {"--config", "--listen", "--db"}, args)) return 2;
-  if (args.help) {
-    std::cout << kServeHelp;
-    return 0;
-  }
-  if (!args.positional.empty()) {
-    std::cerr << kServeHelp;
-    return 2;
-  }
-  auto cfg = load(args);
+int serve_command(const CommandLine& cl) {
+  auto cfg = load(cl);
   if (!cfg) {
     std::cerr << "tokend: " << cfg.error().message << "\n";
     return 1;
@@ -288,21 +198,31 @@ int serve_command(int argc, char** argv) {
 }  // namespace
 
 int run(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
-      std::string(argv[1]) == "help") {
-    std::cout << kMainHelp;
-    return argc < 2 ? 2 : 0;
+  const std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+  auto cl = parse_command_line(args);
+  if (!cl) {
+    std::cerr << "tokend: " << cl.error().message << "\n";
+    return 2;
   }
-  const std::string cmd = argv[1];
-  if (cmd == "--version") {
-    std::cout << "tokend " << TOKEND_VERSION << "\n";
-    return 0;
+  switch (cl->command) {
+    case Command::kHelp:
+      std::cout << cl->help;
+      return 0;
+    case Command::kVersion:
+      std::cout << "tokend " << TOKEND_VERSION << "\n";
+      return 0;
+    case Command::kServe:
+      return serve_command(*cl);
+    case Command::kHashSecret:
+      return hash_secret_command(cl->config_file);
+    case Command::kUserAdd:
+    case Command::kUserList:
+    case Command::kUserDisable:
+    case Command::kUserEnable:
+    case Command::kUserPasswd:
+      break;
   }
-  if (cmd == "serve") return serve_command(argc, argv);
-  if (cmd == "user") return user_command(argc, argv);
-  if (cmd == "hash-secret") return hash_secret_command(argc, argv);
-  std::cerr << "tokend: unknown command " << cmd << "\n" << kMainHelp;
-  return 2;
+  return user_command(*cl);
 }
 
 }  // namespace tokend::cli

@@ -10,11 +10,6 @@ namespace tokend::cli {
 
 namespace {
 
-constexpr const char* kHelp =
-    "usage: tokend hash-secret [--config FILE] < secret-file\n"
-    "Prints the argon2id hash of the secret on standard input's first line, for\n"
-    "introspection.clients[].secret_hash. The secret must have 16 to 1024 bytes.\n";
-
 // Machine secrets are generated (openssl rand -hex 32): 16 bytes is a floor
 // against a person typing a password here.
 constexpr std::size_t kMinSecretBytes = 16;
@@ -22,22 +17,8 @@ constexpr std::size_t kMaxSecretBytes = 1024;
 
 }  // namespace
 
-int hash_secret_command(int argc, char** argv) {
-  std::string config_path;
-  for (int i = 2; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::cout << kHelp;
-      return 0;
-    }
-    if (a == "--config" && i + 1 < argc) {
-      config_path = argv[++i];
-      continue;
-    }
-    std::cerr << kHelp;
-    return 2;
-  }
-  auto cfg = config::load_config(config_path);
+int hash_secret_command(const std::optional<std::string>& config_path) {
+  auto cfg = config::load_config(config_path.value_or(""));
   if (!cfg) {
     std::cerr << "tokend: " << cfg.error().message << "\n";
     return 1;

@@ -6,10 +6,14 @@
 // Thread-safety: called once from cli::run.
 #pragma once
 
+#include <optional>
+#include <string>
+
 namespace tokend::cli {
 
 // Exit code: 0 printed, 1 hashing or config failure, 2 usage (no secret, or
-// shorter than 16 bytes).
-int hash_secret_command(int argc, char** argv);
+// shorter than 16 or longer than 1024 bytes). The command line is parsed by
+// parse_command_line (command_line.hpp).
+int hash_secret_command(const std::optional<std::string>& config_path);
 
 }  // namespace tokend::cli

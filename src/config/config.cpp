@@ -11,6 +11,7 @@
 
 #include "tokend/common/text.hpp"
 #include "tokend/token/scopes.hpp"
+#include "tokend/net/url.hpp"
 
 namespace tokend::config {
 
@@ -310,32 +311,14 @@ void read_introspection(Section& root, Config& c, std::string& err) {
 }  // namespace
 
 Status parse_listen(std::string_view text, ListenConfig& out) {
-  std::string host;
-  std::string_view port_text;
-  if (!text.empty() && text.front() == '[') {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return Error{ErrorCode::kInvalidConfig, "listen: expected [IPv6]:PORT"};
-    }
-    host = std::string(text.substr(1, close - 1));
-    port_text = text.substr(close + 2);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return Error{ErrorCode::kInvalidConfig, "listen: expected HOST:PORT"};
-    host = std::string(text.substr(0, colon));
-    port_text = text.substr(colon + 1);
+  auto hp = net::parse_host_port(text);
+  if (!hp) {
+    return Error{ErrorCode::kInvalidConfig,
+                 "listen: expected HOST:PORT or [IPv6]:PORT, PORT 0 to 65535 (" + hp.error().message + ")"};
   }
-  if (host.empty() || port_text.empty() || port_text.size() > 5) {
-    return Error{ErrorCode::kInvalidConfig, "listen: expected HOST:PORT"};
-  }
-  unsigned port = 0;
-  for (char c : port_text) {
-    if (c < '0' || c > '9') return Error{ErrorCode::kInvalidConfig, "listen: port must be a number"};
-    port = port * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (port > 65535) return Error{ErrorCode::kInvalidConfig, "listen: port must be at most 65535"};
-  out.host = host;
-  out.port = static_cast<std::uint16_t>(port);
+  if (!hp->port) return Error{ErrorCode::kInvalidConfig, "listen: expected HOST:PORT or [IPv6]:PORT (no port)"};
+  out.host = std::move(hp->host);
+  out.port = *hp->port;
   return ok_status();
 }
 
@@ -504,10 +487,16 @@ Result<Config> parse_config(const json& doc) {
   }
   if (auto s = check_cookie_prefix(c); !s) return s.error();
   if (auto s = read_metrics_token(c.metrics); !s) return s.error();
-  for (const auto& o : c.sessions.allowed_origins) {
-    if (o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0) {
-      return Error{ErrorCode::kInvalidConfig, "sessions.allowed_origins: each must start with http:// or https://"};
+  for (auto& o : c.sessions.allowed_origins) {
+    // Stored in the one spelling check_origin compares: a trailing "/", an
+    // upper-case host or an explicit default port must not silently never match.
+    auto origin = net::normalize_origin(o);
+    if (!origin) {
+      return Error{ErrorCode::kInvalidConfig, "sessions.allowed_origins: '" + o +
+                                                  "' is not an origin, http:// or https:// then host[:port] (" +
+                                                  origin.error().message + ")"};
     }
+    o = std::move(*origin);
   }
   for (auto& proxy : c.trusted_proxies) {
     auto canonical = canonical_ip(proxy);

@@ -30,6 +30,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/response_reader.hpp"
+#include "tokend/net/url.hpp"
 
 namespace tokend::net {
 
@@ -81,63 +82,6 @@ bool is_ip_literal(const std::string& host) {
   return !ec;
 }
 
-// Splits "host[:port]" (host may be "[v6]") into host and port.
-Status split_host_port(std::string_view authority, std::string& host, std::optional<std::uint16_t>& port) {
-  std::string_view rest;
-  if (!authority.empty() && authority.front() == '[') {
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) return Error{ErrorCode::kInvalidUrl, "unterminated IPv6 address"};
-    host = std::string(authority.substr(1, close - 1));
-    rest = authority.substr(close + 1);
-    error_code ec;
-    asio::ip::make_address_v6(host, ec);
-    if (ec) return Error{ErrorCode::kInvalidUrl, "invalid IPv6 address"};
-  } else {
-    auto colon = authority.rfind(':');
-    host = std::string(authority.substr(0, colon));
-    rest = colon == std::string_view::npos ? std::string_view{} : authority.substr(colon);
-  }
-  if (host.empty()) return Error{ErrorCode::kInvalidUrl, "empty host"};
-  host = lower(host);
-  if (rest.empty()) return ok_status();
-  if (rest.front() != ':' || rest.size() < 2 || rest.size() > 6) return Error{ErrorCode::kInvalidUrl, "invalid port"};
-  unsigned value = 0;
-  for (char c : rest.substr(1)) {
-    if (c < '0' || c > '9') return Error{ErrorCode::kInvalidUrl, "invalid port"};
-    value = value * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (value == 0 || value > 65535) return Error{ErrorCode::kInvalidUrl, "invalid port"};
-  port = static_cast<std::uint16_t>(value);
-  return ok_status();
-}
-
-bool starts_with_icase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == prefix;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;
-    int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return out;
-}
-
 std::string base64(std::string_view in) {
   std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
@@ -160,27 +104,25 @@ Error timeout_error(std::string_view what) { return Error{ErrorCode::kTimeout, s
 
 }  // namespace
 
-std::string HttpsUrl::authority() const {
-  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return h + ":" + std::to_string(port);
-}
+std::string HttpsUrl::authority() const { return host_port_text(host, port); }
 
 Result<HttpsUrl> parse_https_url(std::string_view text) {
   if (has_forbidden_chars(text)) return Error{ErrorCode::kInvalidUrl, "URL contains spaces or control characters"};
-  if (!starts_with_icase(text, "https://")) return Error{ErrorCode::kInvalidUrl, "URL must start with https://"};
-  std::string_view rest = text.substr(8);
-  if (rest.find('#') != std::string_view::npos) return Error{ErrorCode::kInvalidUrl, "URL must not have a fragment"};
-  auto end = rest.find_first_of("/?");
-  std::string_view authority = rest.substr(0, end);
+  auto parts = parse_url(text);
+  if (!parts) return Error{ErrorCode::kInvalidUrl, "invalid URL: " + parts.error().message};
+  // A provider access token never travels in clear text.
+  if (parts->scheme != "https") return Error{ErrorCode::kInvalidUrl, "URL must start with https://"};
+  if (parts->has_fragment) return Error{ErrorCode::kInvalidUrl, "URL must not have a fragment"};
   // Credentials in a URL would end up in logs and Host headers; providers
   // take tokens in headers.
-  if (authority.find('@') != std::string_view::npos) return Error{ErrorCode::kInvalidUrl, "URL must not contain user information"};
+  if (parts->userinfo) return Error{ErrorCode::kInvalidUrl, "URL must not contain user information"};
+  if (parts->host.empty()) return Error{ErrorCode::kInvalidUrl, "empty host"};
+  if (parts->port == 0) return Error{ErrorCode::kInvalidUrl, "invalid port"};
   HttpsUrl url;
-  std::optional<std::uint16_t> port;
-  if (auto st = split_host_port(authority, url.host, port); !st) return st.error();
-  url.port = port.value_or(443);
-  if (end != std::string_view::npos) {
-    url.target = std::string(rest.substr(end));
+  url.host = std::move(parts->host);
+  url.port = parts->port.value_or(443);
+  if (!parts->target.empty()) {
+    url.target = std::move(parts->target);
     if (url.target.front() == '?') url.target.insert(url.target.begin(), '/');
   }
   return url;
@@ -188,26 +130,20 @@ Result<HttpsUrl> parse_https_url(std::string_view text) {
 
 Result<ProxyUrl> parse_proxy_url(std::string_view text) {
   if (has_forbidden_chars(text)) return Error{ErrorCode::kInvalidUrl, "proxy URL contains spaces or control characters"};
-  if (!starts_with_icase(text, "http://")) {
+  auto parts = parse_url(text);
+  if (!parts) return Error{ErrorCode::kInvalidUrl, "invalid proxy URL: " + parts.error().message};
+  if (parts->scheme != "http") {
     return Error{ErrorCode::kInvalidUrl, "proxy URL must start with http:// (the tunnel inside is TLS end to end)"};
   }
-  std::string_view rest = text.substr(7);
-  auto slash = rest.find('/');
-  if (slash != std::string_view::npos) {
-    if (rest.substr(slash) != "/") return Error{ErrorCode::kInvalidUrl, "proxy URL must not have a path"};
-    rest = rest.substr(0, slash);
+  if ((!parts->target.empty() && parts->target != "/") || parts->has_fragment) {
+    return Error{ErrorCode::kInvalidUrl, "proxy URL must not have a path"};
   }
+  if (parts->host.empty()) return Error{ErrorCode::kInvalidUrl, "empty host"};
+  if (!parts->port || *parts->port == 0) return Error{ErrorCode::kInvalidUrl, "proxy URL needs a port"};
   ProxyUrl proxy;
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
-    auto decoded = percent_decode(rest.substr(0, at));
-    if (!decoded) return Error{ErrorCode::kInvalidUrl, "invalid percent-encoding in proxy credentials"};
-    proxy.credentials = std::move(*decoded);
-    rest = rest.substr(at + 1);
-  }
-  std::optional<std::uint16_t> port;
-  if (auto st = split_host_port(rest, proxy.host, port); !st) return st.error();
-  if (!port) return Error{ErrorCode::kInvalidUrl, "proxy URL needs a port"};
-  proxy.port = *port;
+  proxy.host = std::move(parts->host);
+  proxy.port = *parts->port;
+  proxy.credentials = parts->userinfo.value_or(std::string());
   return proxy;
 }
 

@@ -186,6 +186,14 @@ TEST_CASE("the command line: help, user management, bad input", "[e2e][lifecycle
   CHECK(t.cli({"add", "ALICE"}, "long enough password\n").exit_code == 1);  // exists (normalised)
   CHECK(t.cli({"passwd", "alice"}, "a new long password\n").exit_code == 0);
   CHECK(t.cli({"disable", "nobody"}).exit_code == 1);
+  // Usage errors are exit code 2 and say what is wrong; --x=y works.
+  auto no_value = t.cli({"add", "bob", "--email"});  // cli() appends --config FILE
+  CHECK(no_value.exit_code == 2);
+  CHECK(no_value.output.find("--email needs a value") != std::string::npos);
+  CHECK(t.cli({"list", "--email", "x@example.org"}).exit_code == 2);
+  auto eq = e2e::run_process({e2e::binary_path(), "user", "list", "--config=" + t.config_path()});
+  CHECK(eq.exit_code == 0);
+  CHECK(eq.output.find("alice") != std::string::npos);
   auto bad = e2e::run_process({e2e::binary_path(), "serve", "--listen", "nonsense"});
   CHECK(bad.exit_code == 1);
   auto unknown_key = e2e::run_shell("echo '{\"listne\": 1}' > " + t.dir() + "/bad.json && " + e2e::binary_path() +

@@ -273,6 +273,7 @@ TEST_CASE("one input rule: duplicate fields, token names, expiresInDays", "[e2e]
                       R"({"username":"alice","password":"alices password","expiresInDays":)" + v + "}");
       CHECK(r.status == 400);
       CHECK(r.json()["error"] == "invalid_field");
+      CHECK(r.json()["maxDays"] == 365);
     }
     CHECK(t.post("/api/authenticate/userpass", R"({"username":"alice","password":"alices password","expiresInDays":7})")
               .status == 200);

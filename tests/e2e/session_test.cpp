@@ -101,7 +101,12 @@ TEST_CASE("the seed's cookie curl line exchanges a session for a token", "[e2e][
     auto list = t.get("/api/tokens", {{"Cookie", cookie}}).json()["tokens"];
     CHECK(list.size() == 3);
     CHECK(list[1]["name"] == "laptop");
-    CHECK(t.post("/api/token", R"({"expiresInDays":100000})", {{"Cookie", cookie}}).status == 400);
+    auto too_long = t.post("/api/token", R"({"expiresInDays":100000})", {{"Cookie", cookie}});
+    CHECK(too_long.status == 400);
+    // The cap as a field (web/app.js reads it), the default tokens.max_lifetime_days.
+    CHECK(too_long.json()["error"] == "invalid_field");
+    CHECK(too_long.json()["field"] == "expiresInDays");
+    CHECK(too_long.json()["maxDays"] == 365);
     CHECK(t.post("/api/token", R"({"name": 7})", {{"Cookie", cookie}}).status == 400);
   }
   SECTION("without a valid session: 401, and a token is not a session") {

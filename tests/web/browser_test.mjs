@@ -497,6 +497,22 @@ async function runChecks(tokend, setBrowser) {
     assert.equal(del.status, 204);
   });
 
+  await check('an expiry past the server\'s cap names the cap from the "maxDays" field', async () => {
+    expectedConsole = [/status of 400/];
+    // The message says no number: the page must take the cap from maxDays.
+    await page.route('**/api/token', (route) => route.fulfill({
+      status: 400, contentType: 'application/json',
+      body: JSON.stringify({ error: 'invalid_field', field: 'expiresInDays', maxDays: 30, message: 'too long' }),
+    }));
+    await page.fill('#token-name', 'too long');
+    await page.selectOption('#token-expiry', '90');
+    await page.click('#create-submit');
+    assertReadable(await waitForNotice(page, '#tokens-alert', /at most 30 days/));
+    await page.unroute('**/api/token');
+    await page.fill('#token-name', '');
+    expectedConsole = [];
+  });
+
   await check('a token from the seed\'s form login (POST /api/authenticate/userpass) is issued', async () => {
     const r = await fetch(`${tokend.base}/api/authenticate/userpass`, {
       method: 'POST',

@@ -1,5 +1,6 @@
 // The command line: `tokend serve` and `tokend user add|list|disable|enable|passwd`.
-// Parses arguments, loads the config, and calls app::serve or the store.
+// Parses arguments (parse_command_line, command_line.hpp), loads the config,
+// and calls app::serve or the store.
 // Passwords are read from a terminal prompt (echo off) or the first line of
 // standard input, never from argv (argv is visible to every local user in ps).
 //

@@ -182,6 +182,42 @@ TEST_CASE("check_origin allows configured allowed_origins", "[api][caller][csrf]
                                             *h.ctx)) == 403);
 }
 
+TEST_CASE("check_origin compares canonical origins on both sides", "[api][caller][csrf]") {
+  SECTION("configured origins with a trailing slash, upper case or the default port") {
+    tokend::config::Config c;
+    c.sessions.allowed_origins = {"https://Portal.Example:443/", "HTTP://Tools.Example:80", "http://[::1]:3000/"};
+    Harness h(c);
+    const std::string host = "tokend.example:8080";
+    for (const char* origin : {"https://portal.example", "https://PORTAL.example:443", "http://tools.example",
+                               "http://tools.example:80", "http://[::1]:3000"}) {
+      INFO(origin);
+      CHECK_FALSE(tokend::api::check_origin(with_headers({{"Host", host}, {"Origin", origin}}), *h.ctx));
+    }
+    CHECK_FALSE(tokend::api::check_origin(
+        with_headers({{"Host", host}, {"Referer", "https://Portal.Example:443/page"}}), *h.ctx));
+    for (const char* origin : {"https://portal.example:8443", "http://portal.example", "https://tools.example",
+                               "https://portal.example.evil"}) {
+      INFO(origin);
+      CHECK(status_of(tokend::api::check_origin(with_headers({{"Host", host}, {"Origin", origin}}), *h.ctx)) == 403);
+    }
+  }
+  SECTION("the server's own origin with the default port on either side") {
+    Harness h;
+    CHECK_FALSE(tokend::api::check_origin(
+        with_headers({{"Host", "tokend.example:80"}, {"Origin", "http://tokend.example"}}), *h.ctx));
+    CHECK_FALSE(tokend::api::check_origin(
+        with_headers({{"Host", "tokend.example"}, {"Origin", "http://tokend.example:80"}}), *h.ctx));
+    HttpRequest tls = with_headers({{"Host", "Tokend.Example:443"}, {"Origin", "https://tokend.example"}});
+    tls.tls = true;
+    CHECK_FALSE(tokend::api::check_origin(tls, *h.ctx));
+    CHECK_FALSE(
+        tokend::api::check_origin(with_headers({{"Host", "[::1]:8080"}, {"Origin", "http://[::1]:8080"}}), *h.ctx));
+    // A Host that is not host[:port] is the origin of nothing.
+    CHECK(status_of(tokend::api::check_origin(
+              with_headers({{"Host", "tokend.example/x"}, {"Origin", "http://tokend.example"}}), *h.ctx)) == 403);
+  }
+}
+
 TEST_CASE("authenticate_caller accepts a live token or session cookie", "[api][caller]") {
   using tokend::api::Accept;
   using tokend::api::Caller;

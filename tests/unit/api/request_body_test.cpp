@@ -50,6 +50,20 @@ TEST_CASE("parse_form decodes + and percent escapes", "[api][body]") {
     REQUIRE(f.ok());
     CHECK((*f)["a"] == (*f)["b"]);
   }
+  SECTION("raw spaces, as curl --data sends them, stay spaces") {
+    auto f = parse_form("username=alice&password=correct horse battery");
+    REQUIRE(f.ok());
+    CHECK((*f)["password"] == "correct horse battery");
+    auto mixed = parse_form("a=x y+z%20w&b= ");
+    REQUIRE(mixed.ok());
+    CHECK((*mixed)["a"] == "x y z w");
+    CHECK((*mixed)["b"] == " ");
+  }
+  SECTION("other raw bytes a strict encoder would escape pass as they are") {
+    auto f = parse_form("a=\xC3\xA9/?:@!$'()*,;#[]");
+    REQUIRE(f.ok());
+    CHECK((*f)["a"] == "\xC3\xA9/?:@!$'()*,;#[]");
+  }
   SECTION("an encoded NUL survives as a byte") {
     auto f = parse_form("a=x%00y");
     REQUIRE(f.ok());

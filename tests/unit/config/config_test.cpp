@@ -264,6 +264,23 @@ TEST_CASE("parse_listen rejects malformed text and leaves the target alone", "[c
   }
 }
 
+TEST_CASE("parse_config stores sessions.allowed_origins canonical", "[config][csrf]") {
+  auto c = parse_config(json{{"sessions",
+                              {{"allowed_origins",
+                                {"https://Tools.Example.org/", "HTTP://localhost:80", "https://portal.example:443",
+                                 "http://[::1]:3000", "https://portal.example:8443"}}}}});
+  REQUIRE(c.ok());
+  CHECK(c->sessions.allowed_origins == std::vector<std::string>{"https://tools.example.org", "http://localhost",
+                                                                "https://portal.example", "http://[::1]:3000",
+                                                                "https://portal.example:8443"});
+  for (const char* bad : {"tools.example.org", "ftp://tools.example.org", "https://tools.example.org/app",
+                          "https://tools.example.org?x", "https://user@tools.example.org", "https://",
+                          "https://tools.example.org:0x1"}) {
+    INFO(bad);
+    CHECK(contains(error_of(json{{"sessions", {{"allowed_origins", {bad}}}}}), "sessions.allowed_origins"));
+  }
+}
+
 TEST_CASE("parse_config checks fields against each other", "[config]") {
   SECTION("tls enabled needs a certificate and a key") {
     CHECK(contains(error_of(json{{"tls", {{"enabled", true}}}}), "tls"));

@@ -88,7 +88,17 @@ TEST_CASE("parse_https_url accepts https URLs only", "[net][https_client]") {
   CHECK(v6->host == "::1");
   CHECK(v6->authority() == "[::1]:9443");
 
+  auto upper = tokend::net::parse_https_url("HTTPS://API.GitHub.com?page=2");
+  REQUIRE(upper.ok());
+  CHECK(upper->host == "api.github.com");
+  CHECK(upper->target == "/?page=2");
+  auto v4 = tokend::net::parse_https_url("https://127.0.0.1:8443");
+  REQUIRE(v4.ok());
+  CHECK(v4->authority() == "127.0.0.1:8443");
+
   for (const char* bad : {"http://api.github.com", "ftp://x", "api.github.com", "https://", "https://:443/",
+                          "https://host:/", "https://user@host/", "https://ho%73t/", "https://[v7.x]/",
+                          "https://host/%zz", "HTTP://host/",
                           "https://user:pw@host/", "https://host:0/", "https://host:70000/", "https://host:12a/",
                           "https://host/a b", "https://host/\r\nX: y", "https://host/#frag", "https://[::1/"}) {
     INFO(bad);
@@ -107,8 +117,13 @@ TEST_CASE("parse_proxy_url and no_proxy matching", "[net][https_client]") {
   auto cred = tokend::net::parse_proxy_url("http://us%65r:p%40ss@10.0.0.1:8080");
   REQUIRE(cred.ok());
   CHECK(cred->credentials == "user:p@ss");
+  auto v6 = tokend::net::parse_proxy_url("HTTP://[::1]:3128");
+  REQUIRE(v6.ok());
+  CHECK(v6->host == "::1");
+  CHECK(v6->port == 3128);
   for (const char* bad : {"https://proxy:3128", "socks5://proxy:1080", "http://proxy", "http://proxy:3128/path",
-                          "http://a:%zz@proxy:1", "proxy:3128"}) {
+                          "http://a:%zz@proxy:1", "proxy:3128", "http://proxy:3128/?x", "http://proxy:3128#x",
+                          "http://proxy:0", "http://:3128"}) {
     INFO(bad);
     CHECK_FALSE(tokend::net::parse_proxy_url(bad).ok());
   }
