@@ -16,7 +16,7 @@
 #include "tokend/auth/userpass/password_hasher.hpp"
 #include "tokend/config/config.hpp"
 #include "tokend/log/log.hpp"
-#include "tokend/store/sqlite/sqlite_store.hpp"
+#include "tokend/store/open.hpp"
 
 namespace tokend::cli {
 
@@ -159,7 +159,7 @@ int user_command(int argc, char** argv) {
   }
   // Quiet logs: the command's own output is what the operator reads.
   (void)log::init("warn", "");
-  auto store = store::sqlite::SqliteStore::open(cfg->database);
+  auto store = store::open(cfg->database);
   if (!store) {
     std::cerr << "tokend: " << store.error().message << "\n";
     return 1;
