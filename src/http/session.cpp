@@ -339,8 +339,9 @@ class Session : public SessionIface {
     send(error_response(status, code, message));
   }
 
-  // Writes the answer: the head formatted here in one buffer, the body as
-  // it is (one gathered write, no copy of the body, no generic serializer).
+  // Writes the answer: the head formatted in one buffer (write_response_head),
+  // the body as it is (one gathered write, no copy of the body, no generic
+  // serializer).
   void send(HttpResponse&& r) {
     status_ = r.status;
     if (shared_->draining.load()) keep_alive_ = false;
