@@ -3,6 +3,7 @@
 #include <boost/url/encoding_opts.hpp>
 #include <boost/url/pct_string_view.hpp>
 
+#include "tokend/common/text.hpp"
 #include "tokend/http/relaxed_json.hpp"
 
 namespace tokend::api {
@@ -26,9 +27,7 @@ std::string media_type(std::string_view content_type) {
   std::string_view t = content_type.substr(0, semi);
   while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
   while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
-  std::string out(t);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  return ascii_lower(t);
 }
 
 }  // namespace

@@ -3,8 +3,20 @@
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include "tokend/api/api.hpp"
 #include "tokend/app/worker_pool.hpp"
@@ -14,25 +26,65 @@
 #include "tokend/http/server.hpp"
 #include "tokend/metrics/metrics.hpp"
 #include "tokend/session/session_service.hpp"
-#include "tokend/store/sqlite/sqlite_store.hpp"
+#include "tokend/store/open.hpp"
 #include "tokend/token/token_service.hpp"
 
 namespace tokend::app {
 
 namespace {
+
+namespace net = boost::asio;
+
 // Revoked and expired rows are kept this long (for the audit trail of
 // last-use times), then purged.
 constexpr TimeMs kPurgeAfterMs = 30LL * 86'400'000;
+
+// Jobs run every so often on one io_context's thread until cancel_all().
+// A job must not block: it posts heavier work to a pool.
+class PeriodicJobs final {
+ public:
+  explicit PeriodicJobs(net::io_context& ioc) : ioc_(ioc) {}
+
+  void every(std::chrono::milliseconds period, std::function<void()> job) {
+    auto p = std::make_shared<Job>(Job{net::steady_timer(ioc_), period, std::move(job)});
+    jobs_.push_back(p);
+    arm(p);
+  }
+  // On the context's thread: no job runs after this.
+  void cancel_all() {
+    stopped_ = true;
+    for (auto& p : jobs_) p->timer.cancel();
+  }
+
+ private:
+  struct Job {
+    net::steady_timer timer;
+    std::chrono::milliseconds period;
+    std::function<void()> job;
+  };
+  void arm(const std::shared_ptr<Job>& p) {
+    p->timer.expires_after(p->period);
+    p->timer.async_wait([this, p](const boost::system::error_code& ec) {
+      if (ec || stopped_) return;
+      p->job();
+      arm(p);
+    });
+  }
+  net::io_context& ioc_;
+  std::vector<std::shared_ptr<Job>> jobs_;
+  bool stopped_ = false;
+};
+
 }  // namespace
 
 int serve(const config::Config& config) {
-  auto opened = store::sqlite::SqliteStore::open(config.database);
+  auto opened = store::open(config.database);
   if (!opened) {
     spdlog::critical("cannot open the database: {}", opened.error().message);
     return 1;
   }
   std::unique_ptr<store::Store> store = std::move(*opened);
-  spdlog::info("database: sqlite {}", config.database.path);
+  spdlog::info("database: {} {}", config.database.driver, config.database.path);
 
   metrics::Metrics metrics;
   auth::PasswordHasher hasher(config.passwords);
@@ -63,45 +115,79 @@ int serve(const config::Config& config) {
   api::ApiContext ctx{config, *store, metrics, *registry, throttle, tokens, sessions, &hasher};
   api::register_routes(router, ctx);
 
-  http::ServerOptions options{config.listen, config.tls, config.limits, config.threads.io_threads,
-                              config.shutdown_timeout_ms, config.log.access_log, config.trusted_proxies,
-                              config.server_names};
+  // One io_context per I/O thread, each run by one thread (the HTTP server
+  // hands each connection to one of them). The first also runs the signals
+  // and the periodic jobs. A work guard keeps a context without connections
+  // running until shutdown.
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  std::vector<net::io_context*> context_ptrs;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
+  for (int i = 0; i < std::max(1, config.threads.io_threads); ++i) {
+    contexts.push_back(std::make_unique<net::io_context>(1));
+    context_ptrs.push_back(contexts.back().get());
+    keep_running.push_back(net::make_work_guard(*contexts.back()));
+  }
+  net::io_context& main_context = *contexts.front();
+
+  // Before the server listens: from then on SIGINT/SIGTERM must end in a
+  // graceful shutdown, not the default action.
+  net::signal_set signals(main_context, SIGINT, SIGTERM);
+
+  http::ServerOptions options{config.listen, config.tls, config.limits, config.shutdown_timeout_ms,
+                              config.log.access_log, config.trusted_proxies, config.server_names};
   std::atomic<std::uint64_t> jobs{0};  // handed to the pools, for the idle check below
-  auto dispatch = [&workers, &upstream, &bulk, &jobs](http::RunOn where, std::function<void()> job) {
+  auto dispatch = [&workers, &upstream, &bulk, &jobs](RunOn where, std::function<void()> job) {
     jobs.fetch_add(1, std::memory_order_relaxed);
-    WorkerPool& pool = where == http::RunOn::kUpstream ? upstream : where == http::RunOn::kBulk ? bulk : workers;
+    WorkerPool& pool = where == RunOn::kUpstream ? upstream : where == RunOn::kBulk ? bulk : workers;
     return pool.try_post(std::move(job));
   };
-  http::HttpServer server(options, router, dispatch, metrics);
+  http::HttpServer server(options, router, dispatch, metrics, context_ptrs);
   if (auto s = server.start(); !s) {
     spdlog::critical("{}", s.error().message);
     return 1;
   }
-  server.every(std::chrono::seconds(1), [&] { workers.try_post([&tokens] { tokens.flush_usage(); }); });
+  PeriodicJobs periodic(main_context);
+  periodic.every(std::chrono::seconds(1), [&] { workers.try_post([&tokens] { tokens.flush_usage(); }); });
   // Once a second without any pool job: give memory back to the system, the
   // password hasher's idle buffers (cores x passwords.memory_kib when warm)
   // and free heap pages. Not under load, where the next password hash would
   // only fault the same pages in again.
-  server.every(std::chrono::seconds(1),
-               [&workers, &jobs, &hasher, seen = ~std::uint64_t{0}, trimmed = false]() mutable {
-                 const std::uint64_t now = jobs.load(std::memory_order_relaxed);
-                 if (now != seen) {
-                   seen = now;
-                   trimmed = false;
-                 } else if (!trimmed) {
-                   trimmed = workers.try_post([&hasher] {
-                     hasher.release_idle_memory();
-                     malloc_trim(0);
-                   });
-                 }
-               });
+  periodic.every(std::chrono::seconds(1),
+                 [&workers, &jobs, &hasher, seen = ~std::uint64_t{0}, trimmed = false]() mutable {
+                   const std::uint64_t now = jobs.load(std::memory_order_relaxed);
+                   if (now != seen) {
+                     seen = now;
+                     trimmed = false;
+                   } else if (!trimmed) {
+                     trimmed = workers.try_post([&hasher] {
+                       hasher.release_idle_memory();
+                       malloc_trim(0);
+                     });
+                   }
+                 });
   auto purge = [&store] {
     if (auto s = store->purge(now_ms() - kPurgeAfterMs); !s) spdlog::warn("purge failed: {}", s.error().message);
   };
   workers.try_post(purge);  // at start too: an instance restarted often must purge as well
-  server.every(std::chrono::hours(1), [&workers, purge] { workers.try_post(purge); });
+  periodic.every(std::chrono::hours(1), [&workers, purge] { workers.try_post(purge); });
 
-  server.run();
+  // SIGINT/SIGTERM: stop the periodic jobs, let the server drain, then stop
+  // every context (their threads return).
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("received signal {}", sig);
+    periodic.cancel_all();
+    server.shutdown([&contexts, &keep_running] {
+      keep_running.clear();
+      for (auto& c : contexts) c->stop();
+    });
+  });
+  std::vector<std::thread> threads;
+  threads.reserve(contexts.size() - 1);
+  for (std::size_t i = 1; i < contexts.size(); ++i) threads.emplace_back([c = contexts[i].get()] { c->run(); });
+  main_context.run();
+  for (auto& t : threads) t.join();
+  spdlog::info("HTTP server stopped");
   // The I/O threads are done; let the pools finish what they hold (their
   // answers have nobody to go to, but their writes must complete), then
   // write the last token-use times.

@@ -11,6 +11,7 @@
 #include "tokend/auth/oauth/oidc_authenticator.hpp"
 #include "tokend/auth/userpass/userpass_authenticator.hpp"
 #include "tokend/config/config.hpp"
+#include "tokend/config/settings_reader.hpp"
 
 namespace tokend::auth {
 
@@ -46,18 +47,14 @@ Result<Registry> Registry::build(const FactoryContext& ctx) {
     }
     // "session" is the source of tokens made by the cookie exchange.
     if (name == "session") return Error{ErrorCode::kInvalidConfig, "auth.session: the name is reserved"};
-    if (!settings.is_object()) return Error{ErrorCode::kInvalidConfig, "auth." + name + ": must be an object"};
-    if (settings.contains("enabled")) {
-      if (!settings["enabled"].is_boolean()) {
-        return Error{ErrorCode::kInvalidConfig, "auth." + name + ".enabled: expected true or false"};
-      }
-      if (!settings["enabled"].get<bool>()) continue;
-    }
-    std::string type = name;
-    if (settings.contains("type")) {
-      if (!settings["type"].is_string()) return Error{ErrorCode::kInvalidConfig, "auth." + name + ".type: expected a string"};
-      type = settings["type"].get<std::string>();
-    }
+    const config::SettingsReader reader(settings, "auth." + name);
+    if (auto st = reader.check_object(); !st) return st.error();
+    auto enabled = reader.boolean("enabled");
+    if (!enabled) return enabled.error();
+    if (!enabled->value_or(true)) continue;
+    auto type_setting = reader.string("type");
+    if (!type_setting) return type_setting.error();
+    const std::string type = type_setting->value_or(name);
     const auto* entry = std::find_if(std::begin(kTypes), std::end(kTypes),
                                      [&](const TypeEntry& e) { return type == e.type; });
     if (entry == std::end(kTypes)) {

@@ -19,7 +19,7 @@
 #include "tokend/cli/command_line.hpp"
 #include "tokend/config/config.hpp"
 #include "tokend/log/log.hpp"
-#include "tokend/store/sqlite/sqlite_store.hpp"
+#include "tokend/store/open.hpp"
 
 namespace tokend::cli {
 
@@ -36,9 +36,7 @@ Result<config::Config> load(const CommandLine& cl) {
 }
 
 // The one place the CLI opens the store.
-Result<std::unique_ptr<store::sqlite::SqliteStore>> open_store(const config::Config& cfg) {
-  return store::sqlite::SqliteStore::open(cfg.database);
-}
+Result<std::unique_ptr<store::Store>> open_store(const config::Config& cfg) { return store::open(cfg.database); }
 
 // Reads a password without echo from a terminal, or one line from a pipe.
 Result<std::string> read_password(const config::PasswordConfig& pc) {

@@ -1,7 +1,5 @@
 #include "tokend/config/config.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -9,9 +7,11 @@
 #include <sstream>
 #include <thread>
 
+#include "tokend/common/ip.hpp"
 #include "tokend/common/text.hpp"
-#include "tokend/token/scopes.hpp"
+#include "tokend/config/settings_reader.hpp"
 #include "tokend/net/url.hpp"
+#include "tokend/token/scopes.hpp"
 
 namespace tokend::config {
 
@@ -19,111 +19,11 @@ namespace {
 
 using nlohmann::json;
 
-// Reads the fields of one config object, remembering which keys were used so
-// that any other key is reported as unknown (a typo must not pass silently).
-class Section {
- public:
-  Section(const json& obj, std::string path) : obj_(obj), path_(std::move(path)) {}
-
-  bool valid_object(std::string& err) const {
-    if (!obj_.is_object()) {
-      err = path_ + ": must be an object";
-      return false;
-    }
-    return true;
-  }
-
-  template <typename T>
-  void get(const char* key, T& out, std::string& err) {
-    used_.insert(key);
-    if (!err.empty() || !obj_.contains(key)) return;
-    const json& v = obj_.at(key);
-    try {
-      if constexpr (std::is_same_v<T, bool>) {
-        if (!v.is_boolean()) throw std::invalid_argument("expected true or false");
-        out = v.get<bool>();
-      } else if constexpr (std::is_integral_v<T>) {
-        if (!v.is_number_integer()) throw std::invalid_argument("expected an integer");
-        const auto n = v.get<long long>();
-        if (n < 0) throw std::invalid_argument("must not be negative");
-        if (static_cast<unsigned long long>(n) > static_cast<unsigned long long>(std::numeric_limits<T>::max())) {
-          throw std::invalid_argument("too large");
-        }
-        out = static_cast<T>(n);
-      } else if constexpr (std::is_same_v<T, std::string>) {
-        if (!v.is_string()) throw std::invalid_argument("expected a string");
-        out = v.get<std::string>();
-      } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
-        if (!v.is_array()) throw std::invalid_argument("expected an array of strings");
-        out.clear();
-        for (const auto& e : v) {
-          if (!e.is_string()) throw std::invalid_argument("expected an array of strings");
-          out.push_back(e.get<std::string>());
-        }
-      }
-    } catch (const std::exception& e) {
-      err = path_ + "." + key + ": " + e.what();
-    }
-  }
-
-  // A sub-object, or an empty object when absent.
-  const json& sub(const char* key, std::string& err) {
-    used_.insert(key);
-    static const json kEmpty = json::object();
-    if (!obj_.contains(key)) return kEmpty;
-    if (!obj_.at(key).is_object() && err.empty()) err = path_ + "." + key + ": must be an object";
-    return obj_.at(key).is_object() ? obj_.at(key) : kEmpty;
-  }
-
-  const json& raw() const { return obj_; }
-  // For a key read by other means (arrays of objects).
-  void mark_used(const char* key) { used_.insert(key); }
-
-  void check_unknown(std::string& err) const {
-    if (!err.empty()) return;
-    for (const auto& [k, _] : obj_.items()) {
-      if (!used_.count(k)) {
-        err = (path_.empty() ? "" : path_ + ".") + k + ": unknown setting";
-        return;
-      }
-    }
-  }
-
- private:
-  const json& obj_;
-  std::string path_;
-  std::set<std::string> used_;
-};
-
-// The canonical text of an IP address (IPv4-mapped IPv6 as IPv4), or "" when
-// `text` is not one.
-std::string canonical_ip(const std::string& text) {
-  unsigned char buf[sizeof(in6_addr)];
-  char out[INET6_ADDRSTRLEN];
-  if (inet_pton(AF_INET, text.c_str(), buf) == 1) return inet_ntop(AF_INET, buf, out, sizeof out);
-  if (inet_pton(AF_INET6, text.c_str(), buf) != 1) return {};
-  static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::equal(kMapped, kMapped + 12, buf)) return inet_ntop(AF_INET, buf + 12, out, sizeof out);
-  return inet_ntop(AF_INET6, buf, out, sizeof out);
-}
-
-std::string join(const std::string& a, const char* b) { return a.empty() ? b : a + "." + b; }
-
-void read_rule(Section& parent, const char* key, const std::string& path, ThrottleRule& rule, std::string& err) {
-  Section s(parent.sub(key, err), join(path, key));
-  s.get("max_failures", rule.max_failures, err);
-  s.get("window_s", rule.window_s, err);
-  s.check_unknown(err);
-}
-
-bool starts_with_ci(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(s[i])) != std::tolower(static_cast<unsigned char>(prefix[i]))) {
-      return false;
-    }
-  }
-  return true;
+Status read_rule(const SettingsReader& parent, const char* key, ThrottleRule& rule) {
+  auto s = parent.section(key);
+  if (!s) return s.error();
+  return first_error({s->read("max_failures", rule.max_failures), s->read("window_s", rule.window_s),
+                      s->check_unknown()});
 }
 
 // The session cookie's name prefixes (RFC 6265bis 4.1.3). tokend adds
@@ -135,12 +35,12 @@ bool starts_with_ci(std::string_view s, std::string_view prefix) {
 Status check_cookie_prefix(const Config& c) {
   const std::string& name = c.sessions.cookie_name;
   const bool secure = c.tls.enabled || c.sessions.behind_tls_proxy;
-  if (starts_with_ci(name, "__Secure-")) {
+  if (istarts_with(name, "__Secure-")) {
     return Error{ErrorCode::kInvalidConfig,
                  "sessions.cookie_name: the __Secure- prefix is not supported (tokend adds __Host- itself "
                  "when cookies are Secure)"};
   }
-  if (starts_with_ci(name, "__Host-")) {
+  if (istarts_with(name, "__Host-")) {
     if (name.rfind("__Host-", 0) != 0 || name.size() == 7) {
       return Error{ErrorCode::kInvalidConfig, "sessions.cookie_name: write the prefix as __Host- followed by a name"};
     }
@@ -195,117 +95,96 @@ bool valid_header_name(const std::string& name) {
 }
 
 // scopes: [{"name": "repo:read", "description": "...", "default": true}, ...].
-void read_scopes(const json& doc, Config& c, std::string& err) {
-  if (!err.empty() || !doc.contains("scopes")) return;
+Status read_scopes(const json& doc, Config& c) {
+  if (!doc.contains("scopes")) return ok_status();
   const json& list = doc.at("scopes");
-  if (!list.is_array()) {
-    err = "scopes: must be an array of objects";
-    return;
-  }
+  if (!list.is_array()) return Error{ErrorCode::kInvalidConfig, "scopes: must be an array of objects"};
   if (list.size() > token::kMaxScopes) {
-    err = "scopes: at most " + std::to_string(token::kMaxScopes) + " scopes";
-    return;
+    return Error{ErrorCode::kInvalidConfig, "scopes: at most " + std::to_string(token::kMaxScopes) + " scopes"};
   }
-  for (std::size_t i = 0; i < list.size() && err.empty(); ++i) {
-    const std::string path = "scopes[" + std::to_string(i) + "]";
-    Section s(list[i], path);
-    if (!s.valid_object(err)) return;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    SettingsReader s(list[i], "scopes[" + std::to_string(i) + "]");
+    if (auto st = s.check_object(); !st) return st;
     ScopeConfig sc;
-    s.get("name", sc.name, err);
-    s.get("description", sc.description, err);
-    s.get("default", sc.is_default, err);
-    s.check_unknown(err);
-    if (!err.empty()) return;
+    if (auto st = first_error({s.read("name", sc.name), s.read("description", sc.description),
+                               s.read("default", sc.is_default), s.check_unknown()});
+        !st) {
+      return st;
+    }
     if (!token::valid_scope_name(sc.name)) {
-      err = path + ".name: 1 to " + std::to_string(token::kMaxScopeNameBytes) +
-            " visible ASCII characters, without spaces, '\"' or '\\'";
-      return;
+      return s.error("name", "1 to " + std::to_string(token::kMaxScopeNameBytes) +
+                                 " visible ASCII characters, without spaces, '\"' or '\\'");
     }
     if (sc.description.size() > token::kMaxScopeDescriptionBytes ||
         !printable_utf8(sc.description, BidiControls::kRefuse)) {
-      err = path + ".description: printable UTF-8 text of at most " +
-            std::to_string(token::kMaxScopeDescriptionBytes) + " bytes";
-      return;
+      return s.error("description", "printable UTF-8 text of at most " +
+                                        std::to_string(token::kMaxScopeDescriptionBytes) + " bytes");
     }
     for (const auto& other : c.scopes) {
-      if (other.name == sc.name) {
-        err = path + ".name: '" + sc.name + "' is declared twice";
-        return;
-      }
+      if (other.name == sc.name) return s.error("name", "'" + sc.name + "' is declared twice");
     }
     c.scopes.push_back(std::move(sc));
   }
+  return ok_status();
 }
 
-void read_forward_auth(Section& root, Config& c, std::string& err) {
-  Section s(root.sub("forward_auth", err), "forward_auth");
-  s.get("enabled", c.forward_auth.enabled, err);
-  s.get("session_cookie", c.forward_auth.session_cookie, err);
-  {
-    Section h(s.sub("headers", err), "forward_auth.headers");
-    h.get("user_id", c.forward_auth.user_id_header, err);
-    h.get("username", c.forward_auth.username_header, err);
-    h.get("email", c.forward_auth.email_header, err);
-    h.get("token_id", c.forward_auth.token_id_header, err);
-    h.get("scopes", c.forward_auth.scopes_header, err);
-    h.check_unknown(err);
+Status read_forward_auth(const SettingsReader& root, Config& c) {
+  auto s = root.section("forward_auth");
+  if (!s) return s.error();
+  auto h = s->section("headers");
+  if (!h) return h.error();
+  auto& f = c.forward_auth;
+  if (auto st = first_error({s->read("enabled", f.enabled), s->read("session_cookie", f.session_cookie),
+                             h->read("user_id", f.user_id_header), h->read("username", f.username_header),
+                             h->read("email", f.email_header), h->read("token_id", f.token_id_header),
+                             h->read("scopes", f.scopes_header), h->check_unknown(), s->check_unknown()});
+      !st) {
+    return st;
   }
-  s.check_unknown(err);
-  if (!err.empty()) return;
-  for (const auto* name : {&c.forward_auth.user_id_header, &c.forward_auth.username_header,
-                           &c.forward_auth.email_header, &c.forward_auth.token_id_header,
-                           &c.forward_auth.scopes_header}) {
+  for (const auto* name : {&f.user_id_header, &f.username_header, &f.email_header, &f.token_id_header,
+                           &f.scopes_header}) {
     if (!valid_header_name(*name)) {
-      err = "forward_auth.headers: '" + *name + "' is not an HTTP header name";
-      return;
+      return Error{ErrorCode::kInvalidConfig, "forward_auth.headers: '" + *name + "' is not an HTTP header name"};
     }
   }
+  return ok_status();
 }
 
-// introspection: {"clients": [{"id": "...", "secret_hash": "$argon2id$..."}], "scope": "tokend:introspect"}.
-void read_introspection(Section& root, Config& c, std::string& err) {
-  Section s(root.sub("introspection", err), "introspection");
-  s.get("scope", c.introspection.scope, err);
-  s.mark_used("clients");  // an array: read below
-  s.check_unknown(err);
-  if (!err.empty()) return;
+Status read_introspection(const SettingsReader& root, const json& doc, Config& c) {
+  auto s = root.section("introspection");
+  if (!s) return s.error();
+  const bool has_clients = s->has("clients");
+  s->mark_read("clients");  // an array of objects: read below
+  if (auto st = first_error({s->read("scope", c.introspection.scope), s->check_unknown()}); !st) return st;
   if (!c.introspection.scope.empty() && !token::valid_scope_name(c.introspection.scope)) {
-    err = "introspection.scope: not a valid scope name";
-    return;
+    return s->error("scope", "not a valid scope name");
   }
-  if (!root.raw().contains("introspection") || !root.raw().at("introspection").contains("clients")) return;
-  const json& list = root.raw().at("introspection").at("clients");
-  if (!list.is_array()) {
-    err = "introspection.clients: must be an array of objects";
-    return;
-  }
-  for (std::size_t i = 0; i < list.size() && err.empty(); ++i) {
-    const std::string path = "introspection.clients[" + std::to_string(i) + "]";
-    Section cs(list[i], path);
-    if (!cs.valid_object(err)) return;
+  if (!has_clients) return ok_status();
+  const json& list = doc.at("introspection").at("clients");
+  if (!list.is_array()) return s->error("clients", "must be an array of objects");
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    SettingsReader cs(list[i], "introspection.clients[" + std::to_string(i) + "]");
+    if (auto st = cs.check_object(); !st) return st;
     IntrospectionClient client;
-    cs.get("id", client.id, err);
-    cs.get("secret_hash", client.secret_hash, err);
-    cs.check_unknown(err);
-    if (!err.empty()) return;
+    if (auto st = first_error({cs.read("id", client.id), cs.read("secret_hash", client.secret_hash),
+                               cs.check_unknown()});
+        !st) {
+      return st;
+    }
     // The id travels in HTTP Basic, where ':' ends it.
     if (client.id.empty() || client.id.size() > 128 || client.id.find(':') != std::string::npos ||
         !std::all_of(client.id.begin(), client.id.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; })) {
-      err = path + ".id: 1 to 128 visible ASCII characters without ':'";
-      return;
+      return cs.error("id", "1 to 128 visible ASCII characters without ':'");
     }
     if (client.secret_hash.rfind("$argon2id$", 0) != 0) {
-      err = path + ".secret_hash: an argon2id PHC string (make one with: tokend hash-secret)";
-      return;
+      return cs.error("secret_hash", "an argon2id PHC string (make one with: tokend hash-secret)");
     }
     for (const auto& other : c.introspection.clients) {
-      if (other.id == client.id) {
-        err = path + ".id: '" + client.id + "' is listed twice";
-        return;
-      }
+      if (other.id == client.id) return cs.error("id", "'" + client.id + "' is listed twice");
     }
     c.introspection.clients.push_back(std::move(client));
   }
+  return ok_status();
 }
 
 }  // namespace
@@ -324,121 +203,101 @@ Status parse_listen(std::string_view text, ListenConfig& out) {
 
 Result<Config> parse_config(const json& doc) {
   Config c;
-  std::string err;
-  Section root(doc, "");
-  if (!root.valid_object(err)) return Error{ErrorCode::kInvalidConfig, "the configuration must be a JSON object"};
+  SettingsReader root(doc, "");
+  if (!root.check_object()) return Error{ErrorCode::kInvalidConfig, "the configuration must be a JSON object"};
 
+  // Each section: its fields in order, then its unknown keys; the first error wins.
+  auto section = [&root](const char* key, auto read_fields) -> Status {
+    auto s = root.section(key);
+    if (!s) return s.error();
+    if (auto st = read_fields(*s); !st) return st;
+    return s->check_unknown();
+  };
+  Status listen = ok_status();
   if (doc.contains("listen") && doc.at("listen").is_string()) {
-    root.sub("listen", err);  // mark used; string form "HOST:PORT"
-    err.clear();
-    if (auto s = parse_listen(doc.at("listen").get<std::string>(), c.listen); !s) return s.error();
+    listen = parse_listen(**root.string("listen"), c.listen);  // the string form "HOST:PORT"
   } else {
-    Section s(root.sub("listen", err), "listen");
-    s.get("host", c.listen.host, err);
-    s.get("port", c.listen.port, err);
-    s.check_unknown(err);
+    listen = section("listen", [&](const SettingsReader& s) {
+      return first_error({s.read("host", c.listen.host), s.read("port", c.listen.port)});
+    });
   }
-  {
-    Section s(root.sub("tls", err), "tls");
-    s.get("enabled", c.tls.enabled, err);
-    s.get("cert_file", c.tls.cert_file, err);
-    s.get("key_file", c.tls.key_file, err);
-    s.check_unknown(err);
+  if (!listen) return listen.error();
+  Status fields = first_error({
+      section("tls", [&](const SettingsReader& s) {
+        return first_error({s.read("enabled", c.tls.enabled), s.read("cert_file", c.tls.cert_file),
+                            s.read("key_file", c.tls.key_file)});
+      }),
+      section("limits", [&](const SettingsReader& s) {
+        return first_error({s.read("max_header_bytes", c.limits.max_header_bytes),
+                            s.read("max_body_bytes", c.limits.max_body_bytes),
+                            s.read("read_timeout_ms", c.limits.read_timeout_ms),
+                            s.read("idle_timeout_ms", c.limits.idle_timeout_ms),
+                            s.read("write_timeout_ms", c.limits.write_timeout_ms),
+                            s.read("max_connections", c.limits.max_connections),
+                            s.read("first_request_timeout_ms", c.limits.first_request_timeout_ms),
+                            s.read("max_connections_per_address", c.limits.max_connections_per_address)});
+      }),
+      section("threads", [&](const SettingsReader& s) {
+        return first_error({s.read("io_threads", c.threads.io_threads), s.read("workers", c.threads.workers),
+                            s.read("worker_queue", c.threads.worker_queue),
+                            s.read("upstream_workers", c.threads.upstream_workers),
+                            s.read("upstream_queue", c.threads.upstream_queue),
+                            s.read("bulk_workers", c.threads.bulk_workers),
+                            s.read("bulk_queue", c.threads.bulk_queue)});
+      }),
+      section("database", [&](const SettingsReader& s) {
+        return first_error({s.read("driver", c.database.driver), s.read("path", c.database.path),
+                            s.read("busy_timeout_ms", c.database.busy_timeout_ms),
+                            s.read("synchronous", c.database.synchronous)});
+      }),
+      section("tokens", [&](const SettingsReader& s) {
+        return first_error({s.read("lifetime_days", c.tokens.lifetime_days),
+                            s.read("max_lifetime_days", c.tokens.max_lifetime_days),
+                            s.read("max_live_per_account", c.tokens.max_live_per_account),
+                            s.read("max_created_per_minute", c.tokens.max_created_per_minute)});
+      }),
+      section("passwords", [&](const SettingsReader& s) {
+        return first_error({s.read("memory_kib", c.passwords.memory_kib), s.read("iterations", c.passwords.iterations),
+                            s.read("parallelism", c.passwords.parallelism), s.read("max_bytes", c.passwords.max_bytes),
+                            s.read("min_length", c.passwords.min_length)});
+      }),
+      section("throttle", [&](const SettingsReader& s) {
+        return first_error({read_rule(s, "per_username", c.throttle.per_username),
+                            read_rule(s, "per_address", c.throttle.per_address),
+                            s.read("max_tracked", c.throttle.max_tracked)});
+      }),
+      section("sessions", [&](const SettingsReader& s) {
+        return first_error({s.read("cookie_name", c.sessions.cookie_name),
+                            s.read("idle_timeout_minutes", c.sessions.idle_timeout_minutes),
+                            s.read("absolute_timeout_hours", c.sessions.absolute_timeout_hours),
+                            s.read("behind_tls_proxy", c.sessions.behind_tls_proxy),
+                            s.read("allowed_origins", c.sessions.allowed_origins)});
+      }),
+      section("metrics", [&](const SettingsReader& s) {
+        return first_error({s.read("enabled", c.metrics.enabled),
+                            s.read("bearer_token_file", c.metrics.bearer_token_file)});
+      }),
+      section("log", [&](const SettingsReader& s) {
+        return first_error(
+            {s.read("level", c.log.level), s.read("access_log", c.log.access_log), s.read("file", c.log.file)});
+      }),
+      section("web", [&](const SettingsReader& s) {
+        return first_error({s.read("enabled", c.web.enabled), s.read("root", c.web.root)});
+      }),
+      root.read("shutdown_timeout_ms", c.shutdown_timeout_ms),
+      root.read("trusted_proxies", c.trusted_proxies),
+      root.read("server_names", c.server_names),
+  });
+  if (!fields) return fields.error();
+  auto auth = root.section("auth");
+  if (!auth) return auth.error();
+  if (doc.contains("auth")) c.auth = doc.at("auth");
+  root.mark_read("scopes");  // an array of objects: read_scopes reads it
+  if (auto st = first_error({read_forward_auth(root, c), read_introspection(root, doc, c), root.check_unknown(),
+                             read_scopes(doc, c)});
+      !st) {
+    return st.error();
   }
-  {
-    Section s(root.sub("limits", err), "limits");
-    s.get("max_header_bytes", c.limits.max_header_bytes, err);
-    s.get("max_body_bytes", c.limits.max_body_bytes, err);
-    s.get("read_timeout_ms", c.limits.read_timeout_ms, err);
-    s.get("idle_timeout_ms", c.limits.idle_timeout_ms, err);
-    s.get("write_timeout_ms", c.limits.write_timeout_ms, err);
-    s.get("max_connections", c.limits.max_connections, err);
-    s.get("first_request_timeout_ms", c.limits.first_request_timeout_ms, err);
-    s.get("max_connections_per_address", c.limits.max_connections_per_address, err);
-    s.check_unknown(err);
-  }
-  {
-    Section s(root.sub("threads", err), "threads");
-    s.get("io_threads", c.threads.io_threads, err);
-    s.get("workers", c.threads.workers, err);
-    s.get("worker_queue", c.threads.worker_queue, err);
-    s.get("upstream_workers", c.threads.upstream_workers, err);
-    s.get("upstream_queue", c.threads.upstream_queue, err);
-    s.get("bulk_workers", c.threads.bulk_workers, err);
-    s.get("bulk_queue", c.threads.bulk_queue, err);
-    s.check_unknown(err);
-  }
-  {
-    Section s(root.sub("database", err), "database");
-    s.get("driver", c.database.driver, err);
-    s.get("path", c.database.path, err);
-    s.get("busy_timeout_ms", c.database.busy_timeout_ms, err);
-    s.get("synchronous", c.database.synchronous, err);
-    s.check_unknown(err);
-  }
-  {
-    Section s(root.sub("tokens", err), "tokens");
-    s.get("lifetime_days", c.tokens.lifetime_days, err);
-    s.get("max_lifetime_days", c.tokens.max_lifetime_days, err);
-    s.get("max_live_per_account", c.tokens.max_live_per_account, err);
-    s.get("max_created_per_minute", c.tokens.max_created_per_minute, err);
-    s.check_unknown(err);
-  }
-  {
-    Section s(root.sub("passwords", err), "passwords");
-    s.get("memory_kib", c.passwords.memory_kib, err);
-    s.get("iterations", c.passwords.iterations, err);
-    s.get("parallelism", c.passwords.parallelism, err);
-    s.get("max_bytes", c.passwords.max_bytes, err);
-    s.get("min_length", c.passwords.min_length, err);
-    s.check_unknown(err);
-  }
-  {
-    Section s(root.sub("throttle", err), "throttle");
-    read_rule(s, "per_username", "throttle", c.throttle.per_username, err);
-    read_rule(s, "per_address", "throttle", c.throttle.per_address, err);
-    s.get("max_tracked", c.throttle.max_tracked, err);
-    s.check_unknown(err);
-  }
-  {
-    Section s(root.sub("sessions", err), "sessions");
-    s.get("cookie_name", c.sessions.cookie_name, err);
-    s.get("idle_timeout_minutes", c.sessions.idle_timeout_minutes, err);
-    s.get("absolute_timeout_hours", c.sessions.absolute_timeout_hours, err);
-    s.get("behind_tls_proxy", c.sessions.behind_tls_proxy, err);
-    s.get("allowed_origins", c.sessions.allowed_origins, err);
-    s.check_unknown(err);
-  }
-  {
-    Section s(root.sub("metrics", err), "metrics");
-    s.get("enabled", c.metrics.enabled, err);
-    s.get("bearer_token_file", c.metrics.bearer_token_file, err);
-    s.check_unknown(err);
-  }
-  {
-    Section s(root.sub("log", err), "log");
-    s.get("level", c.log.level, err);
-    s.get("access_log", c.log.access_log, err);
-    s.get("file", c.log.file, err);
-    s.check_unknown(err);
-  }
-  {
-    Section s(root.sub("web", err), "web");
-    s.get("enabled", c.web.enabled, err);
-    s.get("root", c.web.root, err);
-    s.check_unknown(err);
-  }
-  root.get("shutdown_timeout_ms", c.shutdown_timeout_ms, err);
-  root.get("trusted_proxies", c.trusted_proxies, err);
-  root.get("server_names", c.server_names, err);
-  const json& auth = root.sub("auth", err);
-  if (doc.contains("auth")) c.auth = auth;
-  root.mark_used("scopes");  // an array: read by read_scopes
-  read_forward_auth(root, c, err);
-  read_introspection(root, c, err);
-  root.check_unknown(err);
-  read_scopes(doc, c, err);
-  if (!err.empty()) return Error{ErrorCode::kInvalidConfig, err};
 
   // Cross-field validation.
   if (c.tls.enabled && (c.tls.cert_file.empty() || c.tls.key_file.empty())) {
@@ -506,7 +365,7 @@ Result<Config> parse_config(const json& doc) {
     proxy = canonical;
   }
   for (auto& name : c.server_names) {
-    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    name = ascii_lower(name);
     // host[:port] as a Host header carries it: no scheme, path or spaces.
     if (name.empty() || name.find_first_of("/ \t@?#") != std::string::npos ||
         (name.front() != '[' && std::count(name.begin(), name.end(), ':') > 1)) {

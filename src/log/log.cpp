@@ -7,6 +7,8 @@
 
 #include <cstdio>
 
+#include "tokend/common/text.hpp"
+
 namespace tokend::log {
 
 namespace {
@@ -57,9 +59,7 @@ bool secret_param(std::string_view name) {
                                                 "session", "key", "auth"};
   for (auto n : kNames) {
     if (name.size() >= n.size()) {
-      std::string lower(name);
-      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (lower.find(n) != std::string::npos) return true;
+      if (ascii_lower(name).find(n) != std::string::npos) return true;
     }
   }
   return false;

@@ -32,6 +32,8 @@
 #include "net/response_reader.hpp"
 #include "tokend/net/url.hpp"
 
+#include "tokend/common/text.hpp"
+
 namespace tokend::net {
 
 namespace asio = boost::asio;
@@ -70,11 +72,7 @@ bool header_name_ok(std::string_view s) {
   });
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+std::string lower(std::string_view s) { return ascii_lower(s); }
 
 bool is_ip_literal(const std::string& host) {
   error_code ec;

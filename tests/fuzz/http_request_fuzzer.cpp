@@ -1,4 +1,4 @@
-// Fuzzes the HTTP request path as the server reads a request (src/http/server.cpp):
+// Fuzzes the HTTP request path as the server reads a request (src/http/session.cpp):
 // the head must end within max_header_bytes, Beast's request_parser gets the
 // same header and body limits, check_request_head (src/http/request_head.cpp)
 // judges the parsed head, the body is decoded (chunked included), and an

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "tokend/http/router.hpp"
+#include "tokend/common/run_on.hpp"
 
 namespace tokend::auth {
 
@@ -88,7 +88,7 @@ class Authenticator {
   virtual Credentials credentials() const = 0;
   // kWorker for local work (hashing, SQLite); kUpstream when authenticate()
   // waits on another server, so a slow upstream cannot starve the database.
-  virtual http::RunOn run_on() const = 0;
+  virtual RunOn run_on() const = 0;
   // True when the documented curl body with single quotes
   // ({'email': '...', 'info': {'accessToken': '...'}}) must be accepted.
   virtual bool accepts_single_quoted_json() const { return false; }

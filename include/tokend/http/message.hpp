@@ -15,10 +15,12 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "tokend/common/text.hpp"
+
 namespace tokend::http {
 
-// Header names compare case-insensitively (RFC 9110 §5.1).
-bool iequals(std::string_view a, std::string_view b);
+// Header names compare case-insensitively (RFC 9110 §5.1): tokend::iequals.
+using tokend::iequals;
 
 struct HttpRequest {
   std::string method;   // "GET", "POST", ...

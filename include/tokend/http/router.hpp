@@ -22,11 +22,13 @@
 #include <string_view>
 #include <vector>
 
+#include "tokend/common/run_on.hpp"
 #include "tokend/http/message.hpp"
 
 namespace tokend::http {
 
-enum class RunOn { kInline, kWorker, kUpstream, kBulk };
+// Defined in tokend/common/run_on.hpp; named here for the routes.
+using tokend::RunOn;
 
 struct RouteParams {
   std::map<std::string, std::string, std::less<>> values;

@@ -77,7 +77,7 @@ class GithubAuthenticator final : public ProviderAuthenticator {
 
     Identity identity;
     identity.subject = id;
-    identity.username = normalise_username(login);
+    identity.username = normalize_username(login);
     identity.display_name = account->name;
 
     if (!settings_.allowed_organizations.empty() || !settings_.allowed_teams.empty()) {

@@ -85,7 +85,7 @@ class GitlabAuthenticator final : public ProviderAuthenticator {
 
     Identity identity;
     identity.subject = *id;
-    identity.username = normalise_username(username);
+    identity.username = normalize_username(username);
     identity.display_name = string_field(*user, "name");
 
     if (!settings_.allowed_groups.empty()) {

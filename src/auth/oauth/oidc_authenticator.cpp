@@ -85,10 +85,10 @@ class OidcAuthenticator final : public ProviderAuthenticator {
 
     Identity identity;
     identity.subject = sub;
-    identity.username = normalise_username(string_field(*info, "preferred_username"));
+    identity.username = normalize_username(string_field(*info, "preferred_username"));
     if (identity.username.empty()) {
       const std::string& email = call.request().email;
-      identity.username = normalise_username(email.substr(0, email.rfind('@')));
+      identity.username = normalize_username(email.substr(0, email.rfind('@')));
     }
     identity.display_name = string_field(*info, "name");
     return AuthOutcome::accepted(std::move(identity));

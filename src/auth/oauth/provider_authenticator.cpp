@@ -28,11 +28,6 @@ bool printable_ascii(std::string_view s) {
 
 }  // namespace
 
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::optional<std::string> next_link(std::string_view s) {
   std::size_t pos = 0;
@@ -54,13 +49,6 @@ std::optional<std::string> next_link(std::string_view s) {
 }
 
 bool same_email(std::string_view a, std::string_view b) { return !a.empty() && ascii_lower(a) == ascii_lower(b); }
-
-std::string normalise_username(std::string_view s) {
-  auto begin = s.find_first_not_of(" \t\r\n");
-  if (begin == std::string_view::npos) return "";
-  auto end = s.find_last_not_of(" \t\r\n");
-  return ascii_lower(s.substr(begin, end - begin + 1));
-}
 
 std::optional<std::string> id_string(const nlohmann::json& v) {
   if (v.is_number_unsigned()) return std::to_string(v.get<std::uint64_t>());
@@ -84,29 +72,15 @@ std::string string_field(const nlohmann::json& obj, std::string_view key) {
 // ---------------------------------------------------------------------------
 
 SettingsReader::SettingsReader(const std::string& name, const nlohmann::json& settings)
-    : name_(name), settings_(settings) {}
-
-Error SettingsReader::error(std::string_view key, std::string_view why) const {
-  return Error{ErrorCode::kInvalidConfig, name_ + "." + std::string(key) + ": " + std::string(why)};
-}
+    : config::SettingsReader(settings, name) {}
 
 Status SettingsReader::check_keys(std::initializer_list<std::string_view> extra_keys) const {
-  if (!settings_.is_object()) return Error{ErrorCode::kInvalidConfig, name_ + ": must be an object"};
-  for (const auto& [key, value] : settings_.items()) {
-    bool known = std::find(std::begin(kCommonKeys), std::end(kCommonKeys), key) != std::end(kCommonKeys) ||
-                 std::find(extra_keys.begin(), extra_keys.end(), key) != extra_keys.end();
-    // Unknown keys are refused: a typo ("allowed_organisations") must not
-    // silently lift a restriction.
-    if (!known) return error(key, "unknown setting");
-  }
-  return ok_status();
-}
-
-Result<std::optional<std::string>> SettingsReader::string(std::string_view key) const {
-  auto it = settings_.find(key);
-  if (it == settings_.end()) return std::optional<std::string>{};
-  if (!it->is_string()) return error(key, "must be a string");
-  return std::optional<std::string>{it->get<std::string>()};
+  // Unknown keys are refused: a typo ("allowed_organisations") must not
+  // silently lift a restriction.
+  return config::SettingsReader::check_keys([extra_keys](std::string_view key) {
+    return std::find(std::begin(kCommonKeys), std::end(kCommonKeys), key) != std::end(kCommonKeys) ||
+           std::find(extra_keys.begin(), extra_keys.end(), key) != extra_keys.end();
+  });
 }
 
 Result<std::string> SettingsReader::https_url(std::string_view key, std::optional<std::string> fallback,
@@ -127,34 +101,24 @@ Result<std::string> SettingsReader::https_url(std::string_view key, std::optiona
 }
 
 Result<std::vector<std::string>> SettingsReader::string_list(std::string_view key, bool lower) const {
-  std::vector<std::string> out;
-  auto it = settings_.find(key);
-  if (it == settings_.end()) return out;
-  if (!it->is_array()) return error(key, "must be an array of strings");
-  for (const auto& item : *it) {
-    if (!item.is_string() || item.get_ref<const std::string&>().empty()) {
-      return error(key, "must be an array of non-empty strings");
-    }
-    out.push_back(lower ? ascii_lower(item.get<std::string>()) : item.get<std::string>());
+  auto list = strings(key);
+  if (!list) return list.error();
+  std::vector<std::string> out = list->value_or(std::vector<std::string>{});
+  if (lower) {
+    for (auto& item : out) item = ascii_lower(item);
   }
   return out;
 }
 
 Result<CommonSettings> SettingsReader::common() const {
   CommonSettings c;
-  auto int_in = [&](std::string_view key, int& out, int min, int max) -> Status {
-    auto it = settings_.find(key);
-    if (it == settings_.end()) return ok_status();
-    if (!it->is_number_integer() || it->get<std::int64_t>() < min || it->get<std::int64_t>() > max) {
-      return error(key, "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
-    }
-    out = static_cast<int>(it->get<std::int64_t>());
-    return ok_status();
-  };
-  if (auto st = int_in("connect_timeout_ms", c.connect_timeout_ms, 1, 600'000); !st) return st.error();
-  if (auto st = int_in("timeout_ms", c.timeout_ms, 1, 600'000); !st) return st.error();
-  int max_bytes = static_cast<int>(c.max_response_bytes);
-  if (auto st = int_in("max_response_bytes", max_bytes, 1024, 64 * 1024 * 1024); !st) return st.error();
+  std::int64_t max_bytes = static_cast<std::int64_t>(c.max_response_bytes);
+  if (auto st = config::first_error({read("connect_timeout_ms", c.connect_timeout_ms, 1, 600'000),
+                                     read("timeout_ms", c.timeout_ms, 1, 600'000),
+                                     read("max_response_bytes", max_bytes, 1024, 64 * 1024 * 1024)});
+      !st) {
+    return st.error();
+  }
   c.max_response_bytes = static_cast<std::size_t>(max_bytes);
 
   auto ca = string("ca_file");
@@ -166,17 +130,14 @@ Result<CommonSettings> SettingsReader::common() const {
     if (auto p = net::parse_proxy_url(**proxy); !p) return error("proxy", p.error().message);
   }
   c.proxy = *proxy;
-  if (settings_.contains("no_proxy")) {
+  if (has("no_proxy")) {
     auto list = string_list("no_proxy", true);
     if (!list) return list.error();
     std::string joined;
     for (const auto& entry : *list) joined += (joined.empty() ? "" : ",") + entry;
     c.no_proxy = joined;
   }
-  if (auto it = settings_.find("link_existing_accounts_by_email"); it != settings_.end()) {
-    if (!it->is_boolean()) return error("link_existing_accounts_by_email", "must be true or false");
-    c.link_existing_accounts_by_email = it->get<bool>();
-  }
+  if (auto st = read("link_existing_accounts_by_email", c.link_existing_accounts_by_email); !st) return st.error();
   return c;
 }
 

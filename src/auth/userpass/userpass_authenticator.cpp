@@ -6,6 +6,7 @@
 #include "tokend/auth/username.hpp"
 #include "tokend/log/log.hpp"
 #include "tokend/auth/userpass/password_hasher.hpp"
+#include "tokend/config/settings_reader.hpp"
 #include "tokend/store/store.hpp"
 
 namespace tokend::auth {
@@ -66,14 +67,14 @@ AuthOutcome UserpassAuthenticator::authenticate(const AuthRequest& request) {
 Result<std::unique_ptr<Authenticator>> make_userpass_authenticator(const std::string& name,
                                                                    const nlohmann::json& settings,
                                                                    const FactoryContext& ctx) {
+  const config::SettingsReader reader(settings, name);
   std::string label = "Password";
-  for (const auto& [key, value] : settings.items()) {
-    if (key == "type" || key == "enabled") continue;
-    if (key == "label" && value.is_string()) {
-      label = value.get<std::string>();
-      continue;
-    }
-    return Error{ErrorCode::kInvalidConfig, name + "." + key + ": unknown setting for a userpass method"};
+  std::string type;
+  bool enabled = true;
+  if (auto st = config::first_error({reader.read("type", type), reader.read("enabled", enabled),
+                                     reader.read("label", label), reader.check_unknown()});
+      !st) {
+    return st.error();
   }
   return std::unique_ptr<Authenticator>(
       std::make_unique<UserpassAuthenticator>(name, std::move(label), ctx.store, ctx.hasher));

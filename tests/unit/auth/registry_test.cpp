@@ -57,7 +57,7 @@ class FakeProvider final : public Authenticator {
   const std::string& name() const override { return name_; }
   std::string_view type() const override { return "fake"; }
   Credentials credentials() const override { return Credentials::kProviderToken; }
-  tokend::http::RunOn run_on() const override { return tokend::http::RunOn::kUpstream; }
+  tokend::RunOn run_on() const override { return tokend::RunOn::kUpstream; }
   tokend::auth::AuthOutcome authenticate(const tokend::auth::AuthRequest&) override {
     return tokend::auth::AuthOutcome::rejected("fake");
   }

@@ -10,15 +10,6 @@ using nlohmann::json;
 using tokend::http::HttpRequest;
 using tokend::http::HttpResponse;
 
-TEST_CASE("iequals compares ASCII case-insensitively", "[http][message]") {
-  CHECK(tokend::http::iequals("Content-Type", "content-type"));
-  CHECK(tokend::http::iequals("COOKIE", "cookie"));
-  CHECK(tokend::http::iequals("", ""));
-  CHECK_FALSE(tokend::http::iequals("cookie", "cookies"));
-  CHECK_FALSE(tokend::http::iequals("cookie", "cookif"));
-  CHECK_FALSE(tokend::http::iequals("a-b", "a_b"));
-}
-
 TEST_CASE("HttpRequest::header finds headers case-insensitively", "[http][message]") {
   HttpRequest r;
   r.headers = {{"Content-Type", "application/json"}, {"X-Dup", "first"}, {"x-dup", "second"}, {"Empty", ""}};

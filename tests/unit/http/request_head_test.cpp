@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "tokend/common/text.hpp"
 #include "tokend/http/request_head.hpp"
 
 using tokend::http::check_request_head;
@@ -78,8 +79,7 @@ TEST_CASE("check_request_head refuses repeated singleton headers", "[http][reque
   for (const char* name : {"Host", "Authorization", "Origin", "Cookie", "Content-Type", "Expect"}) {
     INFO(name);
     // The same name in another case is the same header.
-    std::string lower = name;
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string lower = tokend::ascii_lower(name);
     const bool is_host = lower == "host";
     std::vector<HeadField> fields{{"Host", "x"}};
     if (!is_host) fields.push_back({name, is_host ? "x" : (lower == "expect" ? "100-continue" : "v")});

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "tokend/common/text.hpp"
 #include "tokend/session/session_service.hpp"
 #include "tokend/store/sqlite/sqlite_store.hpp"
 #include "unit/support/temp_dir.hpp"
@@ -38,7 +39,7 @@ bool has_attribute(const std::string& set_cookie, const std::string& lower_name)
     const std::size_t end = set_cookie.find(';', start);
     std::string attr = set_cookie.substr(start, end == std::string::npos ? std::string::npos : end - start);
     attr = attr.substr(0, attr.find('='));
-    for (auto& c : attr) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    attr = tokend::ascii_lower(attr);
     if (attr == lower_name) return true;
     pos = end;
   }

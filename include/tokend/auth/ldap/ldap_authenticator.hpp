@@ -27,7 +27,8 @@
 #include <string>
 
 #include "tokend/auth/authenticator.hpp"
-#include "tokend/auth/registry.hpp"
+#include "tokend/auth/authenticator_factory.hpp"
+#include "tokend/auth/ldap/ldap_settings.hpp"
 #include "tokend/common/result.hpp"
 
 namespace tokend::metrics {
@@ -42,44 +43,6 @@ class LdapConnectionPool;
 class LdapWatchdog;
 struct LdapEntry;
 
-// The validated settings of one LDAP authenticator (config.auth[name]); the
-// defaults are those documented in docs/configuration.md.
-struct LdapSettings {
-  std::string url;     // ldap://... or ldaps://... (several, space-separated)
-  bool ldaps = false;  // derived from url
-  bool start_tls = false;
-  std::string ca_file;  // empty: libldap's default trust store
-  bool insecure_allow_plain = false;
-  int connect_timeout_ms = 5000;
-  int operation_timeout_ms = 10000;
-
-  std::string user_dn_template;  // set: DN-template mode; else search mode
-  std::string bind_dn;           // search mode; empty: anonymous search
-  std::string bind_password;     // from bind_password or bind_password_file
-  std::string base_dn;
-  std::string user_filter = "(uid={username})";
-  int scope = 2;  // LDAP_SCOPE_SUBTREE; "base" 0, "one" 1, "sub" 2
-
-  std::string username_attr = "uid";
-  std::string email_attr = "mail";
-  std::string display_name_attr = "cn";
-  std::string id_attr = "entryUUID";  // "dn": always the entry's DN
-
-  std::string required_group;                // empty: no group requirement
-  std::string group_member_attr = "member";  // member | uniqueMember | memberOf
-
-  int pool_size = 4;
-  std::string label = "Directory";
-
-  bool search_mode() const { return user_dn_template.empty(); }
-  bool uses_tls() const { return ldaps || start_tls; }
-};
-
-// The settings in `settings` (the JSON object under config.auth[name]), or
-// Error{ErrorCode::kInvalidConfig, "<name>.<key>: why"} for the first invalid or
-// unknown key. Reads bind_password_file when given.
-Result<LdapSettings> parse_ldap_settings(const std::string& name, const nlohmann::json& settings);
-
 class LdapAuthenticator final : public Authenticator {
  public:
   // REQUIRES: `settings` came from parse_ldap_settings; `metrics` outlives this.
@@ -89,7 +52,7 @@ class LdapAuthenticator final : public Authenticator {
   const std::string& name() const override { return name_; }
   std::string_view type() const override { return "ldap"; }
   Credentials credentials() const override { return Credentials::kPassword; }
-  http::RunOn run_on() const override { return http::RunOn::kUpstream; }
+  RunOn run_on() const override { return RunOn::kUpstream; }
   std::string label() const override { return settings_.label; }
 
   // accepted(identity) when the directory accepts the password (and the user

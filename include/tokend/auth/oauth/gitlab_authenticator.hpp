@@ -25,11 +25,11 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "tokend/auth/registry.hpp"
+#include "tokend/auth/authenticator_factory.hpp"
 
 namespace tokend::auth::oauth {
 
-// Factory (see registry.hpp). Error "invalid_config" with "<name>.<key>: why".
+// Factory (see authenticator_factory.hpp). Error "invalid_config" with "<name>.<key>: why".
 Result<std::unique_ptr<Authenticator>> make_gitlab_authenticator(const std::string& name,
                                                                  const nlohmann::json& settings,
                                                                  const FactoryContext& ctx);

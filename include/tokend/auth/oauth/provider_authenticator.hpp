@@ -25,7 +25,10 @@
 #include <nlohmann/json.hpp>
 
 #include "tokend/auth/authenticator.hpp"
+#include "tokend/auth/username.hpp"  // normalize_username, for every provider
 #include "tokend/common/result.hpp"
+#include "tokend/common/text.hpp"
+#include "tokend/config/settings_reader.hpp"
 #include "tokend/net/https_client.hpp"
 
 namespace tokend::metrics {
@@ -47,9 +50,10 @@ struct CommonSettings {
   bool link_existing_accounts_by_email = false;
 };
 
-// Reading one provider's settings object, with errors in the documented shape
-// Error{ErrorCode::kInvalidConfig, "<name>.<key>: why"}.
-class SettingsReader {
+// Reading one provider's settings object: config::SettingsReader (errors
+// Error{ErrorCode::kInvalidConfig, "<name>.<key>: why"}) with the settings
+// every provider shares.
+class SettingsReader : public config::SettingsReader {
  public:
   // REQUIRES: settings outlives the reader.
   SettingsReader(const std::string& name, const nlohmann::json& settings);
@@ -59,19 +63,11 @@ class SettingsReader {
   Status check_keys(std::initializer_list<std::string_view> extra_keys) const;
   // The common settings, validated.
   Result<CommonSettings> common() const;
-  // The string at `key` (nullopt when absent); an error when not a string.
-  Result<std::optional<std::string>> string(std::string_view key) const;
   // An absolute https URL at `key` (or `fallback` when absent) without a
   // trailing slash when `strip_slash`; an error when not https or malformed.
   Result<std::string> https_url(std::string_view key, std::optional<std::string> fallback, bool strip_slash) const;
   // A list of non-empty strings (empty when absent), each lower-cased when `lower`.
   Result<std::vector<std::string>> string_list(std::string_view key, bool lower) const;
-
-  Error error(std::string_view key, std::string_view why) const;
-
- private:
-  const std::string& name_;
-  const nlohmann::json& settings_;
 };
 
 class ProviderAuthenticator : public Authenticator {
@@ -82,7 +78,7 @@ class ProviderAuthenticator : public Authenticator {
   Credentials credentials() const override { return Credentials::kProviderToken; }
   // Provider calls wait on another server: they run on the upstream pool so a
   // slow provider cannot starve the database work.
-  http::RunOn run_on() const override { return http::RunOn::kUpstream; }
+  RunOn run_on() const override { return RunOn::kUpstream; }
   bool accepts_single_quoted_json() const override { return true; }
 
   // Checks the request's shape, runs verify() under the deadline, counts the
@@ -172,8 +168,6 @@ class ProviderAuthenticator : public Authenticator {
 };
 
 // Helpers shared by the providers.
-// ASCII lower-case copy.
-std::string ascii_lower(std::string_view s);
 // The URL of the `rel="next"` entry of a `Link` header value
 // (`<url>; rel="next", <url>; rel="last"`, RFC 8288; GitHub's and GitLab's
 // pagination), exactly as written between `<` and `>`; nullopt when there is
@@ -181,8 +175,6 @@ std::string ascii_lower(std::string_view s);
 std::optional<std::string> next_link(std::string_view link_header);
 // Emails compare case-insensitively: providers store them as typed, people type them as they like.
 bool same_email(std::string_view a, std::string_view b);
-// Trimmed, lower-cased local username.
-std::string normalise_username(std::string_view s);
 // A JSON number or numeric string as a decimal id string; nullopt otherwise.
 std::optional<std::string> id_string(const nlohmann::json& v);
 // The string at `key` of object `obj`, or "" when absent or not a string.

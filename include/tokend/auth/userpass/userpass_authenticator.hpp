@@ -15,7 +15,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "tokend/auth/authenticator.hpp"
-#include "tokend/auth/registry.hpp"
+#include "tokend/auth/authenticator_factory.hpp"
 
 namespace tokend::auth {
 
@@ -26,7 +26,7 @@ class UserpassAuthenticator final : public Authenticator {
   const std::string& name() const override { return name_; }
   std::string_view type() const override { return "userpass"; }
   Credentials credentials() const override { return Credentials::kPassword; }
-  http::RunOn run_on() const override { return http::RunOn::kWorker; }
+  RunOn run_on() const override { return RunOn::kWorker; }
   std::string label() const override { return label_; }
   AuthOutcome authenticate(const AuthRequest& request) override;
 

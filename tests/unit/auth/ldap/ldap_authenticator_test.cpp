@@ -98,7 +98,7 @@ TEST_CASE("LDAP DN-template login over StartTLS", "[ldap][slapd]") {
   CHECK(h.auth->type() == "ldap");
   CHECK(h.auth->label() == "Directory");
   CHECK(h.auth->credentials() == tokend::auth::Authenticator::Credentials::kPassword);
-  CHECK(h.auth->run_on() == tokend::http::RunOn::kUpstream);
+  CHECK(h.auth->run_on() == tokend::RunOn::kUpstream);
 
   const AuthOutcome ok = h.login("alice", "alice-password-1");
   REQUIRE(ok.kind == Kind::kAccepted);

@@ -24,7 +24,7 @@ TEST_CASE("github: a valid token whose account has the posted email verified is 
   CHECK(gh->name() == "github");
   CHECK(gh->type() == "github");
   CHECK(gh->credentials() == Authenticator::Credentials::kProviderToken);
-  CHECK(gh->run_on() == tokend::http::RunOn::kUpstream);
+  CHECK(gh->run_on() == tokend::RunOn::kUpstream);
   CHECK(gh->accepts_single_quoted_json());
 
   // GitHub stores "Alice@Example.com"; emails compare case-insensitively.

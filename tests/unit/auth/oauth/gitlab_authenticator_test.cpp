@@ -21,7 +21,7 @@ TEST_CASE("gitlab: confirmed primary and secondary emails are accepted", "[auth]
   Context ctx;
   auto gl = make(make_gitlab_authenticator, ctx, "gitlab", gitlab_settings(fake));
   CHECK(gl->type() == "gitlab");
-  CHECK(gl->run_on() == tokend::http::RunOn::kUpstream);
+  CHECK(gl->run_on() == tokend::RunOn::kUpstream);
   CHECK(gl->accepts_single_quoted_json());
 
   auto primary = gl->authenticate(request("Alice@Example.COM", "tok-alice"));

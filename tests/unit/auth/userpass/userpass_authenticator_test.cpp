@@ -77,7 +77,7 @@ TEST_CASE("UserpassAuthenticator describes itself", "[auth][userpass]") {
   CHECK(h.auth->type() == "userpass");
   CHECK(h.auth->label() == "Password");
   CHECK(h.auth->credentials() == tokend::auth::Authenticator::Credentials::kPassword);
-  CHECK(h.auth->run_on() == tokend::http::RunOn::kWorker);
+  CHECK(h.auth->run_on() == tokend::RunOn::kWorker);
   CHECK_FALSE(h.auth->accepts_single_quoted_json());
 }
 
