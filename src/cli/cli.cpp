@@ -209,11 +209,11 @@ int user_command(int argc, char** argv) {
     return 0;
   }
   auto found = (*store)->find_user_by_username(username);
-  if (!found || !found->has_value()) {
+  if (!found) {
     std::cerr << "tokend: no user " << username << "\n";
     return 1;
   }
-  const store::User& u = **found;
+  const store::User& u = *found;
   if (verb == "passwd") {
     auto pw = read_password(cfg->passwords);
     if (!pw) {

@@ -12,7 +12,7 @@ namespace tokend::store { class Store; }
 namespace tokend::metrics { class Metrics; }
 namespace tokend::auth {
 class Registry;
-class LoginThrottle;
+class LoginService;
 }
 namespace tokend::token { class TokenService; }
 namespace tokend::session { class SessionService; }
@@ -25,7 +25,7 @@ struct ApiContext {
   store::Store& store;
   metrics::Metrics& metrics;
   auth::Registry& registry;
-  auth::LoginThrottle& throttle;
+  auth::LoginService& login;
   token::TokenService& tokens;
   session::SessionService& sessions;
 };

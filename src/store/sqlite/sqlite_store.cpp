@@ -129,6 +129,142 @@ class Tx {
 const void* digest_ptr(const crypto::Sha256& d) { return d.data(); }
 constexpr int kDigestLen = static_cast<int>(sizeof(crypto::Sha256));
 
+Result<User> insert_user(Connection& c, const NewUser& user, TimeMs now) {
+  auto st = c.prepare(
+      "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at) "
+      "VALUES (?, ?, ?, ?, ?, ?)");
+  if (!st) return st.error();
+  st->bind(1, user.username).bind(2, user.email).bind(3, user.display_name).bind(4, user.password_hash);
+  st->bind(5, now).bind(6, now);
+  const int rc = st->step();
+  if (rc == SQLITE_CONSTRAINT_UNIQUE) return Error{ErrorCode::kConflict, "the username is taken"};
+  if (rc != SQLITE_DONE) return db_error(c, "inserting a user");
+  User u;
+  u.id = c.last_insert_rowid();
+  u.username = user.username;
+  u.email = user.email;
+  u.display_name = user.display_name;
+  u.password_hash = user.password_hash;
+  u.created_at = now;
+  return u;
+}
+
+Result<User> find_user_by_username(Connection& c, std::string_view username) {
+  auto st = c.prepare(
+      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users WHERE username = ?");
+  if (!st) return st.error();
+  st->bind(1, username);
+  const int rc = st->step();
+  if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such user"};
+  if (rc != SQLITE_ROW) return db_error(c, "finding a user");
+  return read_user(*st, 0);
+}
+
+Result<User> find_user(Connection& c, std::int64_t id) {
+  auto st = c.prepare(
+      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users WHERE id = ?");
+  if (!st) return st.error();
+  st->bind(1, id);
+  const int rc = st->step();
+  if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such user"};
+  if (rc != SQLITE_ROW) return db_error(c, "finding a user");
+  return read_user(*st, 0);
+}
+
+Result<std::vector<User>> find_users_by_email(Connection& c, std::string_view email) {
+  // COLLATE NOCASE: ASCII case folding, on the users_email index.
+  auto st = c.prepare(
+      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users "
+      "WHERE email = ? COLLATE NOCASE ORDER BY id");
+  if (!st) return st.error();
+  st->bind(1, email);
+  std::vector<User> out;
+  int rc;
+  while ((rc = st->step()) == SQLITE_ROW) out.push_back(read_user(*st, 0));
+  if (rc != SQLITE_DONE) return db_error(c, "finding accounts by email");
+  return out;
+}
+
+Status update_profile(Connection& c, std::int64_t user_id, const ProfileUpdate& p, TimeMs now) {
+  auto st = c.prepare("UPDATE users SET username = ?, email = ?, display_name = ?, updated_at = ? WHERE id = ?");
+  if (!st) return st.error();
+  st->bind(1, p.username).bind(2, p.email).bind(3, p.display_name).bind(4, now).bind(5, user_id);
+  const int rc = st->step();
+  if (rc == SQLITE_CONSTRAINT_UNIQUE) return Error{ErrorCode::kConflict, "the username is taken"};
+  if (rc != SQLITE_DONE) return db_error(c, "updating a profile");
+  if (c.changes() == 0) return Error{ErrorCode::kNotFound, "no such user"};
+  return ok_status();
+}
+
+Link read_link(const Stmt& s) {
+  Link l;
+  l.provider = s.text(0);
+  l.subject = s.text(1);
+  l.user_id = s.int64(2);
+  l.created_at = s.int64(3);
+  return l;
+}
+
+Result<Link> find_link(Connection& c, std::string_view provider, std::string_view subject) {
+  auto st = c.prepare("SELECT provider, subject, user_id, created_at FROM identities WHERE provider = ? AND subject = ?");
+  if (!st) return st.error();
+  st->bind(1, provider).bind(2, subject);
+  const int rc = st->step();
+  if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such link"};
+  if (rc != SQLITE_ROW) return db_error(c, "finding a linked identity");
+  return read_link(*st);
+}
+
+Result<std::vector<Link>> list_links(Connection& c, std::int64_t user_id) {
+  auto st = c.prepare(
+      "SELECT provider, subject, user_id, created_at FROM identities WHERE user_id = ? ORDER BY provider, subject");
+  if (!st) return st.error();
+  st->bind(1, user_id);
+  std::vector<Link> out;
+  int rc;
+  while ((rc = st->step()) == SQLITE_ROW) out.push_back(read_link(*st));
+  if (rc != SQLITE_DONE) return db_error(c, "listing linked identities");
+  return out;
+}
+
+Status insert_link(Connection& c, const Link& l) {
+  auto st = c.prepare("INSERT INTO identities (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)");
+  if (!st) return st.error();
+  st->bind(1, l.provider).bind(2, l.subject).bind(3, l.user_id).bind(4, l.created_at);
+  const int rc = st->step();
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
+    return Error{ErrorCode::kConflict, "the identity is linked already"};
+  }
+  if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return Error{ErrorCode::kNotFound, "no such user"};
+  if (rc != SQLITE_DONE) return db_error(c, "linking an identity");
+  return ok_status();
+}
+
+// The account primitives on the connection of one open transaction.
+class SqliteTransaction final : public Transaction {
+ public:
+  explicit SqliteTransaction(Connection& c) : c_(c) {}
+  Result<User> find_user(std::int64_t id) override { return sqlite::find_user(c_, id); }
+  Result<User> find_user_by_username(std::string_view username) override {
+    return sqlite::find_user_by_username(c_, username);
+  }
+  Result<std::vector<User>> find_users_by_email(std::string_view email) override {
+    return sqlite::find_users_by_email(c_, email);
+  }
+  Result<User> insert_user(const NewUser& user, TimeMs now) override { return sqlite::insert_user(c_, user, now); }
+  Status update_profile(std::int64_t user_id, const ProfileUpdate& profile, TimeMs now) override {
+    return sqlite::update_profile(c_, user_id, profile, now);
+  }
+  Result<Link> find_link(std::string_view provider, std::string_view subject) override {
+    return sqlite::find_link(c_, provider, subject);
+  }
+  Result<std::vector<Link>> list_links(std::int64_t user_id) override { return sqlite::list_links(c_, user_id); }
+  Status insert_link(const Link& link) override { return sqlite::insert_link(c_, link); }
+
+ private:
+  Connection& c_;
+};
+
 }  // namespace
 
 // Per-thread connections. Every thread that uses a store keeps one connection
@@ -297,51 +433,19 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const config::DatabaseCon
 Result<User> SqliteStore::create_user(const NewUser& user) {
   auto lease = this->lease();
   if (!lease) return lease.error();
-  Connection& c = **lease;
-  auto st = c.prepare(
-      "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at) "
-      "VALUES (?, ?, ?, ?, ?, ?)");
-  if (!st) return st.error();
-  const TimeMs now = now_ms();
-  st->bind(1, user.username).bind(2, user.email).bind(3, user.display_name).bind(4, user.password_hash);
-  st->bind(5, now).bind(6, now);
-  const int rc = st->step();
-  if (rc == SQLITE_CONSTRAINT_UNIQUE) return Error{ErrorCode::kConflict, "the username is taken"};
-  if (rc != SQLITE_DONE) return db_error(c, "inserting a user");
-  User u;
-  u.id = c.last_insert_rowid();
-  u.username = user.username;
-  u.email = user.email;
-  u.display_name = user.display_name;
-  u.password_hash = user.password_hash;
-  u.created_at = now;
-  return u;
+  return insert_user(**lease, user, now_ms());
 }
 
-Result<std::optional<User>> SqliteStore::find_user_by_username(std::string_view username) {
+Result<User> SqliteStore::find_user_by_username(std::string_view username) {
   auto lease = this->lease();
   if (!lease) return lease.error();
-  auto st = (*lease)->prepare(
-      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users WHERE username = ?");
-  if (!st) return st.error();
-  st->bind(1, username);
-  const int rc = st->step();
-  if (rc == SQLITE_DONE) return std::optional<User>{};
-  if (rc != SQLITE_ROW) return db_error(**lease, "finding a user");
-  return std::optional<User>(read_user(*st, 0));
+  return sqlite::find_user_by_username(**lease, username);
 }
 
-Result<std::optional<User>> SqliteStore::find_user(std::int64_t id) {
+Result<User> SqliteStore::find_user(std::int64_t id) {
   auto lease = this->lease();
   if (!lease) return lease.error();
-  auto st = (*lease)->prepare(
-      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users WHERE id = ?");
-  if (!st) return st.error();
-  st->bind(1, id);
-  const int rc = st->step();
-  if (rc == SQLITE_DONE) return std::optional<User>{};
-  if (rc != SQLITE_ROW) return db_error(**lease, "finding a user");
-  return std::optional<User>(read_user(*st, 0));
+  return sqlite::find_user(**lease, id);
 }
 
 Result<std::vector<User>> SqliteStore::list_users() {
@@ -406,102 +510,15 @@ Status SqliteStore::set_disabled(std::int64_t user_id, bool disabled, TimeMs now
   return tx.commit();
 }
 
-Result<User> SqliteStore::upsert_external_user(const ExternalProfile& p, TimeMs now) {
+Status SqliteStore::in_transaction(const TransactionBody& body) {
   auto lease = this->lease();
   if (!lease) return lease.error();
   Connection& c = **lease;
   Tx tx(c);
-  if (auto s = tx.begin(); !s) return s.error();
-
-  auto username_free = [&](const std::string& name) -> Result<bool> {
-    auto st = c.prepare("SELECT 1 FROM users WHERE username = ?");
-    if (!st) return st.error();
-    st->bind(1, name);
-    const int rc = st->step();
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(c, "checking a username");
-    return rc == SQLITE_DONE;
-  };
-
-  std::optional<std::int64_t> user_id;
-  {
-    auto st = c.prepare("SELECT user_id FROM identities WHERE provider = ? AND subject = ?");
-    if (!st) return st.error();
-    st->bind(1, p.provider).bind(2, p.subject);
-    const int rc = st->step();
-    if (rc == SQLITE_ROW) user_id = st->int64(0);
-    else if (rc != SQLITE_DONE) return db_error(c, "finding a linked identity");
-  }
-
-  if (user_id) {
-    // Known identity: refresh what the provider says about it. The username
-    // follows a rename at the provider only when the new name is free.
-    auto cur = c.prepare("SELECT username FROM users WHERE id = ?");
-    if (!cur) return cur.error();
-    cur->bind(1, *user_id);
-    if (cur->step() != SQLITE_ROW) return db_error(c, "reading a linked user");
-    std::string username = cur->text(0);
-    if (!p.username.empty() && username != p.username && username != p.username + "@" + p.provider) {
-      auto free = username_free(p.username);
-      if (!free) return free.error();
-      if (*free) username = p.username;
-    }
-    auto st = c.prepare("UPDATE users SET username = ?, email = ?, display_name = ?, updated_at = ? WHERE id = ?");
-    if (!st) return st.error();
-    st->bind(1, username).bind(2, p.email).bind(3, p.display_name).bind(4, now).bind(5, *user_id);
-    if (st->step() != SQLITE_DONE) return db_error(c, "refreshing a linked user");
-  } else {
-    if (p.link_by_email && !p.email.empty()) {
-      // Opt-in only: link to the one existing account with this email. Two
-      // accounts with the same email is ambiguous: create a new one instead.
-      // Only local password accounts not yet linked at this provider: an
-      // account that came from another provider (an LDAP mail attribute, say)
-      // must not be claimable through this provider's email check.
-      auto st = c.prepare(
-          "SELECT id FROM users WHERE email = ? COLLATE NOCASE AND password_hash != '' "
-          "AND id NOT IN (SELECT user_id FROM identities WHERE provider = ?) LIMIT 2");
-      if (!st) return st.error();
-      st->bind(1, p.email).bind(2, p.provider);
-      std::vector<std::int64_t> ids;
-      int rc;
-      while ((rc = st->step()) == SQLITE_ROW) ids.push_back(st->int64(0));
-      if (rc != SQLITE_DONE) return db_error(c, "finding an account by email");
-      if (ids.size() == 1) user_id = ids[0];
-    }
-    if (!user_id) {
-      // A new account. Never reuse an existing username: that would hand a
-      // local account to whoever controls the same name at the provider.
-      std::string base = p.username.empty() ? p.provider + "-" + p.subject : p.username;
-      std::string username = base;
-      for (int n = 0;; ++n) {
-        if (n == 1) username = base + "@" + p.provider;
-        if (n > 1) username = base + "@" + p.provider + "-" + std::to_string(n);
-        auto free = username_free(username);
-        if (!free) return free.error();
-        if (*free) break;
-        if (n > 1000) return Error{ErrorCode::kStorageError, "no free username for " + base};
-      }
-      auto st = c.prepare(
-          "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at) "
-          "VALUES (?, ?, ?, '', ?, ?)");
-      if (!st) return st.error();
-      st->bind(1, username).bind(2, p.email).bind(3, p.display_name).bind(4, now).bind(5, now);
-      if (st->step() != SQLITE_DONE) return db_error(c, "creating a linked user");
-      user_id = c.last_insert_rowid();
-    }
-    auto st = c.prepare("INSERT INTO identities (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)");
-    if (!st) return st.error();
-    st->bind(1, p.provider).bind(2, p.subject).bind(3, *user_id).bind(4, now);
-    if (st->step() != SQLITE_DONE) return db_error(c, "linking an identity");
-  }
-
-  auto st = c.prepare(
-      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users WHERE id = ?");
-  if (!st) return st.error();
-  st->bind(1, *user_id);
-  if (st->step() != SQLITE_ROW) return db_error(c, "reading a linked user");
-  User u = read_user(*st, 0);
-  if (auto s = tx.commit(); !s) return s.error();
-  return u;
+  if (auto s = tx.begin(); !s) return s;
+  SqliteTransaction t(c);
+  if (auto s = body(t); !s) return s;  // `tx` rolls back
+  return tx.commit();
 }
 
 // ---------------------------------------------------------------- tokens
@@ -658,7 +675,7 @@ std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<Pe
   return results;
 }
 
-Result<std::optional<TokenLookup>> SqliteStore::find_token(const crypto::Sha256& digest) {
+Result<TokenLookup> SqliteStore::find_token(const crypto::Sha256& digest) {
   auto lease = this->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
@@ -670,10 +687,9 @@ Result<std::optional<TokenLookup>> SqliteStore::find_token(const crypto::Sha256&
   if (!st) return st.error();
   st->bind_blob_static(1, digest_ptr(digest), kDigestLen);  // `digest` outlives `st`
   const int rc = st->step();
-  if (rc == SQLITE_DONE) return std::optional<TokenLookup>{};
+  if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such token"};
   if (rc != SQLITE_ROW) return db_error(**lease, "finding a token");
-  TokenLookup l{read_token(*st, 0), read_user(*st, 8)};
-  return std::optional<TokenLookup>(std::move(l));
+  return TokenLookup{read_token(*st, 0), read_user(*st, 8)};
 }
 
 Result<std::vector<TokenRecord>> SqliteStore::list_live_tokens(std::int64_t user_id, TimeMs now) {
@@ -725,7 +741,7 @@ Result<std::int64_t> SqliteStore::count_live_tokens(std::int64_t user_id, TimeMs
   return st->int64(0);
 }
 
-Result<bool> SqliteStore::revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) {
+Status SqliteStore::revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) {
   auto lease = this->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
@@ -733,7 +749,8 @@ Result<bool> SqliteStore::revoke_token(std::int64_t user_id, std::int64_t token_
   if (!st) return st.error();
   st->bind(1, now).bind(2, token_id).bind(3, user_id).bind(4, now);
   if (st->step() != SQLITE_DONE) return db_error(**lease, "revoking a token");
-  return (*lease)->changes() > 0;
+  if ((*lease)->changes() == 0) return Error{ErrorCode::kNotFound, "no such live token"};
+  return ok_status();
 }
 
 Status SqliteStore::record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) {
@@ -774,7 +791,7 @@ Result<SessionRecord> SqliteStore::insert_session(const NewSession& s) {
   return r;
 }
 
-Result<std::optional<SessionLookup>> SqliteStore::find_session(const crypto::Sha256& digest) {
+Result<SessionLookup> SqliteStore::find_session(const crypto::Sha256& digest) {
   auto lease = this->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
@@ -784,7 +801,7 @@ Result<std::optional<SessionLookup>> SqliteStore::find_session(const crypto::Sha
   if (!st) return st.error();
   st->bind_blob_static(1, digest_ptr(digest), kDigestLen);  // `digest` outlives `st`
   const int rc = st->step();
-  if (rc == SQLITE_DONE) return std::optional<SessionLookup>{};
+  if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such session"};
   if (rc != SQLITE_ROW) return db_error(**lease, "finding a session");
   SessionLookup l;
   l.session.id = st->int64(0);
@@ -795,7 +812,7 @@ Result<std::optional<SessionLookup>> SqliteStore::find_session(const crypto::Sha
   l.session.expires_at = st->int64(5);
   l.session.revoked = st->opt_int64(6).has_value();
   l.user = read_user(*st, 7);
-  return std::optional<SessionLookup>(std::move(l));
+  return l;
 }
 
 Status SqliteStore::touch_session(std::int64_t session_id, TimeMs now) {

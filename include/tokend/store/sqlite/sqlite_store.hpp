@@ -47,27 +47,27 @@ class SqliteStore final : public Store {
   static int schema_version();
 
   Result<User> create_user(const NewUser& user) override;
-  Result<std::optional<User>> find_user_by_username(std::string_view username) override;
-  Result<std::optional<User>> find_user(std::int64_t id) override;
+  Result<User> find_user_by_username(std::string_view username) override;
+  Result<User> find_user(std::int64_t id) override;
   Result<std::vector<User>> list_users() override;
   Status set_password_hash(std::int64_t user_id, const std::string& phc) override;
   Status set_disabled(std::int64_t user_id, bool disabled, TimeMs now) override;
   Status revoke_sessions(std::int64_t user_id, TimeMs now) override;
-  Result<User> upsert_external_user(const ExternalProfile& profile, TimeMs now) override;
+  Status in_transaction(const TransactionBody& body) override;
 
   Result<TokenRecord> insert_token(const NewToken& token) override;
   void insert_token_async(const NewToken& token, InsertTokenDone done) override;
   void wait_idle() override;
-  Result<std::optional<TokenLookup>> find_token(const crypto::Sha256& digest) override;
+  Result<TokenLookup> find_token(const crypto::Sha256& digest) override;
   Result<std::vector<TokenRecord>> list_live_tokens(std::int64_t user_id, TimeMs now) override;
   Result<std::vector<TokenRecord>> list_live_tokens_page(std::int64_t user_id, TimeMs now, std::size_t limit,
                                                          const std::optional<TokenPosition>& after) override;
   Result<std::int64_t> count_live_tokens(std::int64_t user_id, TimeMs now) override;
-  Result<bool> revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) override;
+  Status revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) override;
   Status record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) override;
 
   Result<SessionRecord> insert_session(const NewSession& session) override;
-  Result<std::optional<SessionLookup>> find_session(const crypto::Sha256& digest) override;
+  Result<SessionLookup> find_session(const crypto::Sha256& digest) override;
   Status touch_session(std::int64_t session_id, TimeMs now) override;
   Status revoke_session(std::int64_t session_id) override;
 
