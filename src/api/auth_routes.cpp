@@ -1,5 +1,6 @@
 // POST /api/authenticate/<method>, POST /api/login, POST /api/logout,
-// GET /api/session, GET /api/login/methods.
+// GET /api/session, GET /api/login/methods. Thin: they read the request, run
+// the login service (auth/login_service.hpp) and map its outcome to HTTP.
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -10,7 +11,6 @@
 #include "tokend/auth/registry.hpp"
 #include "tokend/config/config.hpp"
 #include "tokend/log/log.hpp"
-#include "tokend/metrics/metrics.hpp"
 #include "tokend/session/session_service.hpp"
 #include "tokend/token/token_service.hpp"
 

@@ -61,7 +61,7 @@ struct Identity {
 // Why an attempt did not end in an account. Authenticators produce
 // kInvalidCredentials (rejected) and the upstream and local failures (failed);
 // the login service adds kThrottled. Nothing here knows HTTP: api/ maps each
-// kind to a status and body in one table (src/api/login_failure.cpp).
+// kind to a status and body in one table (login_failure_response in src/api/auth_routes.cpp).
 enum class FailureKind {
   kNone,                // accepted
   kInvalidCredentials,  // rejected: unknown user, wrong password, disabled, not in group...

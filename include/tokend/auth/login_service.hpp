@@ -17,7 +17,7 @@
 //     password account with that email not yet linked at that provider;
 //   - a disabled account, or a local one that vanished, is refused like a
 //     wrong password.
-// What the outcome means in HTTP is api/'s business (src/api/login_failure.cpp).
+// What the outcome means in HTTP is api/'s business (login_failure_response in src/api/auth_routes.cpp).
 //
 // Thread-safety: safe from any number of threads (the throttle and the store
 // are). login() blocks (hashes, directories, providers, the database): worker

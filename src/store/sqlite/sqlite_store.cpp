@@ -202,7 +202,9 @@ std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<co
         // transaction, and SQLite's advice is a ROLLBACK either way: fail the
         // whole group and let `tx` roll it back, so that no caller hears 200
         // for a row of a transaction in doubt.
-        const bool row_only = (rc & 0xff) == SQLITE_CONSTRAINT && !sqlite3_get_autocommit(c.handle());
+        // A failed bind never ran the statement: that row alone fails too.
+        const bool row_only =
+            ((rc & 0xff) == SQLITE_CONSTRAINT || st->bind_failed()) && !sqlite3_get_autocommit(c.handle());
         if (!row_only || group.size() == 1) return fail_all(e);
         results.emplace_back(e);
         continue;
