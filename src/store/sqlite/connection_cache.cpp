@@ -1,5 +1,6 @@
 #include "store/sqlite/connection_cache.hpp"
 
+#include <atomic>
 #include <functional>
 #include <utility>
 
@@ -8,11 +9,15 @@ namespace tokend::store::sqlite {
 struct ConnectionCache::Lease::Entry {
   std::unique_ptr<Connection> conn;
   // Lent to a Lease right now. Read and written only by the entry's own
-  // thread (the entry is keyed by its id), so no lock.
-  bool in_use = false;
+  // thread (the entry is keyed by its id), so no lock; atomic because a
+  // thread id may be recycled by a later thread, which then takes over the
+  // entry without any other synchronisation with the one that ended.
+  std::atomic<bool> in_use{false};
 };
 
-ConnectionCache::Lease::Lease(Entry* cached) : cached_(cached), conn_(cached->conn.get()) { cached->in_use = true; }
+ConnectionCache::Lease::Lease(Entry* cached) : cached_(cached), conn_(cached->conn.get()) {
+  cached->in_use.store(true, std::memory_order_relaxed);
+}
 
 ConnectionCache::Lease::Lease(ConnectionCache* cache, std::unique_ptr<Connection> c)
     : cache_(cache), owned_(std::move(c)), conn_(owned_.get()) {}
@@ -21,7 +26,7 @@ ConnectionCache::Lease::Lease(Lease&& o) noexcept
     : cache_(o.cache_), cached_(std::exchange(o.cached_, nullptr)), owned_(std::move(o.owned_)), conn_(o.conn_) {}
 
 ConnectionCache::Lease::~Lease() {
-  if (cached_) cached_->in_use = false;
+  if (cached_) cached_->in_use.store(false, std::memory_order_release);
   if (owned_) cache_->give_back(std::move(owned_));
 }
 
@@ -45,7 +50,7 @@ Result<ConnectionCache::Lease> ConnectionCache::lease() {
     if (it != shard.entries.end()) entry = it->second.get();
   }
   if (entry) {
-    if (!entry->in_use) return Lease(entry);
+    if (!entry->in_use.load(std::memory_order_acquire)) return Lease(entry);
     // Nested use on one thread: a second connection from the pool.
     {
       std::lock_guard lock(idle_mu_);
