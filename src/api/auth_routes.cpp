@@ -1,17 +1,16 @@
 // POST /api/authenticate/<method>, POST /api/login, POST /api/logout,
-// GET /api/session, GET /api/login/methods.
+// GET /api/session, GET /api/login/methods. Thin: they read the request, run
+// the login service (auth/login_service.hpp) and map its outcome to HTTP.
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "api/caller.hpp"
 #include "api/request_body.hpp"
 #include "api/routes_internal.hpp"
+#include "tokend/auth/login_service.hpp"
 #include "tokend/auth/registry.hpp"
-#include "tokend/auth/throttle.hpp"
-#include "tokend/auth/username.hpp"
 #include "tokend/config/config.hpp"
 #include "tokend/log/log.hpp"
-#include "tokend/metrics/metrics.hpp"
 #include "tokend/session/session_service.hpp"
 #include "tokend/token/token_service.hpp"
 
@@ -28,26 +27,14 @@ constexpr std::size_t kMaxUsernameBytes = 256;
 constexpr std::size_t kMaxEmailBytes = 320;
 constexpr std::size_t kMaxProviderTokenBytes = 8192;
 
-HttpResponse invalid_credentials() {
-  // One body for every credential failure: unknown user, wrong password,
-  // disabled account, not in the required group, unverified email...
-  return error_response(401, "invalid_credentials", "Invalid credentials.");
-}
-
 HttpResponse missing(const char* field) {
   return error_response(400, "missing_field", std::string("The field '") + field + "' is required.");
 }
 
-void count_login(ApiContext& ctx, const std::string& method, const char* result) {
-  ctx.metrics.counter("tokend_logins_total", "Login attempts, by method and result.",
-                      {{"method", method}, {"result", result}}).inc();
-}
-
-// Reads the credentials for `a` from `body` into `out`, and the key the
-// throttle counts failures under. An error response when a field is missing or
-// out of bounds.
+// Reads the credentials for `a` from `body` into `out`. An error response when
+// a field is missing or out of bounds.
 std::optional<HttpResponse> read_credentials(const json& body, const auth::Authenticator& a, ApiContext& ctx,
-                                             auth::AuthRequest& out, std::string& throttle_key) {
+                                             auth::AuthRequest& out) {
   if (a.credentials() == auth::Authenticator::Credentials::kPassword) {
     auto u = string_field(body, "username");
     if (!u) return error_response(400, u.error().code_name(), u.error().message);
@@ -64,7 +51,6 @@ std::optional<HttpResponse> read_credentials(const json& body, const auth::Authe
     }
     out.username = std::move(**u);
     out.password = std::move(**p);
-    throttle_key = auth::normalize_username(out.username);
   } else {
     auto e = string_field(body, "email");
     if (!e) return error_response(400, e.error().code_name(), e.error().message);
@@ -79,112 +65,50 @@ std::optional<HttpResponse> read_credentials(const json& body, const auth::Authe
     }
     out.email = std::move(**e);
     out.access_token = std::move(**t);
-    // Per address only: provider tokens cannot be guessed, and a per-email
-    // count would let anyone lock a victim out with a few junk tokens.
-    throttle_key.clear();
   }
   return std::nullopt;
 }
 
-// Authenticates with `a` and resolves the local account: the User, or the
-// response to send (400/401/429/5xx).
+// The one table from a failed login to its HTTP answer. Statuses and bodies
+// are part of the API (docs/api.md): a wrong password must never look like a
+// directory that is down, and the reverse.
+HttpResponse login_failure_response(const auth::LoginResult& r) {
+  switch (r.failure) {
+    case auth::FailureKind::kInvalidCredentials:
+      // One body for every credential failure: unknown user, wrong password,
+      // disabled account, not in the required group, unverified email...
+      return error_response(401, "invalid_credentials", "Invalid credentials.");
+    case auth::FailureKind::kThrottled:
+      return error_response(429, "too_many_attempts",
+                            "Too many failed sign-in attempts. Try again in " + std::to_string(r.retry_after) +
+                                " seconds.",
+                            r.retry_after);
+    case auth::FailureKind::kUpstreamDown:
+      return error_response(503, "upstream_unavailable", "The identity provider is unavailable.", 5);
+    case auth::FailureKind::kUpstreamTimeout:
+      return error_response(504, "upstream_timeout", "The identity provider did not answer in time.");
+    case auth::FailureKind::kUpstreamBadAnswer:
+      return error_response(502, "upstream_error", "The identity provider gave an unusable answer.");
+    case auth::FailureKind::kStorageError:
+      return error_response(503, "storage_unavailable", "The service is temporarily unavailable.", 1);
+    case auth::FailureKind::kServerBusy:
+      return error_response(503, "server_busy", "The server cannot check passwords right now. Try again shortly.", 1);
+    case auth::FailureKind::kNone:
+      break;
+  }
+  return error_response(500, "internal_error", "Something went wrong on our side.");
+}
+
+// Runs the login service with `a` on the credentials in `body`: the User, or
+// the response to send (400/401/429/5xx).
 std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json& body, ApiContext& ctx,
                                               auth::Authenticator& a) {
   auth::AuthRequest areq;
   areq.peer = req.peer;
-  std::string key;
-  if (auto err = read_credentials(body, a, ctx, areq, key)) return std::move(*err);
-  const std::string& method = a.name();
-  // Security: the per-username count is kept per method. Each method's
-  // usernames name different credentials (a local "bob" and a directory "bob"
-  // are two accounts), so a shared count would let a success on one method
-  // (the attacker's own directory account "bob") clear the failures guessed
-  // against the other (the local "bob"). /api/login and /api/authenticate/<m>
-  // reach the same authenticator, so they share its count.
-  const auto method_key = [&method](const std::string& name) { return name.empty() ? name : method + ":" + name; };
-
-  // The attempt is reserved before the password is checked and counted as a
-  // failure until it settles, so parallel guesses cannot all pass the check:
-  // at most the limit ever reach the hash or the directory (docs/api.md).
-  auto throttled = [&](int wait) {
-    count_login(ctx, method, "throttled");
-    spdlog::warn("login throttled: method={} user={} peer={}", method, log::printable(key), req.peer);
-    return error_response(429, "too_many_attempts",
-                          "Too many failed sign-in attempts. Try again in " + std::to_string(wait) + " seconds.",
-                          wait);
-  };
-  auth::LoginThrottle::Reservation reservation = ctx.throttle.reserve(method_key(key), req.peer, now_ms());
-  if (!reservation.admitted()) return throttled(reservation.retry_after());
-  if (!key.empty()) {
-    areq.admit_canonical = [&reservation, &key, &method_key](const std::string& canonical) {
-      const std::string normal = auth::normalize_username(canonical);
-      if (reservation.rekey(method_key(normal), now_ms()) > 0) return false;
-      if (!normal.empty()) key = normal;
-      return true;
-    };
-  }
-
-  // Counts what the throttle let through to the password check (a hash, a
-  // directory bind): the number the limits are about.
-  ctx.metrics.counter("tokend_login_checks_total", "Login attempts admitted by the throttle and handed to the authenticator, by method.",
-                      {{"method", method}}).inc();
-  auth::AuthOutcome outcome = a.authenticate(areq);
-  if (!reservation.admitted()) return throttled(reservation.retry_after());
-  auto fail = [&](const std::string& reason) {
-    reservation.fail(now_ms());
-    count_login(ctx, method, "rejected");
-    ctx.metrics.counter("tokend_failed_logins_total", "Failed logins (bad credentials), by method.",
-                        {{"method", method}}).inc();
-    spdlog::warn("login failed: method={} user={} reason={} peer={}", method, log::printable(key), reason, req.peer);
-    return invalid_credentials();
-  };
-  switch (outcome.kind) {
-    case auth::AuthOutcome::Kind::kRejected:
-      return fail(outcome.reason);
-    case auth::AuthOutcome::Kind::kFailed: {
-      count_login(ctx, method, "error");
-      if (outcome.reason == "storage_error") return storage_unavailable(Error{ErrorCode::kStorageError, "during " + method}, "a login");
-      if (outcome.reason == "hasher_error") {
-        return error_response(503, "server_busy", "The server cannot check passwords right now. Try again shortly.", 1);
-      }
-      spdlog::error("login error: method={} user={} reason={} status={} peer={}", method, log::printable(key), outcome.reason,
-                    outcome.status, req.peer);
-      if (outcome.status == 504) {
-        return error_response(504, "upstream_timeout", "The identity provider did not answer in time.");
-      }
-      if (outcome.status == 502) {
-        return error_response(502, "upstream_error", "The identity provider gave an unusable answer.");
-      }
-      return error_response(503, "upstream_unavailable", "The identity provider is unavailable.", 5);
-    }
-    case auth::AuthOutcome::Kind::kAccepted:
-      break;
-  }
-
-  const auth::Identity& id = outcome.identity;
-  std::optional<store::User> user;
-  if (id.local) {
-    auto u = ctx.store.find_user(std::stoll(id.subject));
-    if (!u) return storage_unavailable(u.error(), "loading an account");
-    user = std::move(*u);
-  } else {
-    // A provider or directory chooses these names: keep only ones that are
-    // valid local usernames (no control characters, bounded), else let the
-    // store derive one from the provider and subject.
-    std::string username = auth::normalize_username(id.username);
-    if (!auth::valid_username(username)) username.clear();
-    store::ExternalProfile p{id.provider, id.subject, username, id.email, id.display_name, id.link_by_email};
-    auto u = ctx.store.upsert_external_user(p, now_ms());
-    if (!u) return storage_unavailable(u.error(), "linking an account");
-    user = std::move(*u);
-  }
-  if (!user) return fail("account_vanished");
-  if (user->disabled) return fail("account_disabled");
-  reservation.succeed();
-  count_login(ctx, method, "success");
-  spdlog::info("login ok: method={} user={} subject={} peer={}", method, log::printable(user->username),
-               log::printable(id.subject), req.peer);
-  return std::move(*user);
+  if (auto err = read_credentials(body, a, ctx, areq)) return std::move(*err);
+  auth::LoginResult result = ctx.login.login(a, std::move(areq));
+  if (!result.ok()) return login_failure_response(result);
+  return std::move(result.user);
 }
 
 bool secure_cookies(const HttpRequest& req, ApiContext& ctx) {

@@ -80,7 +80,7 @@ std::variant<Caller, http::HttpResponse> authenticate_caller(const http::HttpReq
     if (!t) return unauthenticated(accept);
     auto v = ctx.tokens.validate(*t);
     if (!v) {
-      if (v.error().code == ErrorCode::kUnauthorized) return unauthenticated(accept);
+      if (v.error().is_not_found()) return unauthenticated(accept);
       return storage_unavailable(v.error(), "validating a token");
     }
     Caller c{std::move(v->user), std::move(v->token), std::nullopt};
@@ -93,9 +93,11 @@ std::variant<Caller, http::HttpResponse> authenticate_caller(const http::HttpReq
   const auto cookie = request.cookie(ctx.sessions.cookie_name(secure));
   if (!cookie) return unauthenticated(accept);
   auto s = ctx.sessions.resolve(*cookie);
-  if (!s) return storage_unavailable(s.error(), "resolving a session");
-  if (!s->has_value()) return unauthenticated(accept);
-  Caller c{std::move((*s)->user), std::nullopt, std::move((*s)->session)};
+  if (!s) {
+    if (s.error().is_not_found()) return unauthenticated(accept);
+    return storage_unavailable(s.error(), "resolving a session");
+  }
+  Caller c{std::move(s->user), std::nullopt, std::move(s->session)};
   return c;
 }
 

@@ -112,7 +112,7 @@ class VerifiedSecrets final {
 };
 
 // TokenService::validate's refusals (every reason a token is not live).
-bool not_live(const Error& e) { return e.is_unauthorized() || e.is_not_found(); }
+bool not_live(const Error& e) { return e.is_not_found(); }
 
 struct Introspector {
   explicit Introspector(ApiContext& c) : ctx(c) {}
@@ -141,10 +141,10 @@ struct Introspector {
       if (c.id == basic.id) client = &c;
     }
     if (client && verified.known(client->id, basic.secret)) return std::nullopt;
-    if (!ctx.hasher) return client_unauthenticated();
+    if (!ctx.hasher || !ctx.throttle) return client_unauthenticated();
     // Wrong secrets are throttled like logins (per client id and per
     // address): a secret is a password a program holds.
-    auto reservation = ctx.throttle.reserve("introspect:" + basic.id, req.peer, now_ms());
+    auto reservation = ctx.throttle->reserve("introspect:" + basic.id, req.peer, now_ms());
     if (!reservation.admitted()) {
       spdlog::warn("introspection throttled: client={} peer={}", log::printable(basic.id), req.peer);
       return http::error_response(429, "too_many_attempts", "Too many failed attempts. Try again later.",

@@ -127,9 +127,11 @@ HttpResponse handle_revoke_by_id(const HttpRequest& req, const http::RouteParams
     return error_response(404, "not_found", "No such token.");
   }
   auto revoked = ctx.store.revoke_token(c.user.id, id, now_ms());
-  if (!revoked) return storage_unavailable(revoked.error(), "revoking a token");
-  // Someone else's token id answers exactly like a missing one.
-  if (!*revoked) return error_response(404, "not_found", "No such token.");
+  if (!revoked) {
+    // Someone else's token id answers exactly like a missing one.
+    if (revoked.error().is_not_found()) return error_response(404, "not_found", "No such token.");
+    return storage_unavailable(revoked.error(), "revoking a token");
+  }
   spdlog::info("token revoked: user={} token_id={}", log::printable(c.user.username), id);
   return http::no_content();
 }
@@ -139,7 +141,8 @@ HttpResponse handle_revoke_presented(const HttpRequest& req, ApiContext& ctx) {
   if (auto* err = std::get_if<HttpResponse>(&caller)) return std::move(*err);
   const Caller& c = std::get<Caller>(caller);
   auto revoked = ctx.store.revoke_token(c.user.id, c.token->id, now_ms());
-  if (!revoked) return storage_unavailable(revoked.error(), "revoking a token");
+  // Not found: revoked meanwhile by another request, which is what was asked.
+  if (!revoked && !revoked.error().is_not_found()) return storage_unavailable(revoked.error(), "revoking a token");
   spdlog::info("token revoked by its holder: user={} token_id={}", log::printable(c.user.username), c.token->id);
   return http::no_content();
 }

@@ -20,6 +20,7 @@
 
 #include "tokend/api/api.hpp"
 #include "tokend/app/worker_pool.hpp"
+#include "tokend/auth/login_service.hpp"
 #include "tokend/auth/registry.hpp"
 #include "tokend/auth/throttle.hpp"
 #include "tokend/auth/userpass/password_hasher.hpp"
@@ -92,6 +93,7 @@ int serve(const config::Config& config) {
       "tokend_password_hash_computations_total",
       "argon2id computations run: password hashes, verifications and the dummy verifications of unknown users."));
   auth::LoginThrottle throttle(config.throttle);
+  auth::LoginService login(*store, throttle, metrics);
   token::TokenService tokens(*store, config.tokens, metrics);
   session::SessionService sessions(*store, config.sessions);
 
@@ -112,7 +114,7 @@ int serve(const config::Config& config) {
   WorkerPool bulk("bulk", config.threads.bulk_workers, config.threads.bulk_queue);
 
   http::Router router;
-  api::ApiContext ctx{config, *store, metrics, *registry, throttle, tokens, sessions, &hasher};
+  api::ApiContext ctx{config, *store, metrics, *registry, login, tokens, sessions, &hasher, &throttle};
   api::register_routes(router, ctx);
 
   // One io_context per I/O thread, each run by one thread (the HTTP server

@@ -128,11 +128,11 @@ int user_command(const CommandLine& cl) {
     return 0;
   }
   auto found = (*store)->find_user_by_username(username);
-  if (!found || !found->has_value()) {
+  if (!found) {
     std::cerr << "tokend: no user " << username << "\n";
     return 1;
   }
-  const store::User& u = **found;
+  const store::User& u = *found;
   if (cl.command == Command::kUserPasswd) {
     auto pw = read_password(cfg->passwords);
     if (!pw) {

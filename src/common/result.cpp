@@ -22,7 +22,6 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::kTimeout: return "timeout";
     case ErrorCode::kTlsError: return "tls_error";
     case ErrorCode::kTooLarge: return "too_large";
-    case ErrorCode::kUnauthorized: return "unauthorized";
     case ErrorCode::kUnreachable: return "unreachable";
     case ErrorCode::kUnsupportedMediaType: return "unsupported_media_type";
     case ErrorCode::kUsage: return "usage";

@@ -33,20 +33,20 @@ TimeMs SessionService::expires_at(const store::SessionRecord& s) const {
   return std::min(s.expires_at, s.last_seen_at + static_cast<TimeMs>(config_.idle_timeout_minutes) * 60'000);
 }
 
-Result<std::optional<store::SessionLookup>> SessionService::resolve(std::string_view value) {
-  using Out = std::optional<store::SessionLookup>;
-  if (value.size() != 2 * kSessionBytes || !crypto::is_hex(value)) return Out{};
+Result<store::SessionLookup> SessionService::resolve(std::string_view value) {
+  if (value.size() != 2 * kSessionBytes || !crypto::is_hex(value)) return Error{ErrorCode::kNotFound, "malformed cookie"};
   auto found = store_.find_session(crypto::sha256(value));
-  if (!found) return found.error();
-  if (!found->has_value()) return Out{};
-  store::SessionLookup& l = **found;
+  if (!found) return found.error();  // kNotFound: no session has this digest
+  store::SessionLookup& l = *found;
   const TimeMs now = now_ms();
-  if (l.session.revoked || l.user.disabled || expires_at(l.session) <= now) return Out{};
+  if (l.session.revoked || l.user.disabled || expires_at(l.session) <= now) {
+    return Error{ErrorCode::kNotFound, "session over"};
+  }
   if (now - l.session.last_seen_at >= kTouchEveryMs) {
     if (auto s = store_.touch_session(l.session.id, now); !s) return s.error();
     l.session.last_seen_at = now;
   }
-  return Out(std::move(l));
+  return std::move(l);
 }
 
 Status SessionService::end(std::int64_t session_id) { return store_.revoke_session(session_id); }

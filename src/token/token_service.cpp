@@ -131,15 +131,15 @@ void TokenService::issue_async(std::int64_t user_id, std::string_view source, st
 Result<store::TokenLookup> TokenService::validate(std::string_view token) {
   // Malformed input never reaches the database: an attacker's flood of junk
   // costs a length check.
-  if (!well_formed_token(token)) return Error{ErrorCode::kUnauthorized, "malformed token"};
+  if (!well_formed_token(token)) return Error{ErrorCode::kNotFound, "malformed token"};
   auto found = store_.find_token(crypto::sha256(token));
-  if (!found) return found.error();
-  if (!found->has_value()) return Error{ErrorCode::kUnauthorized, "unknown token"};
-  store::TokenLookup& l = **found;
+  if (!found) return found.error();  // kNotFound: no token has this digest
+  store::TokenLookup& l = *found;
   const TimeMs now = now_ms();
-  if (l.token.revoked_at) return Error{ErrorCode::kUnauthorized, "revoked token"};
-  if (l.token.expires_at <= now) return Error{ErrorCode::kUnauthorized, "expired token"};
-  if (l.user.disabled) return Error{ErrorCode::kUnauthorized, "disabled account"};
+  // One code for every reason: a client learns nothing from which it was.
+  if (l.token.revoked_at) return Error{ErrorCode::kNotFound, "revoked token"};
+  if (l.token.expires_at <= now) return Error{ErrorCode::kNotFound, "expired token"};
+  if (l.user.disabled) return Error{ErrorCode::kNotFound, "disabled account"};
   {
     UsageShard& shard = usage_[static_cast<std::uint64_t>(l.token.id) % kUsageShards];
     std::lock_guard lock(shard.mu);

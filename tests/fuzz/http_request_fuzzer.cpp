@@ -34,6 +34,7 @@
 #include "api/caller.hpp"
 #include "api/request_body.hpp"
 #include "tokend/api/api.hpp"
+#include "tokend/auth/login_service.hpp"
 #include "tokend/auth/registry.hpp"
 #include "tokend/auth/throttle.hpp"
 #include "tokend/config/config.hpp"
@@ -72,10 +73,11 @@ struct Api {
     registry = std::make_unique<tokend::auth::Registry>(
         tokend::auth::Registry::of(std::vector<std::unique_ptr<tokend::auth::Authenticator>>{}));
     throttle = std::make_unique<tokend::auth::LoginThrottle>(config.throttle);
+    login = std::make_unique<tokend::auth::LoginService>(*store, *throttle, metrics);
     tokens = std::make_unique<tokend::token::TokenService>(*store, config.tokens, metrics);
     sessions = std::make_unique<tokend::session::SessionService>(*store, config.sessions);
     ctx = std::make_unique<tokend::api::ApiContext>(
-        tokend::api::ApiContext{config, *store, metrics, *registry, *throttle, *tokens, *sessions});
+        tokend::api::ApiContext{config, *store, metrics, *registry, *login, *tokens, *sessions});
     tokend::api::register_routes(router, *ctx);
   }
   tokend::config::Config config;
@@ -83,6 +85,7 @@ struct Api {
   std::unique_ptr<tokend::store::Store> store;
   std::unique_ptr<tokend::auth::Registry> registry;
   std::unique_ptr<tokend::auth::LoginThrottle> throttle;
+  std::unique_ptr<tokend::auth::LoginService> login;
   std::unique_ptr<tokend::token::TokenService> tokens;
   std::unique_ptr<tokend::session::SessionService> sessions;
   std::unique_ptr<tokend::api::ApiContext> ctx;

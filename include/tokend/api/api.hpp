@@ -12,6 +12,7 @@ namespace tokend::store { class Store; }
 namespace tokend::metrics { class Metrics; }
 namespace tokend::auth {
 class Registry;
+class LoginService;
 class LoginThrottle;
 class PasswordHasher;
 }
@@ -26,12 +27,15 @@ struct ApiContext {
   store::Store& store;
   metrics::Metrics& metrics;
   auth::Registry& registry;
-  auth::LoginThrottle& throttle;
+  auth::LoginService& login;
   token::TokenService& tokens;
   session::SessionService& sessions;
   // Checks introspection client secrets (POST /api/introspect); without one,
   // HTTP Basic introspection clients are refused.
   auth::PasswordHasher* hasher = nullptr;
+  // Counts wrong introspection client secrets like wrong passwords (the
+  // login service keeps the same brake for logins).
+  auth::LoginThrottle* throttle = nullptr;
 };
 
 // Registers every route on `router`.

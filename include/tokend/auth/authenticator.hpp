@@ -2,9 +2,10 @@
 // (userpass, ldap, github, gitlab, oidc). One folder per implementation under
 // src/auth/. Modelled on Dex's connector and Vault's credential backends.
 //
-// An authenticator only answers "who is this?". It does not issue tokens or
-// create sessions; the API layer does that with the Identity it returns, after
-// linking a non-local identity to a local account (AccountService).
+// An authenticator only answers "who is this?". It does not throttle, link
+// accounts, issue tokens or create sessions: the login service
+// (auth/login_service.hpp) does the rest of a login with the Identity it
+// returns, and the API layer issues the token or session.
 //
 // Thread-safety: authenticate() is called concurrently from worker threads and
 // must be safe for that. It may block (hash a password, talk to a directory or
@@ -15,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tokend/common/run_on.hpp"
@@ -56,21 +58,42 @@ struct Identity {
   bool link_by_email = false;
 };
 
+// Why an attempt did not end in an account. Authenticators produce
+// kInvalidCredentials (rejected) and the upstream and local failures (failed);
+// the login service adds kThrottled. Nothing here knows HTTP: api/ maps each
+// kind to a status and body in one table (login_failure_response in src/api/auth_routes.cpp).
+enum class FailureKind {
+  kNone,                // accepted
+  kInvalidCredentials,  // rejected: unknown user, wrong password, disabled, not in group...
+  kThrottled,           // too many failed attempts (the login service, never an authenticator)
+  kUpstreamDown,        // the directory or provider cannot be reached or is rate-limiting us
+  kUpstreamTimeout,     // it did not answer in time
+  kUpstreamBadAnswer,   // it answered something unusable (TLS, status, body, a service bind refused)
+  kStorageError,        // the local database failed
+  kServerBusy,          // no resources to check the password now (the hasher's memory)
+};
+
+// The stable snake_case name of `kind`, for the log.
+std::string_view to_string(FailureKind kind);
+
 // The result of authenticate(): exactly one of accepted / rejected / failed.
 // A wrong password must never look like a directory that is down, and the
-// reverse: rejected -> 401 with the one generic body; failed -> 502/503/504.
+// reverse: rejected is always kInvalidCredentials; failed carries the kind of
+// failure (upstream down, timed out, bad answer; local storage or hasher).
 struct AuthOutcome {
   enum class Kind { kAccepted, kRejected, kFailed };
   Kind kind = Kind::kRejected;
   Identity identity;   // kAccepted only
-  // For the log only, never for a client: "unknown_user", "wrong_password",
-  // "not_in_group", "email_not_verified", "directory_unreachable", ...
+  FailureKind failure = FailureKind::kInvalidCredentials;  // kNone when accepted
+  // For the log only, never for a client, and never branched on: "unknown_user",
+  // "wrong_password", "not_in_group", "email_not_verified", "directory_unavailable"...
   std::string reason;
-  int status = 401;    // kFailed: 502 (bad upstream answer), 503 (down), 504 (timeout)
 
   static AuthOutcome accepted(Identity identity);
+  // kInvalidCredentials.
   static AuthOutcome rejected(std::string reason);
-  static AuthOutcome failed(int status, std::string reason);
+  // REQUIRES: `failure` is neither kNone nor kInvalidCredentials.
+  static AuthOutcome failed(FailureKind failure, std::string reason);
   bool ok() const { return kind == Kind::kAccepted; }
 };
 

@@ -37,7 +37,6 @@ enum class ErrorCode {
   kTimeout,
   kTlsError,
   kTooLarge,
-  kUnauthorized,
   kUnreachable,
   kUnsupportedMediaType,
   kUsage,  // stays last: result_test walks every code up to it
@@ -59,7 +58,6 @@ struct Error {
 
   bool is_not_found() const { return code == ErrorCode::kNotFound; }
   bool is_conflict() const { return code == ErrorCode::kConflict; }
-  bool is_unauthorized() const { return code == ErrorCode::kUnauthorized; }
   bool is_timeout() const { return code == ErrorCode::kTimeout; }
   bool is_unreachable() const { return code == ErrorCode::kUnreachable; }
   bool is_storage_error() const { return code == ErrorCode::kStorageError; }

@@ -26,14 +26,17 @@ class SessionService final {
  public:
   SessionService(store::Store& store, const config::SessionConfig& config);
 
-  // A new session for `user_id`, signed in with `method`.
+  // A new session for `user_id`, signed in with `method`. Error kStorageError
+  // when it could not be stored.
   Result<NewSessionCookie> create(std::int64_t user_id, std::string_view method);
 
-  // The live session and its user for a cookie value, or nullopt when the
-  // cookie is malformed, unknown, expired (idle or absolute), revoked, or its
-  // account is disabled. Refreshes the idle timer (at most once a minute).
-  Result<std::optional<store::SessionLookup>> resolve(std::string_view cookie_value);
+  // The live session and its user for a cookie value, its idle timer
+  // refreshed (at most once a minute). Error kNotFound when the cookie is
+  // malformed, unknown, expired (idle or absolute), revoked, or its account is
+  // disabled; kStorageError when the database fails.
+  Result<store::SessionLookup> resolve(std::string_view cookie_value);
 
+  // Revokes the session. Ok also when it was revoked already.
   Status end(std::int64_t session_id);
 
   // The cookie's name: sessions.cookie_name, with the "__Host-" prefix when

@@ -9,8 +9,14 @@
 //
 // Thread-safety: implementations must be safe to call from many worker threads
 // at once. Calls block on disk I/O: never call them from an I/O thread.
+// Primitives only, no policy: the rules built on them (which account an external
+// login gets, what a live token is) live once in the services above the store,
+// so no backend can get them wrong.
+//
 // Errors: every method returns an Error{ErrorCode::kStorageError, ...} when the
-// database fails; the message is for the log, not for clients.
+// database fails; the message is for the log, not for clients. "Not found" is
+// always ErrorCode::kNotFound; kConflict only for a row that would break a
+// uniqueness rule.
 #pragma once
 
 #include <cstdint>
@@ -43,15 +49,19 @@ struct NewUser {
   std::string password_hash;
 };
 
-// A profile from an external authenticator (ldap, github, ...), to link to a
-// local account. See upsert_external_user().
-struct ExternalProfile {
+// An external identity (provider, subject) linked to a local account.
+struct Link {
   std::string provider;  // authenticator name
   std::string subject;   // stable id at the provider
-  std::string username;  // preferred local username (normalised)
+  std::int64_t user_id = 0;
+  TimeMs created_at = 0;
+};
+
+// What an external login refreshes on its linked account.
+struct ProfileUpdate {
+  std::string username;  // REQUIRES: normalised
   std::string email;
   std::string display_name;
-  bool link_by_email = false;
 };
 
 struct TokenRecord {
@@ -114,32 +124,67 @@ struct SessionLookup {
   User user;
 };
 
+// The account primitives that must see one consistent database: a Store runs
+// them inside one transaction (Store::in_transaction). No policy lives here:
+// which account an external identity gets is the login service's rule
+// (auth/login_service.hpp), written once against these calls.
+//
+// Thread-safety: a Transaction belongs to the thread running the body it was
+// passed to, and only for that call.
+class Transaction {
+ public:
+  virtual ~Transaction() = default;
+
+  // The user. Error kNotFound when there is none.
+  virtual Result<User> find_user(std::int64_t id) = 0;
+  // The user. Error kNotFound when there is none. REQUIRES: username normalised.
+  virtual Result<User> find_user_by_username(std::string_view username) = 0;
+  // Every account whose email equals `email`, ASCII case ignored, in id order;
+  // empty when none does. REQUIRES: email not empty.
+  virtual Result<std::vector<User>> find_users_by_email(std::string_view email) = 0;
+  // The new user, created at `now` (and disabled false). Error kConflict when
+  // the username is taken.
+  virtual Result<User> insert_user(const NewUser& user, TimeMs now) = 0;
+  // Sets username, email and display name of `user_id`. Error kConflict when
+  // the username is another account's, kNotFound when there is no such user.
+  virtual Status update_profile(std::int64_t user_id, const ProfileUpdate& profile, TimeMs now) = 0;
+
+  // The link of (provider, subject). Error kNotFound when there is none.
+  virtual Result<Link> find_link(std::string_view provider, std::string_view subject) = 0;
+  // The links of `user_id`, every provider; empty when there are none.
+  virtual Result<std::vector<Link>> list_links(std::int64_t user_id) = 0;
+  // Records `link`. Error kConflict when (provider, subject) is linked already,
+  // kNotFound when there is no such user.
+  virtual Status insert_link(const Link& link) = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
 
   // ---- accounts
-  // The new user. Error code "conflict" when the username is taken.
+  // The new user. Error kConflict when the username is taken.
   virtual Result<User> create_user(const NewUser& user) = 0;
-  // The user, or nullopt when there is none. REQUIRES: username normalised.
-  virtual Result<std::optional<User>> find_user_by_username(std::string_view username) = 0;
-  virtual Result<std::optional<User>> find_user(std::int64_t id) = 0;
+  // The user. Error kNotFound when there is none. REQUIRES: username normalised.
+  virtual Result<User> find_user_by_username(std::string_view username) = 0;
+  // The user. Error kNotFound when there is none.
+  virtual Result<User> find_user(std::int64_t id) = 0;
   virtual Result<std::vector<User>> list_users() = 0;
-  // Error code "not_found" when there is no such user.
+  // Error kNotFound when there is no such user.
   virtual Status set_password_hash(std::int64_t user_id, const std::string& phc) = 0;
   // Disabling also revokes every token and session of the account, at once.
-  // Error code "not_found" when there is no such user.
+  // Error kNotFound when there is no such user.
   virtual Status set_disabled(std::int64_t user_id, bool disabled, TimeMs now) = 0;
   // Ends every browser session of the account (after a password change).
   virtual Status revoke_sessions(std::int64_t user_id, TimeMs now) = 0;
-  // The local account linked to (provider, subject): found and refreshed
-  // (email, display name; username when free), or created on first sight. The
-  // preferred username is used when free, else "<username>@<provider>", else
-  // with a numeric suffix: an external login never takes over a local account
-  // by name. With link_by_email, an unlinked identity is linked to the one
-  // existing local password account (not yet linked at this provider) whose
-  // email equals profile.email, if exactly one does.
-  virtual Result<User> upsert_external_user(const ExternalProfile& profile, TimeMs now) = 0;
+  // Runs `body` inside one write transaction and commits when it returns ok;
+  // rolls back when it returns an error (which is returned) or throws. Writers
+  // are serialised: two bodies never interleave, so a body's reads stay true
+  // until it commits. Returns ok once committed; kStorageError when the
+  // transaction cannot begin or commit. `body` must not call this Store (only
+  // `tx`), nor start another transaction.
+  using TransactionBody = std::function<Status(Transaction& tx)>;
+  virtual Status in_transaction(const TransactionBody& body) = 0;
 
   // ---- tokens
   // The stored record (with its id). The digest must be new. Returns once the
@@ -160,8 +205,8 @@ class Store {
   // destroying what those callbacks refer to (the HTTP server at shutdown).
   virtual void wait_idle() {}
   // The token and its owner, in whatever state (the caller checks revoked,
-  // expired and disabled), or nullopt when no token has this digest.
-  virtual Result<std::optional<TokenLookup>> find_token(const crypto::Sha256& digest) = 0;
+  // expired and disabled). Error kNotFound when no token has this digest.
+  virtual Result<TokenLookup> find_token(const crypto::Sha256& digest) = 0;
   // The user's tokens that are neither revoked nor expired at `now`, newest first.
   virtual Result<std::vector<TokenRecord>> list_live_tokens(std::int64_t user_id, TimeMs now) = 0;
   // One page of list_live_tokens(), in the same order (created_at, then id,
@@ -186,15 +231,18 @@ class Store {
     if (!all) return all.error();
     return static_cast<std::int64_t>(all->size());
   }
-  // True when a live token `token_id` of `user_id` was revoked; false when the
-  // user has no such live token (someone else's id tells nothing more).
-  virtual Result<bool> revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) = 0;
+  // Ok when a live token `token_id` of `user_id` was revoked. Error kNotFound
+  // when the user has no such live token (someone else's id tells nothing
+  // more).
+  virtual Status revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) = 0;
   // Records last-use times in one transaction (batched by TokenService).
   virtual Status record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) = 0;
 
   // ---- browser sessions
   virtual Result<SessionRecord> insert_session(const NewSession& session) = 0;
-  virtual Result<std::optional<SessionLookup>> find_session(const crypto::Sha256& digest) = 0;
+  // The session and its user, in whatever state (the caller checks revoked,
+  // expired and disabled). Error kNotFound when no session has this digest.
+  virtual Result<SessionLookup> find_session(const crypto::Sha256& digest) = 0;
   virtual Status touch_session(std::int64_t session_id, TimeMs now) = 0;
   virtual Status revoke_session(std::int64_t session_id) = 0;
 

@@ -50,7 +50,7 @@ class TokenService final {
   // A new token for `user_id`. `lifetime_days`: nullopt for the configured
   // default; otherwise 1..max_lifetime_days (the caller validated it).
   // `scopes`: what to store (token::scopes_to_store; nullopt: NULL).
-  // Error "storage_error" when it could not be stored (nothing was issued).
+  // Error kStorageError when it could not be stored (nothing was issued).
   Result<IssuedToken> issue(std::int64_t user_id, std::string_view source, std::string_view name,
                             std::optional<std::int64_t> lifetime_days,
                             std::optional<std::string> scopes = std::nullopt);
@@ -65,9 +65,9 @@ class TokenService final {
                    std::optional<std::string> scopes = std::nullopt);
 
   // The token's record and owner when `token` is live: well-formed, known, not
-  // revoked, not expired, and its account not disabled. Error "unauthorized"
-  // otherwise (one code for every reason), "storage_error" when the database
-  // fails.
+  // revoked, not expired, and its account not disabled. Error kNotFound
+  // otherwise (one code for every reason: there is no live token `token`),
+  // kStorageError when the database fails.
   Result<store::TokenLookup> validate(std::string_view token);
 
   // Counts one token creation for `user_id` against

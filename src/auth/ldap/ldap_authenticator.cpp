@@ -53,12 +53,12 @@ AuthOutcome failure_from(const LdapStatus& status) {
     case LDAP_CONNECT_ERROR:
     case LDAP_UNAVAILABLE:
     case LDAP_BUSY:
-      return AuthOutcome::failed(503, "directory_unavailable");
+      return AuthOutcome::failed(FailureKind::kUpstreamDown, "directory_unavailable");
     case LDAP_TIMEOUT:
     case LDAP_TIMELIMIT_EXCEEDED:
-      return AuthOutcome::failed(504, "directory_timeout");
+      return AuthOutcome::failed(FailureKind::kUpstreamTimeout, "directory_timeout");
     default:
-      return AuthOutcome::failed(502, "directory_error");
+      return AuthOutcome::failed(FailureKind::kUpstreamBadAnswer, "directory_error");
   }
 }
 
@@ -303,7 +303,7 @@ AuthOutcome LdapAuthenticator::login_with_search(const AuthRequest& request, Att
     if (attempt.stage == "service_bind" && !is_transport_error(found.status.rc)) {
       // The directory refused the service account: a configuration problem,
       // not the user's, so it is not a 401.
-      return AuthOutcome::failed(502, "service_bind_failed");
+      return AuthOutcome::failed(FailureKind::kUpstreamBadAnswer, "service_bind_failed");
     }
     return failure_from(found.status);
   }
@@ -314,7 +314,7 @@ AuthOutcome LdapAuthenticator::login_with_search(const AuthRequest& request, Att
   }
   LdapEntry entry = std::move(found.entries.front());
   attempt.dn = entry.dn;
-  if (entry.dn.empty()) return AuthOutcome::failed(502, "directory_error");
+  if (entry.dn.empty()) return AuthOutcome::failed(FailureKind::kUpstreamBadAnswer, "directory_error");
 
   if (request.admit_canonical) {
     // The per-username throttle counts the entry, not the spelling: the

@@ -219,8 +219,8 @@ AuthOutcome ProviderAuthenticator::authenticate(const AuthRequest& request) {
   // Provider, outcome, reason and the provider's user id; never the token.
   const char* kind = outcome.ok() ? "accepted" : outcome.kind == AuthOutcome::Kind::kRejected ? "rejected" : "failed";
   if (outcome.kind == AuthOutcome::Kind::kFailed) {
-    spdlog::warn("provider login: provider={} outcome={} status={} reason={} provider_user_id={} peer={} ms={}", name_,
-                 kind, outcome.status, outcome.reason, call.subject.empty() ? "-" : call.subject, request.peer, ms);
+    spdlog::warn("provider login: provider={} outcome={} failure={} reason={} provider_user_id={} peer={} ms={}", name_,
+                 kind, to_string(outcome.failure), outcome.reason, call.subject.empty() ? "-" : call.subject, request.peer, ms);
   } else {
     spdlog::info("provider login: provider={} outcome={} reason={} provider_user_id={} peer={} ms={}", name_, kind,
                  outcome.reason.empty() ? "-" : outcome.reason, call.subject.empty() ? "-" : call.subject,
@@ -269,11 +269,11 @@ Result<net::ClientResponse> ProviderAuthenticator::Call::post(const std::string&
 }
 
 AuthOutcome ProviderAuthenticator::Call::failure(const Error& error) const {
-  if (error.code == ErrorCode::kTimeout) return AuthOutcome::failed(504, "upstream_timeout");
-  if (error.code == ErrorCode::kUnreachable) return AuthOutcome::failed(503, "upstream_unreachable");
-  if (error.code == ErrorCode::kTlsError) return AuthOutcome::failed(502, "upstream_tls_error");
-  if (error.code == ErrorCode::kTooLarge) return AuthOutcome::failed(502, "upstream_response_too_large");
-  return AuthOutcome::failed(502, "upstream_bad_response");
+  if (error.code == ErrorCode::kTimeout) return AuthOutcome::failed(FailureKind::kUpstreamTimeout, "upstream_timeout");
+  if (error.code == ErrorCode::kUnreachable) return AuthOutcome::failed(FailureKind::kUpstreamDown, "upstream_unreachable");
+  if (error.code == ErrorCode::kTlsError) return AuthOutcome::failed(FailureKind::kUpstreamBadAnswer, "upstream_tls_error");
+  if (error.code == ErrorCode::kTooLarge) return AuthOutcome::failed(FailureKind::kUpstreamBadAnswer, "upstream_response_too_large");
+  return AuthOutcome::failed(FailureKind::kUpstreamBadAnswer, "upstream_bad_response");
 }
 
 AuthOutcome ProviderAuthenticator::Call::status_outcome(const net::ClientResponse& response,
@@ -283,16 +283,16 @@ AuthOutcome ProviderAuthenticator::Call::status_outcome(const net::ClientRespons
   auto remaining = response.header("x-ratelimit-remaining");
   if (response.status == 429 || (response.status == 403 && remaining && *remaining == "0")) {
     owner_.upstream_errors_.inc();
-    return AuthOutcome::failed(503, "upstream_rate_limited");
+    return AuthOutcome::failed(FailureKind::kUpstreamDown, "upstream_rate_limited");
   }
   owner_.upstream_errors_.inc();
   spdlog::warn("provider {}: {} answered status {}", owner_.name_, what, response.status);
-  return AuthOutcome::failed(502, "upstream_unexpected_status");
+  return AuthOutcome::failed(FailureKind::kUpstreamBadAnswer, "upstream_unexpected_status");
 }
 
 AuthOutcome ProviderAuthenticator::Call::bad_response() const {
   owner_.upstream_errors_.inc();
-  return AuthOutcome::failed(502, "upstream_bad_response");
+  return AuthOutcome::failed(FailureKind::kUpstreamBadAnswer, "upstream_bad_response");
 }
 
 AuthOutcome ProviderAuthenticator::Call::credentials_refused(int status, std::string_view what) const {
@@ -301,7 +301,7 @@ AuthOutcome ProviderAuthenticator::Call::credentials_refused(int status, std::st
   spdlog::error("provider {}: {} refused tokend's client credentials ({}.client_id, {}.client_secret_file) with "
                 "status {}: check them",
                 owner_.name_, what, owner_.name_, owner_.name_, status);
-  return AuthOutcome::failed(502, "client_credentials_refused");
+  return AuthOutcome::failed(FailureKind::kUpstreamBadAnswer, "client_credentials_refused");
 }
 
 std::optional<nlohmann::json> ProviderAuthenticator::Call::parse_json(const net::ClientResponse& response) {
@@ -347,7 +347,7 @@ std::optional<AuthOutcome> ProviderAuthenticator::Call::get_all_pages(const std:
       // the very host and port we were configured with.
       if (!parsed || !origin || parsed->host != origin->host || parsed->port != origin->port) {
         owner_.upstream_errors_.inc();
-        return AuthOutcome::failed(502, "upstream_foreign_link");
+        return AuthOutcome::failed(FailureKind::kUpstreamBadAnswer, "upstream_foreign_link");
       }
       next = *link;
     }

@@ -18,19 +18,19 @@ UserpassAuthenticator::UserpassAuthenticator(std::string name, std::string label
 AuthOutcome UserpassAuthenticator::authenticate(const AuthRequest& request) {
   const std::string username = normalize_username(request.username);
   auto user = store_.find_user_by_username(username);
-  if (!user) {
+  if (!user && !user.error().is_not_found()) {
     spdlog::error("userpass: storage error: {}", user.error().message);
-    return AuthOutcome::failed(503, "storage_error");
+    return AuthOutcome::failed(FailureKind::kStorageError, "storage_error");
   }
-  if (!user->has_value() || (*user)->password_hash.empty()) {
+  if (!user || user->password_hash.empty()) {
     hasher_.verify_dummy(request.password);
-    return AuthOutcome::rejected(user->has_value() ? "no_password" : "unknown_user");
+    return AuthOutcome::rejected(user ? "no_password" : "unknown_user");
   }
-  const store::User& u = **user;
+  const store::User& u = *user;
   const auto verdict = hasher_.verify(request.password, u.password_hash);
   if (verdict.failed) {
     spdlog::error("userpass: could not verify a password (out of memory for argon2id)");
-    return AuthOutcome::failed(503, "hasher_error");
+    return AuthOutcome::failed(FailureKind::kServerBusy, "hasher_error");
   }
   if (verdict.refused) {
     // The account cannot sign in with a password until it gets a new one;

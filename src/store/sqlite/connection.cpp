@@ -14,8 +14,11 @@ Result<Connection*> Connection::open(const std::string& path, int busy_timeout_m
     return Error{ErrorCode::kStorageError, "cannot open database " + path + ": " + msg};
   }
   auto* c = new Connection(db);
-  sqlite3_busy_timeout(db, busy_timeout_ms);
-  sqlite3_extended_result_codes(db, 1);
+  if (sqlite3_busy_timeout(db, busy_timeout_ms) != SQLITE_OK || sqlite3_extended_result_codes(db, 1) != SQLITE_OK) {
+    std::string msg = sqlite3_errmsg(db);
+    delete c;
+    return Error{ErrorCode::kStorageError, "cannot configure database " + path + ": " + msg};
+  }
   const std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=" +
                               std::string(synchronous == "normal" ? "NORMAL" : "FULL") + ";";
   if (auto s = c->exec(pragmas.c_str()); !s) {
@@ -26,8 +29,10 @@ Result<Connection*> Connection::open(const std::string& path, int busy_timeout_m
 }
 
 Connection::~Connection() {
-  for (auto& [_, s] : cache_) sqlite3_finalize(s);
-  sqlite3_close(db_);
+  // finalize only repeats a statement's last error, already handled. With
+  // every statement finalized, close cannot be refused (SQLITE_BUSY).
+  for (auto& [_, s] : cache_) (void)sqlite3_finalize(s);
+  (void)sqlite3_close(db_);
 }
 
 Result<Stmt> Connection::prepare(const char* sql) {

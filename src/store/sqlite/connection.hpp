@@ -1,5 +1,7 @@
-// Connection: one sqlite3 handle with its cache of prepared statements, and
-// Stmt, a borrowed statement that is reset when it goes out of scope.
+// Connection: one sqlite3 handle with its cache of prepared statements; Stmt, a
+// borrowed statement that is reset when it goes out of scope; Tx, a write
+// transaction on a connection. Every sqlite3_* result is checked where it is
+// called: prepare and exec return Results, a failed bind surfaces at step().
 //
 // Thread-safety: a Connection is used by one thread at a time (SqliteStore
 // lends it out); it is not itself synchronised.
@@ -22,11 +24,13 @@ class Stmt {
   Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
   ~Stmt() {
     if (s_) {
-      sqlite3_reset(s_);
-      sqlite3_clear_bindings(s_);
+      // Both only repeat the last step's error (already handled by the
+      // caller), or return SQLITE_OK: nothing left to check here.
+      (void)sqlite3_reset(s_);
+      (void)sqlite3_clear_bindings(s_);
     }
   }
-  Stmt(Stmt&& o) noexcept : db_(o.db_), s_(o.s_) { o.s_ = nullptr; }
+  Stmt(Stmt&& o) noexcept : db_(o.db_), s_(o.s_), bind_rc_(o.bind_rc_) { o.s_ = nullptr; }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
@@ -46,8 +50,15 @@ class Stmt {
   Stmt& bind_null(int i) { check(sqlite3_bind_null(s_, i)); return *this; }
   Stmt& bind(int i, std::optional<std::int64_t> v) { return v ? bind(i, *v) : bind_null(i); }
 
-  // SQLITE_ROW or SQLITE_DONE; anything else is an error for the caller.
-  int step() { return sqlite3_step(s_); }
+  // SQLITE_ROW or SQLITE_DONE; anything else is an error for the caller. A
+  // bind that failed (an index out of range, a value over SQLite's length
+  // limit, no memory) is returned here, without running the statement: so
+  // every caller's check of step() also checks its binds, and a statement
+  // never runs with a parameter silently left NULL.
+  int step() {
+    if (bind_rc_ != SQLITE_OK) return bind_rc_;
+    return sqlite3_step(s_);
+  }
 
   std::int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
   std::optional<std::int64_t> opt_int64(int col) const {
@@ -63,15 +74,17 @@ class Stmt {
     if (sqlite3_column_type(s_, col) == SQLITE_NULL) return std::nullopt;
     return text(col);
   }
-  bool bind_failed() const { return bind_failed_; }
+  // True when a bind failed (step() then returns its code).
+  bool bind_failed() const { return bind_rc_ != SQLITE_OK; }
 
  private:
+  // Keeps the first failure: the later binds may fail only because of it.
   void check(int rc) {
-    if (rc != SQLITE_OK) bind_failed_ = true;
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
   }
   sqlite3* db_;
   sqlite3_stmt* s_;
-  bool bind_failed_ = false;
+  int bind_rc_ = SQLITE_OK;
 };
 
 class Connection {
@@ -97,6 +110,43 @@ class Connection {
   explicit Connection(sqlite3* db) : db_(db) {}
   sqlite3* db_;
   std::map<const char*, sqlite3_stmt*> cache_;  // keyed by the SQL literal's address
+};
+
+// The storage error for a failed call on `c`: `what`, and SQLite's message
+// (for the log).
+inline Error db_error(Connection& c, std::string_view what) {
+  return Error{ErrorCode::kStorageError, std::string(what) + ": " + c.last_error()};
+}
+
+// A write transaction: BEGIN IMMEDIATE takes the write lock up front, so two
+// writers never deadlock upgrading read locks; rolled back unless committed.
+class Tx {
+ public:
+  explicit Tx(Connection& c) : c_(c) {}
+  Tx(const Tx&) = delete;
+  Tx& operator=(const Tx&) = delete;
+  // Ok once the write lock is held; kStorageError otherwise (SQLITE_BUSY past
+  // the busy timeout, an I/O error).
+  Status begin() {
+    auto s = c_.exec("BEGIN IMMEDIATE");
+    open_ = s.ok();
+    return s;
+  }
+  // Ok once committed; kStorageError otherwise (the destructor rolls back).
+  Status commit() {
+    auto s = c_.exec("COMMIT");
+    if (s) open_ = false;
+    return s;
+  }
+  ~Tx() {
+    // A failed ROLLBACK leaves the transaction open; the next user of the
+    // connection ends it (SqliteStore's group commit checks autocommit).
+    if (open_) (void)c_.exec("ROLLBACK");
+  }
+
+ private:
+  Connection& c_;
+  bool open_ = false;
 };
 
 }  // namespace tokend::store::sqlite

@@ -5,257 +5,42 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <exception>
 #include <filesystem>
 #include <optional>
 #include <string>
-#include <unordered_set>
 #include <utility>
 
+#include "store/group_committer.hpp"
+#include "store/sqlite/account_queries.hpp"
 #include "store/sqlite/connection.hpp"
+#include "store/sqlite/connection_cache.hpp"
+#include "store/sqlite/migrations.hpp"
+#include "store/sqlite/rows.hpp"
 
 namespace tokend::store::sqlite {
 
 namespace {
 
-// Versioned migrations: entry i brings the schema from version i to i+1.
-// Never edit a released entry; append a new one.
-constexpr const char* kMigrations[] = {
-    // 1: accounts, linked identities, tokens, sessions.
-    R"sql(
-CREATE TABLE users (
-  id            INTEGER PRIMARY KEY,
-  username      TEXT NOT NULL UNIQUE,
-  email         TEXT NOT NULL DEFAULT '',
-  display_name  TEXT NOT NULL DEFAULT '',
-  password_hash TEXT NOT NULL DEFAULT '',
-  disabled      INTEGER NOT NULL DEFAULT 0,
-  created_at    INTEGER NOT NULL,
-  updated_at    INTEGER NOT NULL
-);
-CREATE INDEX users_email ON users (email COLLATE NOCASE);
-CREATE TABLE identities (
-  provider   TEXT NOT NULL,
-  subject    TEXT NOT NULL,
-  user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-  created_at INTEGER NOT NULL,
-  PRIMARY KEY (provider, subject)
-);
-CREATE TABLE tokens (
-  id           INTEGER PRIMARY KEY,
-  digest       BLOB NOT NULL UNIQUE,
-  user_id      INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-  name         TEXT NOT NULL,
-  source       TEXT NOT NULL,
-  created_at   INTEGER NOT NULL,
-  expires_at   INTEGER NOT NULL,
-  last_used_at INTEGER,
-  revoked_at   INTEGER
-);
-CREATE INDEX tokens_user ON tokens (user_id, created_at);
-CREATE TABLE sessions (
-  id           INTEGER PRIMARY KEY,
-  digest       BLOB NOT NULL UNIQUE,
-  user_id      INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-  method       TEXT NOT NULL,
-  created_at   INTEGER NOT NULL,
-  last_seen_at INTEGER NOT NULL,
-  expires_at   INTEGER NOT NULL,
-  revoked_at   INTEGER
-);
-CREATE INDEX sessions_user ON sessions (user_id);
-)sql",
-    // 2: token scopes, space-separated; NULL for the rows before (read as the
-    // configured defaults, token/scopes.hpp).
-    R"sql(
-ALTER TABLE tokens ADD COLUMN scopes TEXT;
-)sql",
-};
-constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
-
-
-Error db_error(Connection& c, std::string_view what) {
-  return Error{ErrorCode::kStorageError, std::string(what) + ": " + c.last_error()};
-}
-
-User read_user(const Stmt& s, int first) {
-  User u;
-  u.id = s.int64(first);
-  u.username = s.text(first + 1);
-  u.email = s.text(first + 2);
-  u.display_name = s.text(first + 3);
-  u.password_hash = s.text(first + 4);
-  u.disabled = s.int64(first + 5) != 0;
-  u.created_at = s.int64(first + 6);
-  return u;
-}
-
-TokenRecord read_token(const Stmt& s, int first) {
-  TokenRecord t;
-  t.id = s.int64(first);
-  t.user_id = s.int64(first + 1);
-  t.name = s.text(first + 2);
-  t.source = s.text(first + 3);
-  t.created_at = s.int64(first + 4);
-  t.expires_at = s.int64(first + 5);
-  t.last_used_at = s.opt_int64(first + 6);
-  t.revoked_at = s.opt_int64(first + 7);
-  return t;
-}
-
-// The scopes column (migration 2), selected after the others.
-std::optional<std::string> read_scopes(const Stmt& s, int col) {
-  return s.opt_text(col);
-}
-
-// A write transaction: BEGIN IMMEDIATE takes the write lock up front, so two
-// writers never deadlock upgrading read locks; rolled back unless committed.
-class Tx {
- public:
-  explicit Tx(Connection& c) : c_(c) {}
-  Status begin() {
-    auto s = c_.exec("BEGIN IMMEDIATE");
-    open_ = s.ok();
-    return s;
-  }
-  Status commit() {
-    auto s = c_.exec("COMMIT");
-    if (s) open_ = false;
-    return s;
-  }
-  ~Tx() {
-    if (open_) (void)c_.exec("ROLLBACK");
-  }
-
- private:
-  Connection& c_;
-  bool open_ = false;
-};
-
 const void* digest_ptr(const crypto::Sha256& d) { return d.data(); }
 constexpr int kDigestLen = static_cast<int>(sizeof(crypto::Sha256));
+// Bounds one group-commit transaction (and the latency of the first caller in it).
+constexpr std::size_t kMaxGroup = 256;
 
 }  // namespace
 
-// Per-thread connections. Every thread that uses a store keeps one connection
-// to it in a thread_local cache, so the hot paths take no lock to get a
-// connection (a mutex-guarded pool would be a global lock on every token
-// validation). Entries are keyed by the store's process-unique id, never by its
-// address (a new store may reuse a freed one's address). A store that is
-// destroyed leaves its connections in other threads' caches: they are closed
-// when that thread next misses its cache (see evict_dead_connections) or exits.
-namespace {
+int SqliteStore::schema_version() { return sqlite::schema_version(); }
 
-std::atomic<std::uint64_t> g_next_store_id{1};
-std::mutex g_live_mu;
-std::unordered_set<std::uint64_t> g_live_stores;  // ids of stores not yet destroyed
+SqliteStore::SqliteStore(config::DatabaseConfig config)
+    : config_(std::move(config)),
+      connections_(std::make_unique<ConnectionCache>(config_)),
+      committer_(std::make_unique<GroupCommitter>(
+          [this](const std::vector<const NewToken*>& rows) { return commit_tokens(rows); }, kMaxGroup)) {}
 
-struct ThreadConnection {
-  std::uint64_t store_id = 0;
-  std::unique_ptr<Connection> conn;
-  bool in_use = false;  // lent to a Lease of this thread right now
-};
-thread_local std::vector<std::unique_ptr<ThreadConnection>> t_connections;
-
-void evict_dead_connections() {
-  std::lock_guard lock(g_live_mu);
-  std::erase_if(t_connections, [](const std::unique_ptr<ThreadConnection>& e) {
-    return !e->in_use && !g_live_stores.contains(e->store_id);
-  });
-}
-
-}  // namespace
-
-class SqliteStore::Lease {
- public:
-  // A connection of this thread's cache (marked in use until the lease ends).
-  explicit Lease(ThreadConnection* cached) : cached_(cached), conn_(cached->conn.get()) { cached->in_use = true; }
-  // A connection of the shared pool (given back when the lease ends).
-  Lease(SqliteStore* store, std::unique_ptr<Connection> c) : store_(store), owned_(std::move(c)), conn_(owned_.get()) {}
-  Lease(Lease&& o) noexcept
-      : store_(o.store_), cached_(std::exchange(o.cached_, nullptr)), owned_(std::move(o.owned_)), conn_(o.conn_) {}
-  Lease& operator=(Lease&&) = delete;
-  ~Lease() {
-    if (cached_) cached_->in_use = false;
-    if (owned_) store_->give_back(std::move(owned_));
-  }
-  Connection& operator*() { return *conn_; }
-  Connection* operator->() { return conn_; }
-
- private:
-  SqliteStore* store_ = nullptr;
-  ThreadConnection* cached_ = nullptr;
-  std::unique_ptr<Connection> owned_;
-  Connection* conn_ = nullptr;
-};
-
-int SqliteStore::schema_version() { return kSchemaVersion; }
-
-SqliteStore::SqliteStore(config::DatabaseConfig config) : config_(std::move(config)), id_(g_next_store_id++) {
-  std::lock_guard lock(g_live_mu);
-  g_live_stores.insert(id_);
-}
-
-SqliteStore::~SqliteStore() {
-  {
-    // Commits what is queued, calls it back, and ends the committer thread
-    // (which closes its connection on the way out).
-    std::lock_guard lock(commit_mu_);
-    stopping_ = true;
-    commit_cv_.notify_all();
-  }
-  if (committer_.joinable()) committer_.join();
-  {
-    std::lock_guard lock(g_live_mu);
-    g_live_stores.erase(id_);
-  }
-  // The common case (tests, the CLI): the thread that used the store is the
-  // one destroying it; close its connection now rather than at its next miss.
-  evict_dead_connections();
-}
-
-Result<std::unique_ptr<Connection>> SqliteStore::connect() {
-  auto c = Connection::open(config_.path, config_.busy_timeout_ms, config_.synchronous);
-  if (!c) return c.error();
-  return std::unique_ptr<Connection>(*c);
-}
-
-Result<SqliteStore::Lease> SqliteStore::lease() {
-  for (auto& e : t_connections) {
-    if (e->store_id == id_) {
-      if (!e->in_use) return Lease(e.get());
-      // Nested use on one thread: a second connection from the pool.
-      {
-        std::lock_guard lock(mu_);
-        if (!idle_.empty()) {
-          auto c = std::move(idle_.back());
-          idle_.pop_back();
-          return Lease(this, std::move(c));
-        }
-      }
-      auto c = connect();
-      if (!c) return c.error();
-      return Lease(this, std::move(*c));
-    }
-  }
-  evict_dead_connections();
-  auto c = connect();
-  if (!c) return c.error();
-  auto e = std::make_unique<ThreadConnection>();
-  e->store_id = id_;
-  e->conn = std::move(*c);
-  t_connections.push_back(std::move(e));
-  return Lease(t_connections.back().get());
-}
-
-void SqliteStore::give_back(std::unique_ptr<Connection> c) {
-  std::lock_guard lock(mu_);
-  idle_.push_back(std::move(c));
-}
+// The committer (declared last) is destroyed first: it commits and calls back
+// what is queued while the connections are still open.
+SqliteStore::~SqliteStore() = default;
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const config::DatabaseConfig& config) {
   std::error_code ec;
@@ -271,91 +56,34 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const config::DatabaseCon
     return Error{ErrorCode::kStorageError, "cannot create " + config.path + ": " + std::strerror(errno)};
   }
   std::unique_ptr<SqliteStore> store(new SqliteStore(config));
-  auto lease = store->lease();
+  auto lease = store->connections_->lease();
   if (!lease) return lease.error();
-  Connection& c = **lease;
-  Tx tx(c);
-  if (auto s = tx.begin(); !s) return Error{ErrorCode::kStorageError, "cannot lock the database: " + s.error().message};
-  if (auto s = c.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL)"); !s) return s.error();
-  int version = 0;
-  {
-    auto st = c.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-    if (!st) return st.error();
-    if (st->step() != SQLITE_ROW) return db_error(c, "reading the schema version");
-    version = static_cast<int>(st->int64(0));
-  }
-  if (version > kSchemaVersion) {
-    return Error{ErrorCode::kStorageError, "the database has schema version " + std::to_string(version) +
-                                      ", newer than this tokend understands (" + std::to_string(kSchemaVersion) + ")"};
-  }
-  for (int v = version; v < kSchemaVersion; ++v) {
-    if (auto s = c.exec(kMigrations[v]); !s) {
-      return Error{ErrorCode::kStorageError, "migration " + std::to_string(v + 1) + " failed: " + s.error().message};
-    }
-    auto st = c.prepare("INSERT INTO schema_migrations (version) VALUES (?)");
-    if (!st) return st.error();
-    st->bind(1, static_cast<std::int64_t>(v + 1));
-    if (st->step() != SQLITE_DONE) return db_error(c, "recording the migration");
-    spdlog::info("database migrated to schema version {}", v + 1);
-  }
-  if (auto s = tx.commit(); !s) return s.error();
+  if (auto s = migrate(**lease); !s) return s.error();
   return store;
 }
 
 // ---------------------------------------------------------------- accounts
 
 Result<User> SqliteStore::create_user(const NewUser& user) {
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
-  Connection& c = **lease;
-  auto st = c.prepare(
-      "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at) "
-      "VALUES (?, ?, ?, ?, ?, ?)");
-  if (!st) return st.error();
-  const TimeMs now = now_ms();
-  st->bind(1, user.username).bind(2, user.email).bind(3, user.display_name).bind(4, user.password_hash);
-  st->bind(5, now).bind(6, now);
-  const int rc = st->step();
-  if (rc == SQLITE_CONSTRAINT_UNIQUE) return Error{ErrorCode::kConflict, "the username is taken"};
-  if (rc != SQLITE_DONE) return db_error(c, "inserting a user");
-  User u;
-  u.id = c.last_insert_rowid();
-  u.username = user.username;
-  u.email = user.email;
-  u.display_name = user.display_name;
-  u.password_hash = user.password_hash;
-  u.created_at = now;
-  return u;
+  return AccountQueries(**lease).insert_user(user, now_ms());
 }
 
-Result<std::optional<User>> SqliteStore::find_user_by_username(std::string_view username) {
-  auto lease = this->lease();
+Result<User> SqliteStore::find_user_by_username(std::string_view username) {
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
-  auto st = (*lease)->prepare(
-      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users WHERE username = ?");
-  if (!st) return st.error();
-  st->bind(1, username);
-  const int rc = st->step();
-  if (rc == SQLITE_DONE) return std::optional<User>{};
-  if (rc != SQLITE_ROW) return db_error(**lease, "finding a user");
-  return std::optional<User>(read_user(*st, 0));
+  return AccountQueries(**lease).find_user_by_username(username);
 }
 
-Result<std::optional<User>> SqliteStore::find_user(std::int64_t id) {
-  auto lease = this->lease();
+Result<User> SqliteStore::find_user(std::int64_t id) {
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
-  auto st = (*lease)->prepare(
-      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users WHERE id = ?");
-  if (!st) return st.error();
-  st->bind(1, id);
-  const int rc = st->step();
-  if (rc == SQLITE_DONE) return std::optional<User>{};
-  if (rc != SQLITE_ROW) return db_error(**lease, "finding a user");
-  return std::optional<User>(read_user(*st, 0));
+  return AccountQueries(**lease).find_user(id);
 }
 
 Result<std::vector<User>> SqliteStore::list_users() {
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
       "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users ORDER BY username");
@@ -368,7 +96,7 @@ Result<std::vector<User>> SqliteStore::list_users() {
 }
 
 Status SqliteStore::set_password_hash(std::int64_t user_id, const std::string& phc) {
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?");
   if (!st) return st.error();
@@ -379,7 +107,7 @@ Status SqliteStore::set_password_hash(std::int64_t user_id, const std::string& p
 }
 
 Status SqliteStore::revoke_sessions(std::int64_t user_id, TimeMs now) {
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare("UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL");
   if (!st) return st.error();
@@ -389,7 +117,7 @@ Status SqliteStore::revoke_sessions(std::int64_t user_id, TimeMs now) {
 }
 
 Status SqliteStore::set_disabled(std::int64_t user_id, bool disabled, TimeMs now) {
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   Connection& c = **lease;
   Tx tx(c);
@@ -416,208 +144,35 @@ Status SqliteStore::set_disabled(std::int64_t user_id, bool disabled, TimeMs now
   return tx.commit();
 }
 
-Result<User> SqliteStore::upsert_external_user(const ExternalProfile& p, TimeMs now) {
-  auto lease = this->lease();
+Status SqliteStore::in_transaction(const TransactionBody& body) {
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   Connection& c = **lease;
   Tx tx(c);
-  if (auto s = tx.begin(); !s) return s.error();
-
-  auto username_free = [&](const std::string& name) -> Result<bool> {
-    auto st = c.prepare("SELECT 1 FROM users WHERE username = ?");
-    if (!st) return st.error();
-    st->bind(1, name);
-    const int rc = st->step();
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(c, "checking a username");
-    return rc == SQLITE_DONE;
-  };
-
-  std::optional<std::int64_t> user_id;
-  {
-    auto st = c.prepare("SELECT user_id FROM identities WHERE provider = ? AND subject = ?");
-    if (!st) return st.error();
-    st->bind(1, p.provider).bind(2, p.subject);
-    const int rc = st->step();
-    if (rc == SQLITE_ROW) user_id = st->int64(0);
-    else if (rc != SQLITE_DONE) return db_error(c, "finding a linked identity");
-  }
-
-  if (user_id) {
-    // Known identity: refresh what the provider says about it. The username
-    // follows a rename at the provider only when the new name is free.
-    auto cur = c.prepare("SELECT username FROM users WHERE id = ?");
-    if (!cur) return cur.error();
-    cur->bind(1, *user_id);
-    if (cur->step() != SQLITE_ROW) return db_error(c, "reading a linked user");
-    std::string username = cur->text(0);
-    if (!p.username.empty() && username != p.username && username != p.username + "@" + p.provider) {
-      auto free = username_free(p.username);
-      if (!free) return free.error();
-      if (*free) username = p.username;
-    }
-    auto st = c.prepare("UPDATE users SET username = ?, email = ?, display_name = ?, updated_at = ? WHERE id = ?");
-    if (!st) return st.error();
-    st->bind(1, username).bind(2, p.email).bind(3, p.display_name).bind(4, now).bind(5, *user_id);
-    if (st->step() != SQLITE_DONE) return db_error(c, "refreshing a linked user");
-  } else {
-    if (p.link_by_email && !p.email.empty()) {
-      // Opt-in only: link to the one existing account with this email. Two
-      // accounts with the same email is ambiguous: create a new one instead.
-      // Only local password accounts not yet linked at this provider: an
-      // account that came from another provider (an LDAP mail attribute, say)
-      // must not be claimable through this provider's email check.
-      auto st = c.prepare(
-          "SELECT id FROM users WHERE email = ? COLLATE NOCASE AND password_hash != '' "
-          "AND id NOT IN (SELECT user_id FROM identities WHERE provider = ?) LIMIT 2");
-      if (!st) return st.error();
-      st->bind(1, p.email).bind(2, p.provider);
-      std::vector<std::int64_t> ids;
-      int rc;
-      while ((rc = st->step()) == SQLITE_ROW) ids.push_back(st->int64(0));
-      if (rc != SQLITE_DONE) return db_error(c, "finding an account by email");
-      if (ids.size() == 1) user_id = ids[0];
-    }
-    if (!user_id) {
-      // A new account. Never reuse an existing username: that would hand a
-      // local account to whoever controls the same name at the provider.
-      std::string base = p.username.empty() ? p.provider + "-" + p.subject : p.username;
-      std::string username = base;
-      for (int n = 0;; ++n) {
-        if (n == 1) username = base + "@" + p.provider;
-        if (n > 1) username = base + "@" + p.provider + "-" + std::to_string(n);
-        auto free = username_free(username);
-        if (!free) return free.error();
-        if (*free) break;
-        if (n > 1000) return Error{ErrorCode::kStorageError, "no free username for " + base};
-      }
-      auto st = c.prepare(
-          "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at) "
-          "VALUES (?, ?, ?, '', ?, ?)");
-      if (!st) return st.error();
-      st->bind(1, username).bind(2, p.email).bind(3, p.display_name).bind(4, now).bind(5, now);
-      if (st->step() != SQLITE_DONE) return db_error(c, "creating a linked user");
-      user_id = c.last_insert_rowid();
-    }
-    auto st = c.prepare("INSERT INTO identities (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)");
-    if (!st) return st.error();
-    st->bind(1, p.provider).bind(2, p.subject).bind(3, *user_id).bind(4, now);
-    if (st->step() != SQLITE_DONE) return db_error(c, "linking an identity");
-  }
-
-  auto st = c.prepare(
-      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users WHERE id = ?");
-  if (!st) return st.error();
-  st->bind(1, *user_id);
-  if (st->step() != SQLITE_ROW) return db_error(c, "reading a linked user");
-  User u = read_user(*st, 0);
-  if (auto s = tx.commit(); !s) return s.error();
-  return u;
+  if (auto s = tx.begin(); !s) return s;
+  AccountQueries t(c);
+  if (auto s = body(t); !s) return s;  // `tx` rolls back
+  return tx.commit();
 }
 
 // ---------------------------------------------------------------- tokens
 
-// Group commit, after LevelDB's DBImpl::Write but with a thread of its own:
-// every caller queues its row; the committer thread takes the rows queued so
-// far, inserts them in one transaction and commits once (one WAL fsync for the
-// group instead of one per token), then calls every caller back. Rows queued
-// meanwhile form the next group, so the busier the server, the bigger the
-// groups. No caller hears back before the COMMIT of the transaction holding its
-// row. The callers' threads are free meanwhile: a worker thread is not held for
-// an fsync, so the number of tokens sharing one is bounded by the number of
-// requests in flight, not by the number of workers.
-namespace {
-// Bounds one transaction (and the latency of the first caller in it).
-constexpr std::size_t kMaxGroup = 256;
-}  // namespace
+// Token inserts go through the group committer (store/group_committer.hpp):
+// commit_tokens() below is how SQLite commits one group.
+Result<TokenRecord> SqliteStore::insert_token(const NewToken& t) { return committer_->submit_and_wait(t); }
 
-Result<TokenRecord> SqliteStore::insert_token(const NewToken& t) {
-  // From a callback on the committer thread this would wait for itself.
-  if (std::this_thread::get_id() == committer_id_.load()) {
-    return Error{ErrorCode::kStorageError, "insert_token called from a token insert callback"};
-  }
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<Result<TokenRecord>> out;
-  insert_token_async(t, [&](Result<TokenRecord> r) {
-    // Notified under the lock: `cv` lives on this stack and is gone as soon
-    // as the waiter sees its result.
-    std::lock_guard lock(mu);
-    out.emplace(std::move(r));
-    cv.notify_one();
-  });
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return out.has_value(); });
-  return std::move(*out);
-}
+void SqliteStore::insert_token_async(const NewToken& t, InsertTokenDone done) { committer_->submit(t, std::move(done)); }
 
-void SqliteStore::insert_token_async(const NewToken& t, InsertTokenDone done) {
-  {
-    std::lock_guard lock(commit_mu_);
-    if (!stopping_) {
-      if (!committer_.joinable()) {
-        committer_ = std::thread([this] { run_committer(); });
-        committer_id_.store(committer_.get_id());
-      }
-      commit_queue_.push_back(PendingToken{t, std::move(done)});
-      commit_cv_.notify_one();
-      return;
-    }
-  }
-  done(Error{ErrorCode::kStorageError, "the store is closing"});  // outside the lock: it may call back into the store
-}
+void SqliteStore::wait_idle() { committer_->wait_idle(); }
 
-void SqliteStore::wait_idle() {
-  if (std::this_thread::get_id() == committer_id_.load()) return;  // from a callback: it would wait for itself
-  std::unique_lock lock(commit_mu_);
-  idle_cv_.wait(lock, [&] { return commit_queue_.empty() && !committing_; });
-}
-
-void SqliteStore::run_committer() {
-  std::unique_lock lock(commit_mu_);
-  for (;;) {
-    commit_cv_.wait(lock, [&] { return stopping_ || !commit_queue_.empty(); });
-    if (commit_queue_.empty()) return;  // stopping, and everything was committed
-    const std::size_t n = std::min(commit_queue_.size(), kMaxGroup);
-    std::vector<PendingToken> group;
-    group.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) group.push_back(std::move(commit_queue_[i]));
-    commit_queue_.erase(commit_queue_.begin(), commit_queue_.begin() + static_cast<std::ptrdiff_t>(n));
-    committing_ = true;
-    lock.unlock();
-    std::vector<Result<TokenRecord>> results;
-    try {
-      results = commit_tokens(group);
-    } catch (const std::exception& e) {
-      // Out of memory and the like: every caller must still hear back, or its
-      // request would hang.
-      results.assign(group.size(), Error{ErrorCode::kStorageError, std::string("inserting a token: ") + e.what()});
-    }
-    for (std::size_t i = 0; i < group.size(); ++i) {
-      // A callback that throws must not end this thread (the process would
-      // terminate) nor keep the others of its group from hearing back.
-      try {
-        group[i].done(std::move(results[i]));
-      } catch (const std::exception& e) {
-        spdlog::error("a token insert callback threw: {}", e.what());
-      } catch (...) {
-        spdlog::error("a token insert callback threw a non-standard exception");
-      }
-    }
-    group.clear();  // the callbacks' captures go before the store reports idle
-    lock.lock();
-    committing_ = false;
-    if (commit_queue_.empty()) idle_cv_.notify_all();
-  }
-}
-
-std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<PendingToken>& group) {
+std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<const NewToken*>& group) {
   std::vector<Result<TokenRecord>> results;
   results.reserve(group.size());
   auto fail_all = [&](const Error& e) {
     results.assign(group.size(), e);
   };
   [&] {
-    auto lease = this->lease();
+    auto lease = connections_->lease();
     if (!lease) return fail_all(lease.error());
     Connection& c = **lease;
     // A transaction still open here is one a failed ROLLBACK left behind
@@ -631,8 +186,8 @@ std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<Pe
     if (group.size() > 1) {
       if (auto s = tx.begin(); !s) return fail_all(s.error());
     }
-    for (const PendingToken& p : group) {
-      const NewToken& t = p.token;
+    for (const NewToken* row : group) {
+      const NewToken& t = *row;
       auto st = c.prepare(
           "INSERT INTO tokens (digest, user_id, name, source, created_at, expires_at, scopes) "
           "VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -649,7 +204,9 @@ std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<Pe
         // transaction, and SQLite's advice is a ROLLBACK either way: fail the
         // whole group and let `tx` roll it back, so that no caller hears 200
         // for a row of a transaction in doubt.
-        const bool row_only = (rc & 0xff) == SQLITE_CONSTRAINT && !sqlite3_get_autocommit(c.handle());
+        // A failed bind never ran the statement: that row alone fails too.
+        const bool row_only =
+            ((rc & 0xff) == SQLITE_CONSTRAINT || st->bind_failed()) && !sqlite3_get_autocommit(c.handle());
         if (!row_only || group.size() == 1) return fail_all(e);
         results.emplace_back(e);
         continue;
@@ -671,8 +228,8 @@ std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<Pe
   return results;
 }
 
-Result<std::optional<TokenLookup>> SqliteStore::find_token(const crypto::Sha256& digest) {
-  auto lease = this->lease();
+Result<TokenLookup> SqliteStore::find_token(const crypto::Sha256& digest) {
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
       "SELECT t.id, t.user_id, t.name, t.source, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, "
@@ -683,15 +240,15 @@ Result<std::optional<TokenLookup>> SqliteStore::find_token(const crypto::Sha256&
   if (!st) return st.error();
   st->bind_blob_static(1, digest_ptr(digest), kDigestLen);  // `digest` outlives `st`
   const int rc = st->step();
-  if (rc == SQLITE_DONE) return std::optional<TokenLookup>{};
+  if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such token"};
   if (rc != SQLITE_ROW) return db_error(**lease, "finding a token");
   TokenLookup l{read_token(*st, 0), read_user(*st, 8)};
   l.token.scopes = read_scopes(*st, 15);
-  return std::optional<TokenLookup>(std::move(l));
+  return l;
 }
 
 Result<std::vector<TokenRecord>> SqliteStore::list_live_tokens(std::int64_t user_id, TimeMs now) {
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
       "SELECT id, user_id, name, source, created_at, expires_at, last_used_at, revoked_at, scopes FROM tokens "
@@ -711,7 +268,7 @@ Result<std::vector<TokenRecord>> SqliteStore::list_live_tokens(std::int64_t user
 Result<std::vector<TokenRecord>> SqliteStore::list_live_tokens_page(std::int64_t user_id, TimeMs now,
                                                                     std::size_t limit,
                                                                     const std::optional<TokenPosition>& after) {
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   // Keyset paging on the tokens_user index (user_id, created_at): each page
   // costs its own size, however deep it is.
@@ -735,7 +292,7 @@ Result<std::vector<TokenRecord>> SqliteStore::list_live_tokens_page(std::int64_t
 }
 
 Result<std::int64_t> SqliteStore::count_live_tokens(std::int64_t user_id, TimeMs now) {
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
       "SELECT COUNT(*) FROM tokens WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?");
@@ -745,20 +302,21 @@ Result<std::int64_t> SqliteStore::count_live_tokens(std::int64_t user_id, TimeMs
   return st->int64(0);
 }
 
-Result<bool> SqliteStore::revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) {
-  auto lease = this->lease();
+Status SqliteStore::revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) {
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
       "UPDATE tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?");
   if (!st) return st.error();
   st->bind(1, now).bind(2, token_id).bind(3, user_id).bind(4, now);
   if (st->step() != SQLITE_DONE) return db_error(**lease, "revoking a token");
-  return (*lease)->changes() > 0;
+  if ((*lease)->changes() == 0) return Error{ErrorCode::kNotFound, "no such live token"};
+  return ok_status();
 }
 
 Status SqliteStore::record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) {
   if (uses.empty()) return ok_status();
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   Connection& c = **lease;
   Tx tx(c);
@@ -775,7 +333,7 @@ Status SqliteStore::record_token_use(const std::vector<std::pair<std::int64_t, T
 // ---------------------------------------------------------------- sessions
 
 Result<SessionRecord> SqliteStore::insert_session(const NewSession& s) {
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   Connection& c = **lease;
   auto st = c.prepare(
@@ -794,8 +352,8 @@ Result<SessionRecord> SqliteStore::insert_session(const NewSession& s) {
   return r;
 }
 
-Result<std::optional<SessionLookup>> SqliteStore::find_session(const crypto::Sha256& digest) {
-  auto lease = this->lease();
+Result<SessionLookup> SqliteStore::find_session(const crypto::Sha256& digest) {
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
       "SELECT s.id, s.user_id, s.method, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, "
@@ -804,7 +362,7 @@ Result<std::optional<SessionLookup>> SqliteStore::find_session(const crypto::Sha
   if (!st) return st.error();
   st->bind_blob_static(1, digest_ptr(digest), kDigestLen);  // `digest` outlives `st`
   const int rc = st->step();
-  if (rc == SQLITE_DONE) return std::optional<SessionLookup>{};
+  if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such session"};
   if (rc != SQLITE_ROW) return db_error(**lease, "finding a session");
   SessionLookup l;
   l.session.id = st->int64(0);
@@ -815,11 +373,11 @@ Result<std::optional<SessionLookup>> SqliteStore::find_session(const crypto::Sha
   l.session.expires_at = st->int64(5);
   l.session.revoked = st->opt_int64(6).has_value();
   l.user = read_user(*st, 7);
-  return std::optional<SessionLookup>(std::move(l));
+  return l;
 }
 
 Status SqliteStore::touch_session(std::int64_t session_id, TimeMs now) {
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare("UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE id = ?");
   if (!st) return st.error();
@@ -829,7 +387,7 @@ Status SqliteStore::touch_session(std::int64_t session_id, TimeMs now) {
 }
 
 Status SqliteStore::revoke_session(std::int64_t session_id) {
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
   if (!st) return st.error();
@@ -841,7 +399,7 @@ Status SqliteStore::revoke_session(std::int64_t session_id) {
 // ---------------------------------------------------------------- maintenance
 
 Status SqliteStore::ping() {
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare("SELECT COUNT(*) FROM schema_migrations");
   if (!st) return st.error();
@@ -850,7 +408,7 @@ Status SqliteStore::ping() {
 }
 
 Status SqliteStore::purge(TimeMs cutoff) {
-  auto lease = this->lease();
+  auto lease = connections_->lease();
   if (!lease) return lease.error();
   Connection& c = **lease;
   Tx tx(c);

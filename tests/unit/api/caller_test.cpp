@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/caller.hpp"
+#include "tokend/auth/login_service.hpp"
 #include "tokend/auth/registry.hpp"
 #include "tokend/auth/throttle.hpp"
 #include "tokend/config/config.hpp"
@@ -42,8 +43,9 @@ struct Harness {
     store = std::move(*opened);
     tokens = std::make_unique<tokend::token::TokenService>(*store, config.tokens, metrics);
     sessions = std::make_unique<tokend::session::SessionService>(*store, config.sessions);
+    login = std::make_unique<tokend::auth::LoginService>(*store, throttle, metrics);
     ctx = std::make_unique<tokend::api::ApiContext>(
-        tokend::api::ApiContext{config, *store, metrics, registry, throttle, *tokens, *sessions});
+        tokend::api::ApiContext{config, *store, metrics, registry, *login, *tokens, *sessions});
   }
 
   std::int64_t add_user(const std::string& name) {
@@ -61,6 +63,7 @@ struct Harness {
   tokend::auth::Registry registry =
       tokend::auth::Registry::of(std::vector<std::unique_ptr<tokend::auth::Authenticator>>{});
   tokend::auth::LoginThrottle throttle{config.throttle};
+  std::unique_ptr<tokend::auth::LoginService> login;
   std::unique_ptr<tokend::token::TokenService> tokens;
   std::unique_ptr<tokend::session::SessionService> sessions;
   std::unique_ptr<tokend::api::ApiContext> ctx;

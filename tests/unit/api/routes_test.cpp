@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "tokend/api/api.hpp"
+#include "tokend/auth/login_service.hpp"
 #include "tokend/auth/registry.hpp"
 #include "tokend/auth/throttle.hpp"
 #include "tokend/config/config.hpp"
@@ -29,9 +30,10 @@ TEST_CASE("token listings run on their own pool, apart from token validation", "
   tokend::metrics::Metrics metrics;
   auto registry = tokend::auth::Registry::of(std::vector<std::unique_ptr<tokend::auth::Authenticator>>{});
   tokend::auth::LoginThrottle throttle{config.throttle};
+  tokend::auth::LoginService login(**store, throttle, metrics);
   tokend::token::TokenService tokens(**store, config.tokens, metrics);
   tokend::session::SessionService sessions(**store, config.sessions);
-  tokend::api::ApiContext ctx{config, **store, metrics, registry, throttle, tokens, sessions};
+  tokend::api::ApiContext ctx{config, **store, metrics, registry, login, tokens, sessions};
   tokend::http::Router router;
   tokend::api::register_routes(router, ctx);
   CHECK(router.match("GET", "/api/tokens").run_on == RunOn::kBulk);

@@ -135,7 +135,7 @@ TEST_CASE("github: allowed_organizations and allowed_teams restrict who gets in"
     auto gh = make(make_github_authenticator, ctx, "github", s);
     auto outcome = gh->authenticate(request("alice@example.com", "tok-evil-link"));
     CHECK(outcome.kind == Kind::kFailed);
-    CHECK(outcome.status == 502);
+    CHECK(outcome.failure == tokend::auth::FailureKind::kUpstreamBadAnswer);
   }
 }
 
@@ -166,14 +166,15 @@ TEST_CASE("github: an unusable or absent provider fails with 502/503/504, not 40
     auto gh = make(make_github_authenticator, ctx, "github", s);
     struct Case {
       const char* token;
-      int status;
+      tokend::auth::FailureKind failure;
     };
-    for (const Case& c : {Case{"tok-garbage", 502}, Case{"tok-500", 502}, Case{"tok-huge", 502},
-                          Case{"tok-huge-declared", 502}, Case{"tok-ratelimit", 503}}) {
+    for (const Case& c : {Case{"tok-garbage", tokend::auth::FailureKind::kUpstreamBadAnswer}, Case{"tok-500", tokend::auth::FailureKind::kUpstreamBadAnswer},
+                          Case{"tok-huge", tokend::auth::FailureKind::kUpstreamBadAnswer}, Case{"tok-huge-declared", tokend::auth::FailureKind::kUpstreamBadAnswer},
+                          Case{"tok-ratelimit", tokend::auth::FailureKind::kUpstreamDown}}) {
       INFO(c.token);
       auto outcome = gh->authenticate(request("alice@example.com", c.token));
       CHECK(outcome.kind == Kind::kFailed);
-      CHECK(outcome.status == c.status);
+      CHECK(outcome.failure == c.failure);
     }
     CHECK(ctx.logins("github", "failed") == 5);
     CHECK(ctx.upstream_errors("github") == 5);
@@ -186,7 +187,7 @@ TEST_CASE("github: an unusable or absent provider fails with 502/503/504, not 40
     auto outcome = gh->authenticate(request("alice@example.com", "tok-hang"));
     const double took = seconds_since(start);
     CHECK(outcome.kind == Kind::kFailed);
-    CHECK(outcome.status == 504);
+    CHECK(outcome.failure == tokend::auth::FailureKind::kUpstreamTimeout);
     CHECK(took >= 0.7);
     CHECK(took < 2.0);
   }
@@ -204,7 +205,7 @@ TEST_CASE("github: an unusable or absent provider fails with 502/503/504, not 40
     auto gh = make(make_github_authenticator, ctx, "github", s);
     auto outcome = gh->authenticate(request("alice@example.com", "tok-alice"));
     CHECK(outcome.kind == Kind::kFailed);
-    CHECK(outcome.status == 503);
+    CHECK(outcome.failure == tokend::auth::FailureKind::kUpstreamDown);
   }
   SECTION("a certificate from an unknown CA: refused, the token never sent") {
     auto s = github_settings(fake);
@@ -212,7 +213,7 @@ TEST_CASE("github: an unusable or absent provider fails with 502/503/504, not 40
     auto gh = make(make_github_authenticator, ctx, "github", s);
     auto outcome = gh->authenticate(request("alice@example.com", "tok-alice"));
     CHECK(outcome.kind == Kind::kFailed);
-    CHECK(outcome.status == 502);
+    CHECK(outcome.failure == tokend::auth::FailureKind::kUpstreamBadAnswer);
     CHECK(fake.stats()["requests"] == 0);
   }
   SECTION("through the configured proxy") {
@@ -286,7 +287,7 @@ TEST_CASE("github: /user/emails is read page by page, following only same-origin
   SECTION("a next-page link to another host is not followed with the token") {
     auto outcome = gh->authenticate(request("alice@example.com", "tok-evil-email-link"));
     CHECK(outcome.kind == Kind::kFailed);
-    CHECK(outcome.status == 502);
+    CHECK(outcome.failure == tokend::auth::FailureKind::kUpstreamBadAnswer);
     CHECK(outcome.reason == "upstream_foreign_link");
     CHECK(fake.hits("/user/emails") == 1);
     CHECK(ctx.upstream_errors("github") == 1);

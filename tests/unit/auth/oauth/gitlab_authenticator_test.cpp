@@ -87,7 +87,7 @@ TEST_CASE("gitlab: allowed_groups restricts who gets in", "[auth][gitlab]") {
   CHECK(with_groups({"other"})->authenticate(request("alice@example.com", "tok-alice")).kind == Kind::kRejected);
   auto evil = with_groups({"acme"})->authenticate(request("alice@example.com", "tok-evil-link"));
   CHECK(evil.kind == Kind::kFailed);
-  CHECK(evil.status == 502);
+  CHECK(evil.failure == tokend::auth::FailureKind::kUpstreamBadAnswer);
 }
 
 TEST_CASE("gitlab: self-managed base URLs and upstream failures", "[auth][gitlab]") {
@@ -108,13 +108,13 @@ TEST_CASE("gitlab: self-managed base URLs and upstream failures", "[auth][gitlab
     s["timeout_ms"] = 700;
     s["max_response_bytes"] = 32 * 1024;
     auto gl = make(make_gitlab_authenticator, ctx, "gitlab", s);
-    CHECK(gl->authenticate(request("alice@example.com", "tok-garbage")).status == 502);
-    CHECK(gl->authenticate(request("alice@example.com", "tok-huge")).status == 502);
-    CHECK(gl->authenticate(request("alice@example.com", "tok-ratelimit")).status == 503);
+    CHECK(gl->authenticate(request("alice@example.com", "tok-garbage")).failure == tokend::auth::FailureKind::kUpstreamBadAnswer);
+    CHECK(gl->authenticate(request("alice@example.com", "tok-huge")).failure == tokend::auth::FailureKind::kUpstreamBadAnswer);
+    CHECK(gl->authenticate(request("alice@example.com", "tok-ratelimit")).failure == tokend::auth::FailureKind::kUpstreamDown);
     const auto start = std::chrono::steady_clock::now();
     auto hang = gl->authenticate(request("alice@example.com", "tok-hang"));
     CHECK(hang.kind == Kind::kFailed);
-    CHECK(hang.status == 504);
+    CHECK(hang.failure == tokend::auth::FailureKind::kUpstreamTimeout);
     CHECK(seconds_since(start) < 2.0);
     CHECK(ctx.logins("gitlab", "failed") == 4);
     CHECK(ctx.upstream_errors("gitlab") == 4);
@@ -148,7 +148,7 @@ TEST_CASE("gitlab: /user/emails is read page by page, following only same-origin
   SECTION("a next-page link to another host is not followed with the token") {
     auto outcome = gl->authenticate(request("alice@second.example", "tok-evil-email-link"));
     CHECK(outcome.kind == Kind::kFailed);
-    CHECK(outcome.status == 502);
+    CHECK(outcome.failure == tokend::auth::FailureKind::kUpstreamBadAnswer);
     CHECK(outcome.reason == "upstream_foreign_link");
     CHECK(fake.hits("/api/v4/user/emails") == 1);
   }
@@ -169,7 +169,7 @@ TEST_CASE("gitlab: only memberships count for allowed_groups (min_access_level)"
     INFO(group);
     auto outcome = with_groups({group})->authenticate(request("alice@example.com", "tok-alice"));
     CHECK(outcome.kind == Kind::kRejected);
-    CHECK(outcome.status == 401);
+    CHECK(outcome.failure == tokend::auth::FailureKind::kInvalidCredentials);
     CHECK(outcome.reason == "not_in_allowed_groups");
   }
   CHECK(with_groups({"alpha"})->authenticate(request("alice@example.com", "tok-alice")).kind == Kind::kAccepted);
@@ -183,7 +183,7 @@ TEST_CASE("gitlab: blocked and deactivated accounts are refused", "[auth][gitlab
     INFO(state);
     auto outcome = gl->authenticate(request(state + "@example.com", "tok-" + state));
     CHECK(outcome.kind == Kind::kRejected);
-    CHECK(outcome.status == 401);
+    CHECK(outcome.failure == tokend::auth::FailureKind::kInvalidCredentials);
     CHECK(outcome.reason == "account_not_active");
   }
   CHECK(ctx.logins("gitlab", "rejected") == 2);

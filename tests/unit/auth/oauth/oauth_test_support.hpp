@@ -32,20 +32,20 @@ class RefusingStore final : public store::Store {
   int calls = 0;
   Error no() { ++calls; return Error{tokend::ErrorCode::kStorageError, "not expected in this test"}; }
   Result<store::User> create_user(const store::NewUser&) override { return no(); }
-  Result<std::optional<store::User>> find_user_by_username(std::string_view) override { return no(); }
-  Result<std::optional<store::User>> find_user(std::int64_t) override { return no(); }
+  Result<store::User> find_user_by_username(std::string_view) override { return no(); }
+  Result<store::User> find_user(std::int64_t) override { return no(); }
   Result<std::vector<store::User>> list_users() override { return no(); }
   Status set_password_hash(std::int64_t, const std::string&) override { return no(); }
   Status set_disabled(std::int64_t, bool, tokend::TimeMs) override { return no(); }
   Status revoke_sessions(std::int64_t, tokend::TimeMs) override { return no(); }
-  Result<store::User> upsert_external_user(const store::ExternalProfile&, tokend::TimeMs) override { return no(); }
+  Status in_transaction(const TransactionBody&) override { return no(); }
   Result<store::TokenRecord> insert_token(const store::NewToken&) override { return no(); }
-  Result<std::optional<store::TokenLookup>> find_token(const tokend::crypto::Sha256&) override { return no(); }
+  Result<store::TokenLookup> find_token(const tokend::crypto::Sha256&) override { return no(); }
   Result<std::vector<store::TokenRecord>> list_live_tokens(std::int64_t, tokend::TimeMs) override { return no(); }
-  Result<bool> revoke_token(std::int64_t, std::int64_t, tokend::TimeMs) override { return no(); }
+  Status revoke_token(std::int64_t, std::int64_t, tokend::TimeMs) override { return no(); }
   Status record_token_use(const std::vector<std::pair<std::int64_t, tokend::TimeMs>>&) override { return no(); }
   Result<store::SessionRecord> insert_session(const store::NewSession&) override { return no(); }
-  Result<std::optional<store::SessionLookup>> find_session(const tokend::crypto::Sha256&) override { return no(); }
+  Result<store::SessionLookup> find_session(const tokend::crypto::Sha256&) override { return no(); }
   Status touch_session(std::int64_t, tokend::TimeMs) override { return no(); }
   Status revoke_session(std::int64_t) override { return no(); }
   Status ping() override { return no(); }

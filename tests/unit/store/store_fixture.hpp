@@ -1,0 +1,70 @@
+// The store backends every conformance-style test runs against: a Store on a
+// fresh, empty database, one SECTION per backend. Shared by the Store
+// conformance suite (store_conformance_test.cpp) and the tests of the services
+// written against the Store interface (the login service). Adding a backend
+// (PostgreSQL) is one line in backends().
+//
+// Thread-safety: test code; one thread builds a fixture, which may then be
+// used from several.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "tokend/config/config.hpp"
+#include "tokend/store/sqlite/sqlite_store.hpp"
+#include "tokend/store/store.hpp"
+#include "unit/support/temp_dir.hpp"
+
+namespace tokend::testing {
+
+// A store on a fresh, empty database, and whatever keeps that database alive.
+class StoreFixture {
+ public:
+  virtual ~StoreFixture() = default;
+  virtual store::Store& store() = 0;
+};
+
+class SqliteFixture final : public StoreFixture {
+ public:
+  SqliteFixture() {
+    config::DatabaseConfig db;
+    db.path = dir_.file("tokend.db");
+    auto opened = store::sqlite::SqliteStore::open(db);
+    REQUIRE(opened.ok());
+    store_ = std::move(*opened);
+  }
+  store::Store& store() override { return *store_; }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<store::sqlite::SqliteStore> store_;
+};
+
+struct Backend {
+  const char* name;
+  std::function<std::unique_ptr<StoreFixture>()> make;
+};
+
+inline const std::vector<Backend>& backends() {
+  static const std::vector<Backend> kBackends = {
+      {"sqlite", [] { return std::unique_ptr<StoreFixture>(new SqliteFixture()); }},
+      // {"postgres", [] { return std::unique_ptr<StoreFixture>(new PostgresFixture()); }},
+  };
+  return kBackends;
+}
+
+// Runs `check` once per backend, each in its own SECTION on a fresh store.
+inline void for_each_backend(const std::function<void(store::Store&)>& check) {
+  for (const auto& b : backends()) {
+    SECTION(b.name) {
+      auto fixture = b.make();
+      check(fixture->store());
+    }
+  }
+}
+
+}  // namespace tokend::testing
