@@ -72,7 +72,6 @@ bool header_name_ok(std::string_view s) {
   });
 }
 
-std::string lower(std::string_view s) { return ascii_lower(s); }
 
 bool is_ip_literal(const std::string& host) {
   error_code ec;
@@ -146,11 +145,11 @@ Result<ProxyUrl> parse_proxy_url(std::string_view text) {
 }
 
 bool host_matches_no_proxy(std::string_view host_in, std::string_view no_proxy) {
-  std::string host = lower(host_in);
+  std::string host = ascii_lower(host_in);
   std::size_t i = 0;
   while (i < no_proxy.size()) {
     auto j = no_proxy.find_first_of(", ", i);
-    std::string entry = lower(no_proxy.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
+    std::string entry = ascii_lower(no_proxy.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
     i = j == std::string_view::npos ? no_proxy.size() : j + 1;
     if (entry.empty()) continue;
     if (entry == "*") return true;
@@ -172,7 +171,7 @@ bool host_matches_no_proxy(std::string_view host_in, std::string_view no_proxy) 
 
 std::optional<std::string_view> ClientResponse::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (k.size() == name.size() && lower(k) == lower(name)) return std::string_view(v);
+    if (k.size() == name.size() && ascii_lower(k) == ascii_lower(name)) return std::string_view(v);
   }
   return std::nullopt;
 }

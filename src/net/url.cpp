@@ -9,17 +9,13 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
+#include "tokend/common/text.hpp"
+
 namespace tokend::net {
 
 namespace urls = boost::urls;
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // The host and port of a parsed URL or authority (both have the same
 // accessors), under tokend's rules.
@@ -42,7 +38,7 @@ Result<HostPort> host_port_of(const View& v) {
       return Error{ErrorCode::kInvalidUrl, "empty host"};
   }
   const auto address = v.encoded_host_address();
-  out.host = lower(std::string_view(address.data(), address.size()));
+  out.host = ascii_lower(std::string_view(address.data(), address.size()));
   if (out.host.empty()) return Error{ErrorCode::kInvalidUrl, "empty host"};
   if (v.has_port()) {
     // The grammar makes the port digits only; an empty port ("host:") is
@@ -96,7 +92,7 @@ Result<UrlParts> parse_url(std::string_view text) {
   if (!r) return Error{ErrorCode::kInvalidUrl, "not a valid absolute URL"};
   const urls::url_view& v = *r;
   UrlParts out;
-  out.scheme = lower(std::string_view(v.scheme().data(), v.scheme().size()));
+  out.scheme = ascii_lower(std::string_view(v.scheme().data(), v.scheme().size()));
   if (v.has_authority()) {
     if (v.host_type() != urls::host_type::none || v.has_port()) {
       auto hp = host_port_of(v);

@@ -7,11 +7,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "support/sql.hpp"
 #include "support/nginx_fixture.hpp"
 #include "support/process.hpp"
 
 using e2e::bearer;
 using e2e::TokendProcess;
+
+using e2e::sql;
 
 namespace {
 
@@ -25,18 +28,6 @@ std::string read_text(const std::string& path) {
 const std::string& nginx_template() {
   static const std::string text = read_text(e2e::source_dir() + "/docs/examples/forward-auth-nginx.conf");
   return text;
-}
-
-void sql(const std::string& db, const std::string& statement) {
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
-  sqlite3_busy_timeout(h, 5000);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(h, statement.c_str(), nullptr, nullptr, &err);
-  INFO((err ? err : ""));
-  sqlite3_free(err);
-  sqlite3_close(h);
-  REQUIRE(rc == SQLITE_OK);
 }
 
 const nlohmann::json kScopes = nlohmann::json::parse(R"({"scopes": [

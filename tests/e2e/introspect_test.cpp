@@ -4,11 +4,14 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
+#include "support/sql.hpp"
 #include "support/process.hpp"
 
 using e2e::bearer;
 using e2e::TokendProcess;
 using nlohmann::json;
+
+using e2e::sql;
 
 namespace {
 
@@ -53,18 +56,6 @@ std::string hash_secret(const std::string& secret) {
   while (!h.empty() && (h.back() == '\n' || h.back() == '\r')) h.pop_back();
   REQUIRE(h.rfind("$argon2id$", 0) == 0);
   return h;
-}
-
-void sql(const std::string& db, const std::string& statement) {
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
-  sqlite3_busy_timeout(h, 5000);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(h, statement.c_str(), nullptr, nullptr, &err);
-  INFO((err ? err : ""));
-  sqlite3_free(err);
-  sqlite3_close(h);
-  REQUIRE(rc == SQLITE_OK);
 }
 
 json introspection_config(const std::string& hash) {

@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "support/sql.hpp"
 #include "support/fake_provider.hpp"
 #include "support/process.hpp"
 #include "support/slapd_fixture.hpp"
@@ -13,6 +14,8 @@
 using e2e::bearer;
 using e2e::TokendProcess;
 using nlohmann::json;
+
+using e2e::sql;
 
 namespace {
 
@@ -25,18 +28,6 @@ json scopes_config() {
     {"name": "repo:write", "description": "Push"},
     {"name": "profile", "default": true}
   ]})");
-}
-
-void sql(const std::string& db, const std::string& statement) {
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
-  sqlite3_busy_timeout(h, 5000);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(h, statement.c_str(), nullptr, nullptr, &err);
-  INFO((err ? err : ""));
-  sqlite3_free(err);
-  sqlite3_close(h);
-  REQUIRE(rc == SQLITE_OK);
 }
 
 json scopes_of(TokendProcess& t, const std::string& token) {

@@ -2,11 +2,14 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
+#include "support/sql.hpp"
 #include "support/process.hpp"
 
 using e2e::bearer;
 using e2e::is_token;
 using e2e::TokendProcess;
+
+using e2e::sql;
 
 namespace {
 
@@ -16,14 +19,6 @@ std::string sign_in(TokendProcess& t, const std::string& user, const std::string
   REQUIRE(r.status == 200);
   const std::string set = r.header("set-cookie");
   return set.substr(0, set.find(';'));
-}
-
-void sql(const std::string& db, const std::string& statement) {
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
-  sqlite3_busy_timeout(h, 5000);
-  REQUIRE(sqlite3_exec(h, statement.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(h);
 }
 
 }  // namespace

@@ -11,24 +11,15 @@
 
 #include <string>
 
+#include "support/sql.hpp"
 #include "support/process.hpp"
 
 using e2e::bearer;
 using e2e::TokendProcess;
 
-namespace {
+using e2e::sql;
 
-void sql(const std::string& db, const std::string& statement) {
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
-  sqlite3_busy_timeout(h, 5000);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(h, statement.c_str(), nullptr, nullptr, &err);
-  INFO((err ? err : ""));
-  sqlite3_free(err);
-  sqlite3_close(h);
-  REQUIRE(rc == SQLITE_OK);
-}
+namespace {
 
 long long count_rows(const std::string& db, const std::string& table) {
   sqlite3* h = nullptr;

@@ -10,27 +10,16 @@
 #include <set>
 #include <thread>
 
+#include "support/sql.hpp"
 #include "support/process.hpp"
 
 using e2e::bearer;
 using e2e::is_token;
 using e2e::TokendProcess;
 
-namespace {
+using e2e::sql;
 
-// Runs one SQL statement on the test's database file (to move time: expire a
-// token or a session without waiting days).
-void sql(const std::string& db, const std::string& statement) {
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
-  sqlite3_busy_timeout(h, 5000);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(h, statement.c_str(), nullptr, nullptr, &err);
-  INFO((err ? err : ""));
-  sqlite3_free(err);
-  sqlite3_close(h);
-  REQUIRE(rc == SQLITE_OK);
-}
+namespace {
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
