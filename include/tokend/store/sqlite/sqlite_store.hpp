@@ -17,7 +17,9 @@
 //
 // Durability: insert_token returns, and insert_token_async calls back, only
 // after the COMMIT holding the row; with synchronous=full (the default) that
-// includes the fsync, so a token that got a 200 survives kill -9 and power loss.
+// includes the fsync, so a token that got a 200 survives kill -9 and power loss
+// (unless the kernel's fsync returned success for data it then dropped: ext4
+// aborting its journal mid-fsync, docs/operations.md).
 //
 // Thread-safety: all Store methods are safe from any number of threads.
 #pragma once
