@@ -158,15 +158,28 @@ struct Introspector {
     for (const auto& c : ctx.config.introspection.clients) {
       if (c.id == basic.id) client = &c;
     }
+    const auto throttled = [&](int retry_after) {
+      spdlog::warn("introspection throttled: client={} peer={}", log::printable(basic.id), req.peer);
+      return http::error_response(429, "too_many_attempts", "Too many failed attempts. Try again later.", retry_after);
+    };
+    // Security: the cache answers before the per-client limit, so that a
+    // client whose id a stranger has locked keeps working. But it must not be
+    // a free guessing oracle while that lock holds: an address that has used
+    // up its own budget is refused before the cache too, and every attempt
+    // refused below counts against its address.
+    if (ctx.throttle) {
+      if (const int wait = ctx.throttle->retry_after("", req.peer, now_ms()); wait > 0) return throttled(wait);
+    }
     if (client && verified.known(client->id, basic.secret)) return std::nullopt;
     if (!ctx.hasher || !ctx.throttle) return client_unauthenticated();
     // Wrong secrets are throttled like logins (per client id and per
     // address): a secret is a password a program holds.
     auto reservation = ctx.throttle->reserve("introspect:" + basic.id, req.peer, now_ms());
     if (!reservation.admitted()) {
-      spdlog::warn("introspection throttled: client={} peer={}", log::printable(basic.id), req.peer);
-      return http::error_response(429, "too_many_attempts", "Too many failed attempts. Try again later.",
-                                  reservation.retry_after());
+      // Refused without a hash check, but the secret was just compared with
+      // the cache above: counted, or one address could test secrets forever.
+      ctx.throttle->record_failure("", req.peer, now_ms());
+      return throttled(reservation.retry_after());
     }
     if (!client) {
       // An unknown id costs what a wrong secret costs.

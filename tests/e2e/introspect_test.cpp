@@ -229,3 +229,26 @@ TEST_CASE("POST /api/introspect reads one spelling of Basic credentials only", "
   CHECK(with("QQ==" + head + "YA==").status == 401);  // '=' inside
   CHECK(with(head + "YA==").status == 200);
 }
+
+TEST_CASE("POST /api/introspect: a locked client id is no guessing oracle through the verified-secret cache",
+          "[e2e][introspect]") {
+  TokendProcess t(introspection_config(hash_secret(kSecret)));
+  t.add_user("alice", "alices password");
+  const std::string token = t.login("alice", "alices password");
+  // The client's secret is verified once, and remembered.
+  REQUIRE(t.post("/api/introspect", "token=" + token, basic("s6BhdRkqt3", kSecret)).status == 200);
+  // A stranger locks the client id with wrong secrets...
+  int throttled = 0;
+  for (int i = 0; i < 40; ++i) {
+    if (t.post("/api/introspect", "token=" + token, basic("s6BhdRkqt3", "guess-" + std::to_string(i))).status == 429) {
+      ++throttled;
+    }
+  }
+  CHECK(throttled >= 30);
+  // ...and keeps guessing: every guess was compared with the cached digest,
+  // so the address is out of budget and even the right secret is refused
+  // from it (before: 200, an unlimited oracle).
+  auto right = t.post("/api/introspect", "token=" + token, basic("s6BhdRkqt3", kSecret));
+  CHECK(right.status == 429);
+  CHECK(right.body.find("active") == std::string::npos);
+}
