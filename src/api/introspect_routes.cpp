@@ -5,6 +5,7 @@
 // that carries introspection.scope. docs/api.md.
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,14 +34,25 @@ using http::HttpRequest;
 using http::HttpResponse;
 using nlohmann::json;
 
-// The longest Authorization: Basic value decoded (id, ':', secret).
-constexpr std::size_t kMaxBasicBytes = 1024;
+// The longest Authorization: Basic value decoded (id, ':', secret): room for
+// a 128-byte id and a 1024-byte secret (tokend hash-secret's limits) even
+// when every byte of both is percent-encoded.
+constexpr std::size_t kMaxBasicBytes = 4096;
 
 // Standard base64 (RFC 4648 §4, with padding), as HTTP Basic sends it;
 // nullopt when malformed. OpenSSL decodes; it counts the padding as zero
 // bytes, which are cut here.
 std::optional<std::string> base64_decode(std::string_view in) {
   if (in.empty() || in.size() % 4 != 0 || in.size() > (kMaxBasicBytes / 3 + 1) * 4) return std::nullopt;
+  // EVP_DecodeBlock reads '=' anywhere as six zero bits ("QQ==QUJD" is
+  // "A\0\0ABC"): only the alphabet, then at most two '=' at the very end,
+  // so that one header has one reading.
+  const std::size_t body = in.find_last_not_of('=') + 1;
+  if (in.size() - body > 2) return std::nullopt;
+  const bool alphabet = std::all_of(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(body), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+  });
+  if (!alphabet) return std::nullopt;
   std::string out(in.size() / 4 * 3, '\0');
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                                 reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
@@ -58,7 +70,10 @@ struct BasicCredentials {
 };
 
 // "Authorization: Basic <base64(id:secret)>" (scheme case-insensitive), or
-// nullopt.
+// nullopt. RFC 6749 §2.3.1: the client encodes its id and secret with
+// application/x-www-form-urlencoded before joining them with ':', so each
+// half is decoded after the split ("%3A" in a secret is a ':' of the secret,
+// "+" a space); a broken escape is no credentials at all.
 std::optional<BasicCredentials> basic_credentials(const HttpRequest& req) {
   const auto h = req.header("authorization");
   if (!h) return std::nullopt;
@@ -72,7 +87,10 @@ std::optional<BasicCredentials> basic_credentials(const HttpRequest& req) {
   if (!decoded) return std::nullopt;
   const auto colon = decoded->find(':');
   if (colon == std::string::npos) return std::nullopt;
-  return BasicCredentials{decoded->substr(0, colon), decoded->substr(colon + 1)};
+  auto id = form_decode(std::string_view(*decoded).substr(0, colon));
+  auto secret = form_decode(std::string_view(*decoded).substr(colon + 1));
+  if (!id || !secret) return std::nullopt;
+  return BasicCredentials{std::move(*id), std::move(*secret)};
 }
 
 HttpResponse client_unauthenticated() {
@@ -140,15 +158,28 @@ struct Introspector {
     for (const auto& c : ctx.config.introspection.clients) {
       if (c.id == basic.id) client = &c;
     }
+    const auto throttled = [&](int retry_after) {
+      spdlog::warn("introspection throttled: client={} peer={}", log::printable(basic.id), req.peer);
+      return http::error_response(429, "too_many_attempts", "Too many failed attempts. Try again later.", retry_after);
+    };
+    // Security: the cache answers before the per-client limit, so that a
+    // client whose id a stranger has locked keeps working. But it must not be
+    // a free guessing oracle while that lock holds: an address that has used
+    // up its own budget is refused before the cache too, and every attempt
+    // refused below counts against its address.
+    if (ctx.throttle) {
+      if (const int wait = ctx.throttle->retry_after("", req.peer, now_ms()); wait > 0) return throttled(wait);
+    }
     if (client && verified.known(client->id, basic.secret)) return std::nullopt;
     if (!ctx.hasher || !ctx.throttle) return client_unauthenticated();
     // Wrong secrets are throttled like logins (per client id and per
     // address): a secret is a password a program holds.
     auto reservation = ctx.throttle->reserve("introspect:" + basic.id, req.peer, now_ms());
     if (!reservation.admitted()) {
-      spdlog::warn("introspection throttled: client={} peer={}", log::printable(basic.id), req.peer);
-      return http::error_response(429, "too_many_attempts", "Too many failed attempts. Try again later.",
-                                  reservation.retry_after());
+      // Refused without a hash check, but the secret was just compared with
+      // the cache above: counted, or one address could test secrets forever.
+      ctx.throttle->record_failure("", req.peer, now_ms());
+      return throttled(reservation.retry_after());
     }
     if (!client) {
       // An unknown id costs what a wrong secret costs.

@@ -10,18 +10,6 @@ namespace tokend::api {
 
 namespace {
 
-// Form encoding (WHATWG application/x-www-form-urlencoded): "+" is a space,
-// "%XX" a byte. Bytes that a strict encoder would have escaped pass as they
-// are, because curl sends `--data "password=correct horse battery"` with raw
-// spaces; only a broken escape ("%4", "%zz") is refused.
-Result<std::string> percent_decode(std::string_view s) {
-  auto pct = boost::urls::make_pct_string_view(boost::urls::string_view(s.data(), s.size()));
-  if (!pct) return Error{ErrorCode::kInvalidForm, "The form body has a bad percent-encoding."};
-  boost::urls::encoding_opts opts;
-  opts.space_as_plus = true;
-  return pct->decode(opts);
-}
-
 std::string media_type(std::string_view content_type) {
   const auto semi = content_type.find(';');
   std::string_view t = content_type.substr(0, semi);
@@ -31,6 +19,18 @@ std::string media_type(std::string_view content_type) {
 }
 
 }  // namespace
+
+// Form encoding (WHATWG application/x-www-form-urlencoded): "+" is a space,
+// "%XX" a byte. Bytes that a strict encoder would have escaped pass as they
+// are, because curl sends `--data "password=correct horse battery"` with raw
+// spaces; only a broken escape ("%4", "%zz") is refused.
+Result<std::string> form_decode(std::string_view s) {
+  auto pct = boost::urls::make_pct_string_view(boost::urls::string_view(s.data(), s.size()));
+  if (!pct) return Error{ErrorCode::kInvalidForm, "The form body has a bad percent-encoding."};
+  boost::urls::encoding_opts opts;
+  opts.space_as_plus = true;
+  return pct->decode(opts);
+}
 
 Result<nlohmann::json> parse_form(std::string_view body) {
   nlohmann::json out = nlohmann::json::object();
@@ -42,9 +42,9 @@ Result<nlohmann::json> parse_form(std::string_view body) {
     if (!pair.empty()) {
       const auto eq = pair.find('=');
       if (eq == std::string_view::npos) return Error{ErrorCode::kInvalidForm, "Each form field needs the shape name=value."};
-      auto name = percent_decode(pair.substr(0, eq));
+      auto name = form_decode(pair.substr(0, eq));
       if (!name) return name.error();
-      auto value = percent_decode(pair.substr(eq + 1));
+      auto value = form_decode(pair.substr(eq + 1));
       if (!value) return value.error();
       // Refused rather than first-wins or last-wins: two parts of a stack
       // that pick different copies of a field is how checks get bypassed.

@@ -16,6 +16,11 @@
 
 namespace tokend::api {
 
+// One value of application/x-www-form-urlencoded text: "+" is a space,
+// "%XX" a byte, other bytes as they are. Error "invalid_form" for a broken
+// escape ("%4", "%zz").
+Result<std::string> form_decode(std::string_view text);
+
 // Decodes a form body into {"name": "value", ...}. Errors: "invalid_form" for
 // bad percent-encoding or a name without '='; "duplicate_field" for a name
 // given twice (JSON bodies follow the same rule: one value per field).

@@ -92,7 +92,9 @@ HttpResponse handle_verify(const HttpRequest& req, ApiContext& ctx) {
   if (!token::has_scopes(held, required)) {
     std::string wanted;
     for (const auto& s : required) {
-      // Only declared, valid names are echoed into the quoted parameter.
+      // Only valid scope-tokens (no quote, backslash, space or control byte)
+      // are echoed into the quoted parameter: with Envoy the client can add
+      // names to the query.
       if (!token::valid_scope_name(s)) continue;
       if (!wanted.empty()) wanted += ' ';
       wanted += s;

@@ -96,8 +96,12 @@ Result<std::optional<std::vector<std::string>>> requested_scopes(const json& bod
 
 std::optional<std::string> scopes_to_store(const std::optional<std::vector<std::string>>& asked,
                                            const std::vector<config::ScopeConfig>& declared) {
+  // Security: a token asked with an explicit list holds at most that list.
+  // Only a token asked for nothing is NULL, and only while nothing is
+  // declared; stored NULL it would gain every scope later declared default.
+  if (asked) return join_scopes(*asked);
   if (declared.empty()) return std::nullopt;
-  return join_scopes(asked ? *asked : default_scopes(declared));
+  return join_scopes(default_scopes(declared));
 }
 
 std::vector<std::string> effective_scopes(const std::optional<std::string>& stored,

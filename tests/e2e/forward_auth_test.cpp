@@ -226,4 +226,19 @@ TEST_CASE("nginx auth_request in front of a backend: only verified requests pass
     CHECK(ok.json()["x-auth-scopes"] == "admin");
     CHECK(backend.count() == 1);
   }
+  SECTION("the scope location cannot be dodged by spelling its path another way") {
+    // Each of these reaches an admin route of some application framework
+    // (no trailing slash, case-insensitive routing, path parameters, format
+    // suffixes, encoded or doubled characters nginx normalises).
+    for (const char* target : {"/admin", "/ADMIN/panel", "/Admin", "/admin;x/panel", "/admin.json", "//admin/panel",
+                               "/%61dmin/panel", "/admin%2Fpanel", "/x/../admin/panel", "/admin?x=1"}) {
+      INFO(target);
+      auto r = via(target, bearer(token));
+      CHECK(r.status == 403);
+    }
+    CHECK(backend.count() == 0);
+    // Names that merely start with "admin" are other paths.
+    CHECK(via("/administrators", bearer(token)).status == 200);
+    CHECK(via("/admin-tools", bearer(token)).status == 200);
+  }
 }

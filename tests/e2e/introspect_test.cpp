@@ -184,3 +184,71 @@ TEST_CASE("POST /api/introspect refuses unauthenticated callers without telling 
     CHECK(throttled >= 3);  // per_username max_failures 5 by default
   }
 }
+
+TEST_CASE("POST /api/introspect decodes the Basic id and secret as RFC 6749 §2.3.1 says", "[e2e][introspect]") {
+  // A secret with the characters a client must form-encode: ':' (the Basic
+  // separator), '+' (a space once decoded), '%', '/', '@' and non-ASCII.
+  const std::string secret = "p@ss:w+rd%/\xC3\xA9 0123456789";
+  TokendProcess t(introspection_config(hash_secret(secret)));
+  t.add_user("alice", "alices password");
+  const std::string token = t.login("alice", "alices password");
+  const std::string encoded = "p%40ss%3Aw%2Brd%25%2F%C3%A9+0123456789";
+
+  auto ok = t.post("/api/introspect", "token=" + token, basic("s6BhdRkqt3", encoded));
+  REQUIRE(ok.status == 200);
+  CHECK(ok.json()["active"] == true);
+  // The encoded id too ("s6BhdRkqt3" with one letter escaped).
+  auto id_encoded = t.post("/api/introspect", "token=" + token, basic("s6%42hdRkqt3", encoded));
+  CHECK(id_encoded.status == 200);
+  // Sent without encoding, "%/" is a broken escape and "+" would be a
+  // space: not these credentials, and nothing about the token.
+  auto raw = t.post("/api/introspect", "token=" + token, basic("s6BhdRkqt3", secret));
+  CHECK(raw.status == 401);
+  CHECK(raw.body.find("active") == std::string::npos);
+  // Once the right secret is remembered, its raw spelling still fails.
+  auto raw_again = t.post("/api/introspect", "token=" + token, basic("s6BhdRkqt3", secret));
+  CHECK(raw_again.status == 401);
+}
+
+TEST_CASE("POST /api/introspect reads one spelling of Basic credentials only", "[e2e][introspect]") {
+  // "s6BhdRkqt3:" (11 bytes) + 25 bytes: 36 bytes, whole base64 groups; then
+  // '`' (0x60), canonically "YA==" but "Y===" to a lax decoder.
+  const std::string prefix_secret = "0123456789abcdef012345678";
+  const std::string secret = prefix_secret + "`";
+  TokendProcess t(introspection_config(hash_secret(secret)));
+  t.add_user("alice", "alices password");
+  const std::string token = t.login("alice", "alices password");
+  const std::string head = base64("s6BhdRkqt3:" + prefix_secret);
+  REQUIRE(head.find('=') == std::string::npos);
+  const auto with = [&](const std::string& b64) {
+    return t.post("/api/introspect", "token=" + token,
+                  {{"Authorization", "Basic " + b64}, {"Content-Type", "application/x-www-form-urlencoded"}});
+  };
+  REQUIRE(with(head + "YA==").status == 200);
+  CHECK(with(head + "Y===").status == 401);   // three '='
+  CHECK(with("QQ==" + head + "YA==").status == 401);  // '=' inside
+  CHECK(with(head + "YA==").status == 200);
+}
+
+TEST_CASE("POST /api/introspect: a locked client id is no guessing oracle through the verified-secret cache",
+          "[e2e][introspect]") {
+  TokendProcess t(introspection_config(hash_secret(kSecret)));
+  t.add_user("alice", "alices password");
+  const std::string token = t.login("alice", "alices password");
+  // The client's secret is verified once, and remembered.
+  REQUIRE(t.post("/api/introspect", "token=" + token, basic("s6BhdRkqt3", kSecret)).status == 200);
+  // A stranger locks the client id with wrong secrets...
+  int throttled = 0;
+  for (int i = 0; i < 40; ++i) {
+    if (t.post("/api/introspect", "token=" + token, basic("s6BhdRkqt3", "guess-" + std::to_string(i))).status == 429) {
+      ++throttled;
+    }
+  }
+  CHECK(throttled >= 30);
+  // ...and keeps guessing: every guess was compared with the cached digest,
+  // so the address is out of budget and even the right secret is refused
+  // from it (before: 200, an unlimited oracle).
+  auto right = t.post("/api/introspect", "token=" + token, basic("s6BhdRkqt3", kSecret));
+  CHECK(right.status == 429);
+  CHECK(right.body.find("active") == std::string::npos);
+}

@@ -57,8 +57,9 @@ Result<std::optional<std::vector<std::string>>> requested_scopes(const nlohmann:
                                                                  const std::vector<config::ScopeConfig>& declared);
 
 // What to store for a new token given what was asked (requested_scopes):
-// nullopt (NULL, "the defaults") when no scope is declared; else the asked
-// list, or the defaults when nothing was asked, as text.
+// the asked list as text whenever one was asked (an explicit "[]" is "",
+// none, forever); when nothing was asked, nullopt (NULL, "the defaults") if
+// no scope is declared, else the current defaults as text.
 std::optional<std::string> scopes_to_store(const std::optional<std::vector<std::string>>& asked,
                                            const std::vector<config::ScopeConfig>& declared);
 

@@ -107,6 +107,10 @@ TEST_CASE("stored scopes: NULL means the current defaults", "[token][scopes]") {
     // Nothing declared: NULL, so that these tokens get the defaults once
     // scopes are declared, like the tokens from before scopes existed.
     CHECK_FALSE(token::scopes_to_store(std::nullopt, {}).has_value());
+    // But a token that asked for none explicitly, while nothing was
+    // declared, holds none later too: "" is stored, never NULL.
+    CHECK(token::scopes_to_store(Names{}, {}) == std::optional<std::string>(""));
+    CHECK(token::effective_scopes(token::scopes_to_store(Names{}, {}), kDeclared) == Names{});
   }
   SECTION("what a stored token holds") {
     CHECK(token::effective_scopes(std::nullopt, kDeclared) == Names{"repo:read", "profile"});
