@@ -204,19 +204,7 @@ class NginxFixture {
 
   // SIGQUIT: graceful stop; SIGKILL after 5 s.
   void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGQUIT);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    pid_ = -1;
+    slapd_detail::stop_child(pid_, SIGQUIT);
   }
 
   std::string dir_;

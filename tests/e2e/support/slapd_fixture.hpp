@@ -111,6 +111,24 @@ inline int bind_loopback_any(int& port) {
   return fd;
 }
 
+// Sends `pid` the signal `sig`, waits up to 5 s for it to exit, then kills
+// it with SIGKILL and waits; sets `pid` to -1. Nothing to do when pid <= 0.
+inline void stop_child(pid_t& pid, int sig) {
+  if (pid <= 0) return;
+  ::kill(pid, sig);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  pid = -1;
+}
+
 }  // namespace slapd_detail
 
 // A loopback port with nothing listening: connecting is refused at once.
@@ -270,19 +288,7 @@ class SlapdFixture {
 
   // Stops slapd (SIGTERM, then SIGKILL after 5 s) and waits for it.
   void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    pid_ = -1;
+    slapd_detail::stop_child(pid_, SIGTERM);
   }
 
   // Kills slapd with SIGKILL (a crash: open connections are reset, nothing

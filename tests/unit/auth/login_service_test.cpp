@@ -30,22 +30,12 @@ using tokend::auth::LoginThrottle;
 using tokend::store::NewUser;
 using tokend::store::Store;
 using tokend::store::User;
+using tokend::testing::make_user;
 using tokend::testing::for_each_backend;
 
 namespace {
 
 constexpr TimeMs kT0 = 1'800'000'000'000;
-
-User make_user(Store& s, const std::string& name, const std::string& email = "") {
-  NewUser u;
-  u.username = name;
-  u.email = email.empty() ? name + "@example.org" : email;
-  u.display_name = "Name of " + name;
-  u.password_hash = "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA";
-  auto made = s.create_user(u);
-  REQUIRE(made.ok());
-  return *made;
-}
 
 std::int64_t user_count(Store& s) {
   auto all = s.list_users();

@@ -37,6 +37,7 @@ using tokend::store::NewToken;
 using tokend::store::NewUser;
 using tokend::store::Store;
 using tokend::store::User;
+using tokend::testing::make_user;
 
 namespace {
 
@@ -48,18 +49,6 @@ using tokend::testing::for_each_backend;
 // ---------------------------------------------------------------- helpers
 
 Sha256 digest(const std::string& secret) { return tokend::crypto::sha256(secret); }
-
-User make_user(Store& s, const std::string& name, const std::string& email = "") {
-  NewUser u;
-  u.username = name;
-  u.email = email.empty() ? name + "@example.org" : email;
-  u.display_name = "Name of " + name;
-  u.password_hash = "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA";
-  auto made = s.create_user(u);
-  INFO((made.ok() ? std::string() : made.error().message));
-  REQUIRE(made.ok());
-  return *made;
-}
 
 tokend::store::TokenRecord make_token(Store& s, std::int64_t user_id, const std::string& secret, TimeMs created,
                                       TimeMs expires = kNever, const std::string& name = "t") {

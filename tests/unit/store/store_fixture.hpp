@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "tokend/config/config.hpp"
@@ -65,6 +66,20 @@ inline void for_each_backend(const std::function<void(store::Store&)>& check) {
       check(fixture->store());
     }
   }
+}
+
+// A local account `name` (e-mail `name`@example.org unless given) made
+// through Store::create_user; fails the test when the store refuses it.
+inline store::User make_user(store::Store& s, const std::string& name, const std::string& email = "") {
+  store::NewUser u;
+  u.username = name;
+  u.email = email.empty() ? name + "@example.org" : email;
+  u.display_name = "Name of " + name;
+  u.password_hash = "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA";
+  auto made = s.create_user(u);
+  INFO((made.ok() ? std::string() : made.error().message));
+  REQUIRE(made.ok());
+  return *made;
 }
 
 }  // namespace tokend::testing
