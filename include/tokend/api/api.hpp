@@ -17,6 +17,7 @@ class LoginThrottle;
 class PasswordHasher;
 }
 namespace tokend::token { class TokenService; }
+namespace tokend::audit { class AuditLog; }
 namespace tokend::session { class SessionService; }
 
 namespace tokend::api {
@@ -36,6 +37,8 @@ struct ApiContext {
   // Counts wrong introspection client secrets like wrong passwords (the
   // login service keeps the same brake for logins).
   auth::LoginThrottle* throttle = nullptr;
+  // Where security events go (audit/audit_log.hpp); null: not recorded.
+  audit::AuditLog* audit = nullptr;
 };
 
 // Registers every route on `router`.

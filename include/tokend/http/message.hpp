@@ -31,6 +31,7 @@ struct HttpRequest {
   std::string body;
   std::string peer;     // client IP address, no port
   bool tls = false;     // true when the connection is TLS
+  std::string request_id;  // this request's id (X-Request-Id), for logs and the audit trail
 
   // The first header named `name` (case-insensitive), if any.
   std::optional<std::string_view> header(std::string_view name) const;
