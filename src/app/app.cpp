@@ -5,6 +5,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -14,17 +15,21 @@
 #include <csignal>
 #include <cstdint>
 #include <functional>
+#include <string_view>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "tokend/api/api.hpp"
+#include "tokend/app/reload_hooks.hpp"
+#include "tokend/app/service_notify.hpp"
 #include "tokend/app/worker_pool.hpp"
 #include "tokend/auth/login_service.hpp"
 #include "tokend/auth/registry.hpp"
 #include "tokend/auth/throttle.hpp"
 #include "tokend/auth/userpass/password_hasher.hpp"
 #include "tokend/http/server.hpp"
+#include "tokend/log/log.hpp"
 #include "tokend/metrics/metrics.hpp"
 #include "tokend/session/session_service.hpp"
 #include "tokend/store/open.hpp"
@@ -75,6 +80,15 @@ class PeriodicJobs final {
   std::vector<std::shared_ptr<Job>> jobs_;
   bool stopped_ = false;
 };
+
+// Tells systemd (Type=notify) where tokend is; a no-op without
+// $NOTIFY_SOCKET. A failure is logged, not fatal: the server itself is fine,
+// and systemd reports the missing READY=1 on its own (start timeout).
+void notify(std::string_view message) {
+  if (auto sent = notify_service_manager(message); !sent) {
+    spdlog::warn("cannot notify the service manager: {}", sent.error().message);
+  }
+}
 
 }  // namespace
 
@@ -132,8 +146,17 @@ int serve(const config::Config& config) {
   net::io_context& main_context = *contexts.front();
 
   // Before the server listens: from then on SIGINT/SIGTERM must end in a
-  // graceful shutdown, not the default action.
+  // graceful shutdown, not the default action, and SIGHUP (whose default
+  // action ends the process) must only reopen the files tokend writes.
   net::signal_set signals(main_context, SIGINT, SIGTERM);
+  net::signal_set hangup(main_context, SIGHUP);
+  ReloadHooks reload;
+  if (!config.log.file.empty()) {
+    reload.add("log file", [] {
+      auto r = log::reopen();
+      return r ? ok_status() : Status(r.error());
+    });
+  }
 
   http::ServerOptions options{config.listen, config.tls, config.limits, config.shutdown_timeout_ms,
                               config.log.access_log, config.trusted_proxies, config.server_names};
@@ -173,11 +196,27 @@ int serve(const config::Config& config) {
   workers.try_post(purge);  // at start too: an instance restarted often must purge as well
   periodic.every(std::chrono::hours(1), [&workers, purge] { workers.try_post(purge); });
 
+  // SIGHUP: reopen the log files (logrotate), on the worker pool since
+  // opening a file may block. The configuration is not read again.
+  std::function<void()> wait_for_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      spdlog::info("received SIGHUP: reopening the log files");
+      if (!workers.try_post([&reload] { reload.run(); })) {
+        spdlog::warn("reload: the worker pool is full; the log files were not reopened, send SIGHUP again");
+      }
+      wait_for_hangup();
+    });
+  };
+  wait_for_hangup();
+
   // SIGINT/SIGTERM: stop the periodic jobs, let the server drain, then stop
   // every context (their threads return).
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("received signal {}", sig);
+    notify("STOPPING=1");
+    hangup.cancel();
     periodic.cancel_all();
     server.shutdown([&contexts, &keep_running] {
       keep_running.clear();
@@ -187,6 +226,9 @@ int serve(const config::Config& config) {
   std::vector<std::thread> threads;
   threads.reserve(contexts.size() - 1);
   for (std::size_t i = 1; i < contexts.size(); ++i) threads.emplace_back([c = contexts[i].get()] { c->run(); });
+  // Ready once the contexts run: the store is open and the port listens,
+  // and connections already waiting in the backlog are served from here on.
+  net::post(main_context, [] { notify("READY=1\nSTATUS=serving"); });
   main_context.run();
   for (auto& t : threads) t.join();
   spdlog::info("HTTP server stopped");

@@ -1,11 +1,14 @@
 #include "tokend/log/log.hpp"
 
 #include <spdlog/async.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/details/file_helper.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <memory>
+#include <mutex>
 
 #include "tokend/common/text.hpp"
 
@@ -13,6 +16,40 @@ namespace tokend::log {
 
 namespace {
 constexpr std::size_t kQueueLines = 16384;
+
+// spdlog's basic_file_sink, plus reopen(): after logrotate renamed the file,
+// the next lines go to a new file of the configured name. The new file is
+// opened before the old one is let go, so a failed reopen (disk full, folder
+// gone) keeps logging into the old file instead of losing lines.
+class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit ReopenableFileSink(const std::string& path) : path_(path), file_(open(path)) {}
+
+  // Throws spdlog_ex when the file cannot be opened; the old one stays.
+  void reopen() {
+    auto fresh = open(path_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    file_.swap(fresh);
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    file_->write(formatted);
+  }
+  void flush_() override { file_->flush(); }
+
+ private:
+  static std::unique_ptr<spdlog::details::file_helper> open(const std::string& path) {
+    auto f = std::make_unique<spdlog::details::file_helper>();
+    f->open(path, /*truncate=*/false);
+    return f;
+  }
+  const std::string path_;
+  std::unique_ptr<spdlog::details::file_helper> file_;
+};
+
 }  // namespace
 
 Status init(std::string_view level, const std::string& file) {
@@ -25,7 +62,7 @@ Status init(std::string_view level, const std::string& file) {
     if (file.empty()) {
       sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     } else {
-      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, /*truncate=*/false);
+      sink = std::make_shared<ReopenableFileSink>(file);
     }
   } catch (const spdlog::spdlog_ex& e) {
     return Error{ErrorCode::kInvalidConfig, std::string("log.file: ") + e.what()};
@@ -47,6 +84,23 @@ Status init(std::string_view level, const std::string& file) {
 }
 
 void shutdown() { spdlog::shutdown(); }
+
+Result<bool> reopen() {
+  auto logger = spdlog::default_logger();
+  if (!logger) return false;
+  bool reopened = false;
+  for (const auto& sink : logger->sinks()) {
+    auto* file = dynamic_cast<ReopenableFileSink*>(sink.get());
+    if (!file) continue;
+    try {
+      file->reopen();
+      reopened = true;
+    } catch (const spdlog::spdlog_ex& e) {
+      return Error{ErrorCode::kStorageError, std::string("log.file: ") + e.what()};
+    }
+  }
+  return reopened;
+}
 
 namespace {
 

@@ -25,6 +25,14 @@ Status init(std::string_view level, const std::string& file);
 // Writes every queued line and stops the logging thread. Call before exit.
 void shutdown();
 
+// Reopens the log file (log.file) by its name, for log rotation (SIGHUP):
+// lines after the call go to a file of that name, created if it was renamed
+// away. True when a file was reopened, false when logging goes to stderr.
+// Error (kStorageError) when the file cannot be opened; logging then goes on
+// into the old file. Lines still queued when it is called may land in
+// either file, none is lost.
+Result<bool> reopen();
+
 // `text` with every run of 32+ hex or base64url characters, and the values of
 // query parameters named like a secret (token, password, code, ...), replaced by "[redacted]".
 std::string redact(std::string_view text);
