@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 
 # Boost is named by version: the unversioned libboost-*-dev packages are 1.74
 # on Debian 12 and conflict with 1.81.
+# dpkg-dev: dpkg-shlibdeps, which computes the Debian package's Depends (cpack -G DEB).
 build_pkgs=(libboost1.81-dev libboost-url1.81-dev libcli11-dev nlohmann-json3-dev libssl-dev libsqlite3-dev libldap-dev
-            libargon2-dev libspdlog-dev catch2 cmake g++ pkg-config ccache)
+            libargon2-dev libspdlog-dev catch2 cmake g++ pkg-config ccache dpkg-dev)
 # clang + libclang-rt-14-dev (libFuzzer, ASan, UBSan runtimes) + llvm-14 (llvm-symbolizer,
 # for readable reports): the fuzzers, tests/fuzz/run.sh. python3 + gnuplot-nox: bench/soak.
 test_pkgs=(slapd ldap-utils chromium fonts-liberation curl openssl ca-certificates nginx wrk procps python3 gnuplot-nox
@@ -20,6 +21,9 @@ test_pkgs=(slapd ldap-utils chromium fonts-liberation curl openssl ca-certificat
 # e2fsprogs (mkfs.ext4, e2fsck) and mount (losetup): the read-only file system
 # fault test. Both are Priority: required in Debian 12, listed for clarity.
 test_pkgs+=(e2fsprogs mount)
+# systemd: only for `systemd-analyze verify` of the packaged unit (tests/e2e/package_test.cpp);
+# installing it in a container needs no running systemd and starts nothing. binutils: readelf.
+test_pkgs+=(systemd binutils)
 bench_pkgs=(nginx wrk curl procps python3 gnuplot-nox)
 
 want=("${build_pkgs[@]}")

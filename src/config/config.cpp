@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -16,6 +17,21 @@
 namespace tokend::config {
 
 namespace {
+
+// Where the web page is when web.root is not set: next to an installed
+// binary, <binary's folder>/TOKEND_INSTALL_WEB_DIR (../share/tokend/web for
+// GNU install folders, so /usr/bin/tokend finds /usr/share/tokend/web under
+// any prefix), when that folder exists; otherwise the web/ folder of the
+// source tree the binary was built from (a run from the build folder).
+std::string default_web_root() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const std::filesystem::path installed = (exe.parent_path() / TOKEND_INSTALL_WEB_DIR).lexically_normal();
+    if (std::filesystem::is_directory(installed, ec)) return installed.string();
+  }
+  return TOKEND_DEFAULT_WEB_ROOT;
+}
 
 using nlohmann::json;
 
@@ -374,7 +390,7 @@ Result<Config> parse_config(const json& doc) {
   }
   if (!c.auth.is_object()) return Error{ErrorCode::kInvalidConfig, "auth: must be an object"};
   if (c.auth.empty()) c.auth = json{{"userpass", {{"type", "userpass"}}}};
-  if (c.web.root.empty()) c.web.root = TOKEND_DEFAULT_WEB_ROOT;
+  if (c.web.root.empty()) c.web.root = default_web_root();
   if (c.threads.io_threads == 0) c.threads.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (c.threads.workers == 0) c.threads.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return c;

@@ -120,7 +120,7 @@ struct LogConfig {
 
 struct WebConfig {
   bool enabled = true;
-  std::string root;  // default: the repository's web/ folder
+  std::string root;  // default: <binary>/../share/tokend/web if it exists, else the source tree's web/
 };
 
 // One scope the operator declares (scopes: [...]): a token carries a subset.

@@ -203,7 +203,7 @@ std::string read_whole(const std::string& path) {
 }
 }  // namespace
 
-TokendProcess::TokendProcess(const nlohmann::json& config, bool start_now) {
+TokendProcess::TokendProcess(const nlohmann::json& config, bool start_now) : binary_(binary_path()) {
   char tmpl[] = "/tmp/tokend-e2e-XXXXXX";
   if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
@@ -267,7 +267,7 @@ void TokendProcess::start() {
     const int out = ::open((dir_ + "/stderr.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     dup2(out, 1);
     dup2(out, 2);
-    const std::string bin = binary_path(), cfg = config_path();
+    const std::string bin = binary_, cfg = config_path();
     execl(bin.c_str(), bin.c_str(), "serve", "--config", cfg.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
@@ -318,7 +318,7 @@ void TokendProcess::kill9() {
 }
 
 ProcessResult TokendProcess::cli(std::vector<std::string> args, const std::string& stdin_data) {
-  std::vector<std::string> argv{binary_path(), "user"};
+  std::vector<std::string> argv{binary_, "user"};
   argv.insert(argv.end(), args.begin(), args.end());
   argv.push_back("--config");
   argv.push_back(config_path());

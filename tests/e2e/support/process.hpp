@@ -66,6 +66,10 @@ class TokendProcess {
   TokendProcess(const TokendProcess&) = delete;
   TokendProcess& operator=(const TokendProcess&) = delete;
 
+  // The tokend binary that start() and cli() run: binary_path() unless set
+  // (an installed copy, tests/e2e/install_test.cpp). Before start().
+  void use_binary(const std::string& path) { binary_ = path; }
+
   void start();                      // throws std::runtime_error if it does not come up
   int terminate(int timeout_ms = 15000);  // SIGTERM; the exit code (-1 if it had to be killed)
   void kill9();
@@ -98,6 +102,7 @@ class TokendProcess {
 
  private:
   std::string dir_;
+  std::string binary_;  // binary_path() unless use_binary()
   nlohmann::json config_;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
