@@ -23,7 +23,8 @@ test_pkgs=(slapd ldap-utils chromium fonts-liberation curl openssl ca-certificat
 test_pkgs+=(e2fsprogs mount)
 # systemd: only for `systemd-analyze verify` of the packaged unit (tests/e2e/package_test.cpp);
 # installing it in a container needs no running systemd and starts nothing. binutils: readelf.
-test_pkgs+=(systemd binutils)
+# adduser: the package's postinst, run for real by that test inside a throwaway overlay.
+test_pkgs+=(systemd binutils adduser)
 bench_pkgs=(nginx wrk curl procps python3 gnuplot-nox)
 
 want=("${build_pkgs[@]}")

@@ -112,8 +112,8 @@ TEST_CASE("cpack -G DEB builds a package with the server, its web page, unit, co
   auto depends = e2e::run_process({"/usr/bin/dpkg-deb", "-f", deb, "Depends"});
   REQUIRE(depends.exit_code == 0);
   // Computed by dpkg-shlibdeps from the binary's libraries, plus adduser
-  // for the postinst.
-  for (const char* dep : {"adduser", "libc6", "libssl3", "libsqlite3-0", "libargon2-1", "libldap-2.5-0",
+  // (the postinst) and procps (/bin/kill, the unit's ExecReload).
+  for (const char* dep : {"adduser", "procps", "libc6", "libssl3", "libsqlite3-0", "libargon2-1", "libldap-2.5-0",
                           "libspdlog1.10", "libstdc++6"}) {
     INFO("Depends: " << depends.output);
     CHECK(contains(depends.output, dep));
@@ -255,4 +255,51 @@ TEST_CASE("the maintainer scripts create the user, leave the service disabled an
     REQUIRE(r.exit_code == 0);
     CHECK(read_file(stubs + "/calls.log").empty());
   }
+}
+
+TEST_CASE("dpkg -i then dpkg --purge of the package, for real, inside a throwaway overlay of /etc, /usr and /var",
+          "[e2e][package]") {
+  TempDir tmp;
+  const std::string deb = build_package(tmp.path() + "/out");
+  const std::string t = tmp.path();
+  // A private mount namespace whose /etc, /usr and /var are overlays with
+  // their upper layers in the test's folder: dpkg, adduser and
+  // dpkg-statoverride run for real, and every change they make is gone
+  // when the namespace's last process exits (the machine keeps no user, no
+  // file, no dpkg state). Needs root and overlayfs, as CI has (the storage
+  // fault tests mount file systems too).
+  const std::string script = t + "/inside.sh";
+  std::ofstream(script) << "set -e\n"
+                           "for d in etc usr var; do\n"
+                           "  mkdir -p " + t + "/upper/$d " + t + "/work/$d\n"
+                           "  mount -t overlay overlay -o lowerdir=/$d,upperdir=" + t + "/upper/$d,workdir=" + t +
+                               "/work/$d /$d\n"
+                           "done\n"
+                           "dpkg -i " + deb + " >/dev/null\n"
+                           "echo \"status: $(dpkg-query -W -f='${Status}' tokend)\"\n"
+                           "echo \"user: $(getent passwd tokend | cut -d: -f1,6,7)\"\n"
+                           "echo \"config: $(stat -c '%U:%G %a' /etc/tokend/config.json)\"\n"
+                           "echo \"state: $(stat -c '%U:%G %a' /var/lib/tokend)\"\n"
+                           "echo \"enabled: $(ls /etc/systemd/system/*.wants 2>/dev/null | grep -c tokend || true)\"\n"
+                           // The packaged configuration parses, and the service user can create the database.
+                           "echo 'a long password' | runuser -u tokend -- /usr/bin/tokend user add alice "
+                           "--config /etc/tokend/config.json\n"
+                           "echo \"db: $(stat -c '%U %a' /var/lib/tokend/tokend.db)\"\n"
+                           "dpkg --purge tokend >/dev/null\n"
+                           "echo \"after purge: $(ls /usr/bin/tokend /etc/tokend /var/lib/tokend 2>&1 | grep -c 'No such')\"\n"
+                           "echo \"user kept: $(getent passwd tokend | cut -d: -f1)\"\n";
+  auto r = e2e::run_shell("unshare --mount --propagation private /bin/sh " + script + " 2>&1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(contains(r.output, "status: install ok installed\n"));
+  CHECK(contains(r.output, "user: tokend:/var/lib/tokend:/usr/sbin/nologin\n"));
+  CHECK(contains(r.output, "config: root:tokend 640\n"));
+  CHECK(contains(r.output, "state: tokend:tokend 700\n"));
+  CHECK(contains(r.output, "enabled: 0\n"));
+  CHECK(contains(r.output, "created user alice (id 1)\n"));
+  CHECK(contains(r.output, "db: tokend 600\n"));
+  CHECK(contains(r.output, "after purge: 3\n"));
+  CHECK(contains(r.output, "user kept: tokend\n"));
+  // Outside the namespace nothing happened.
+  CHECK_FALSE(fs::exists("/var/lib/tokend/tokend.db"));
 }
