@@ -269,11 +269,15 @@ TEST_CASE("dpkg -i then dpkg --purge of the package, for real, inside a throwawa
   // file, no dpkg state). Needs root and overlayfs, as CI has (the storage
   // fault tests mount file systems too).
   const std::string script = t + "/inside.sh";
+  // The layers live on a tmpfs of their own (gone with the namespace too):
+  // an overlay's upper layer cannot be on an overlay, which a container's
+  // /tmp often is.
   std::ofstream(script) << "set -e\n"
+                           "L=" + t + "/layers\n"
+                           "mkdir -p $L && mount -t tmpfs -o size=512m,mode=0755 tmpfs $L\n"
                            "for d in etc usr var; do\n"
-                           "  mkdir -p " + t + "/upper/$d " + t + "/work/$d\n"
-                           "  mount -t overlay overlay -o lowerdir=/$d,upperdir=" + t + "/upper/$d,workdir=" + t +
-                               "/work/$d /$d\n"
+                           "  mkdir -p $L/upper/$d $L/work/$d\n"
+                           "  mount -t overlay overlay -o lowerdir=/$d,upperdir=$L/upper/$d,workdir=$L/work/$d /$d\n"
                            "done\n"
                            "dpkg -i " + deb + " >/dev/null\n"
                            "echo \"status: $(dpkg-query -W -f='${Status}' tokend)\"\n"
