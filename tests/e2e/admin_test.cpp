@@ -142,7 +142,7 @@ TEST_CASE("admin API over HTTP: 403 for a non-admin, revoke and disable take eff
   REQUIRE(tokens.json()["tokens"].size() == 2);
   CHECK_FALSE(contains(tokens.body, alice));
   const long long token_id = tokens.json()["tokens"][0]["id"];
-  auto del = http(t.port(), "DELETE", "/api/admin/tokens/" + std::to_string(token_id), "", bearer(root));
+  auto del = e2e::http(t.port(), "DELETE", "/api/admin/tokens/" + std::to_string(token_id), "", bearer(root));
   CHECK(del.status == 204);
   // Exactly one of alice's two tokens stopped working.
   const int live = (t.get("/api/user", bearer(alice)).status == 200) + (t.get("/api/user", bearer(alice2)).status == 200);
@@ -169,7 +169,7 @@ TEST_CASE("LDAP admin_group: the role follows the directory group at each login"
                {"base_dn", e2e::SlapdFixture::kSuffix},
                {"user_filter", "(&(objectClass=inetOrgPerson)(uid={username}))"},
                {"admin_group", e2e::SlapdFixture::kGroupDn}};
-  TokendProcess t({{"auth", {{"userpass", {{"type", "userpass"}}}, {"ldap", ldap}}}});
+  TokendProcess t(json{{"auth", {{"userpass", {{"type", "userpass"}}}, {"ldap", ldap}}}});
   auto alice = t.post("/api/authenticate/ldap", "username=alice&password=alice-password-1",
                       {{"Content-Type", "application/x-www-form-urlencoded"}});
   REQUIRE(alice.status == 200);

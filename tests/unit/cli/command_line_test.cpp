@@ -205,9 +205,11 @@ TEST_CASE("parse_command_line reads the admin verbs: user add --admin, grant-adm
   CHECK(revoke.username == "alice");
   CHECK(contains(usage_error({"user", "grant-admin"}), "username"));
   CHECK(contains(usage_error({"user", "revoke-admin", "a", "b"}), "b"));
-  // --admin belongs to add only, and takes no value.
+  // --admin belongs to add only; as a flag it does not swallow the next argument.
   CHECK(contains(usage_error({"user", "grant-admin", "alice", "--admin"}), "--admin"));
-  CHECK(contains(usage_error({"user", "add", "alice", "--admin=yes"}), "--admin"));
+  auto flag_then_option = parsed({"user", "add", "alice", "--admin", "--email", "a@example.org"});
+  CHECK(flag_then_option.admin);
+  CHECK(flag_then_option.email == "a@example.org");
 }
 
 TEST_CASE("parse_command_line reads token list and token revoke", "[cli][admin]") {
