@@ -30,7 +30,6 @@ constexpr std::size_t kMaxTokenNameBytes = 100;
 // The largest page of GET /api/tokens, and the page size without `limit`.
 constexpr std::size_t kMaxTokenPage = 1000;
 
-
 void handle_exchange(const HttpRequest& req, ApiContext& ctx, http::Responder respond) {
   auto caller = authenticate_caller(req, ctx, Accept::kCookie);
   if (auto* err = std::get_if<HttpResponse>(&caller)) return respond(std::move(*err));
@@ -44,6 +43,7 @@ void handle_exchange(const HttpRequest& req, ApiContext& ctx, http::Responder re
 
 }  // namespace
 
+// Shared with the admin routes (routes_internal.hpp).
 std::optional<store::TokenPosition> parse_cursor(std::string_view text) {
   const auto dot = text.find('.');
   if (dot == std::string_view::npos) return std::nullopt;
