@@ -274,6 +274,7 @@
     ui.accountUsername.textContent = '';
     ui.tokenName.value = '';
     clearFieldError();
+    notifyExtensions('signout');
   }
 
   function showSignin(message, kind) {
@@ -300,6 +301,7 @@
       state.user.username && state.user.username !== display ? '(' + state.user.username + ')' : '';
     clearMessages();
     showView('tokens');
+    notifyExtensions('session');
   }
 
   // ---- Sign-in -------------------------------------------------------------
@@ -702,6 +704,32 @@
     await loadTokens();
     if (state.view === 'tokens') ui.listTitle.focus();
   }
+
+  // ---- Extensions (web/admin.js) ---------------------------------------------
+
+  // Other scripts of the page (the admin view) learn who is signed in through
+  // onChange ('session' with the user from GET /api/session, 'signout') and
+  // reuse the helpers, so that errors read the same everywhere. What they
+  // show, the server checks again: nothing here grants anything.
+  const extensionListeners = [];
+
+  function notifyExtensions(event) {
+    for (const listener of extensionListeners) listener(event, state.user);
+  }
+
+  window.tokendPage = Object.freeze({
+    api: api,
+    describeFailure: describeFailure,
+    setMessage: setMessage,
+    announce: announce,
+    timeNode: timeNode,
+    cell: cell,
+    sessionExpired: function () { sessionExpired(); },
+    onChange: function (listener) {
+      extensionListeners.push(listener);
+      if (state.user) listener('session', state.user);
+    },
+  });
 
   // ---- Start ---------------------------------------------------------------
 

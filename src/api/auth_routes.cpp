@@ -127,7 +127,11 @@ void handle_authenticate(const HttpRequest& req, ApiContext& ctx, auth::Authenti
 }
 
 json user_json(const store::User& u) {
-  return {{"id", u.id}, {"username", u.username}, {"email", u.email}, {"displayName", u.display_name}};
+  return {{"id", u.id},
+          {"username", u.username},
+          {"email", u.email},
+          {"displayName", u.display_name},
+          {"admin", u.admin}};
 }
 
 HttpResponse handle_login(const HttpRequest& req, ApiContext& ctx) {

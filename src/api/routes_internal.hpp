@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -13,7 +14,10 @@
 #include "tokend/api/api.hpp"
 #include "tokend/http/message.hpp"
 #include "tokend/http/router.hpp"
+#include "tokend/common/time.hpp"
 #include "tokend/store/store.hpp"
+
+namespace tokend::config { struct ScopeConfig; }
 
 namespace tokend::api {
 
@@ -40,6 +44,16 @@ std::variant<TokenOptions, http::HttpResponse> read_token_options(const nlohmann
 void issue_token(const store::User& user, const std::string& source, const TokenOptions& options, ApiContext& ctx,
                  http::Responder respond);
 
+// A page cursor of the token listings: "<created_at ms>.<id>" of the last
+// token of the previous page. Opaque to clients (docs/api.md); nullopt when
+// malformed. src/api/token_routes.cpp.
+std::optional<store::TokenPosition> parse_cursor(std::string_view text);
+// A token as the listings show it (never its value or digest): id, name,
+// source, createdAt, expiresOn, lastUsedAt, scopes (the effective ones).
+nlohmann::json token_json(const store::TokenRecord& t, const std::vector<config::ScopeConfig>& declared);
+// An ISO 8601 time, or null.
+nlohmann::json time_or_null(const std::optional<TimeMs>& t);
+
 void register_auth_routes(http::Router& router, ApiContext& ctx);
 void register_token_routes(http::Router& router, ApiContext& ctx);
 void register_system_routes(http::Router& router, ApiContext& ctx);
@@ -47,6 +61,8 @@ void register_system_routes(http::Router& router, ApiContext& ctx);
 void register_verify_routes(http::Router& router, ApiContext& ctx);
 // POST /api/introspect (RFC 7662), src/api/introspect_routes.cpp.
 void register_introspect_routes(http::Router& router, ApiContext& ctx);
+// The /api/admin/ routes (admins only), src/api/admin_routes.cpp.
+void register_admin_routes(http::Router& router, ApiContext& ctx);
 // Loads the web page's files into memory and serves them. False when the
 // folder cannot be read (the error is logged; the API still works).
 bool register_static_routes(http::Router& router, ApiContext& ctx);

@@ -82,6 +82,7 @@ void register_routes(http::Router& router, ApiContext& ctx) {
   register_system_routes(router, ctx);
   register_verify_routes(router, ctx);
   register_introspect_routes(router, ctx);
+  register_admin_routes(router, ctx);
   if (ctx.config.web.enabled) register_static_routes(router, ctx);
 }
 

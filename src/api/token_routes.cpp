@@ -30,23 +30,6 @@ constexpr std::size_t kMaxTokenNameBytes = 100;
 // The largest page of GET /api/tokens, and the page size without `limit`.
 constexpr std::size_t kMaxTokenPage = 1000;
 
-json time_or_null(const std::optional<TimeMs>& t) { return t ? json(format_iso8601(*t)) : json(nullptr); }
-
-json token_json(const store::TokenRecord& t) {
-  return {{"id", t.id},
-          {"name", t.name},
-          {"source", t.source},
-          {"createdAt", format_iso8601(t.created_at)},
-          {"expiresOn", format_iso8601(t.expires_at)},
-          {"lastUsedAt", time_or_null(t.last_used_at)}};
-}
-
-json token_json(const store::TokenRecord& t, const std::vector<config::ScopeConfig>& declared) {
-  json j = token_json(t);
-  j["scopes"] = token::effective_scopes(t.scopes, declared);
-  return j;
-}
-
 void handle_exchange(const HttpRequest& req, ApiContext& ctx, http::Responder respond) {
   auto caller = authenticate_caller(req, ctx, Accept::kCookie);
   if (auto* err = std::get_if<HttpResponse>(&caller)) return respond(std::move(*err));
@@ -58,8 +41,9 @@ void handle_exchange(const HttpRequest& req, ApiContext& ctx, http::Responder re
   issue_token(std::get<Caller>(caller).user, "session", std::get<TokenOptions>(options), ctx, std::move(respond));
 }
 
-// A page cursor: "<created_at ms>.<id>" of the last token of the previous
-// page. Opaque to clients (docs/api.md); nullopt when malformed.
+}  // namespace
+
+// Shared with the admin routes (routes_internal.hpp).
 std::optional<store::TokenPosition> parse_cursor(std::string_view text) {
   const auto dot = text.find('.');
   if (dot == std::string_view::npos) return std::nullopt;
@@ -74,6 +58,20 @@ std::optional<store::TokenPosition> parse_cursor(std::string_view text) {
   if (p.created_at < 0 || p.id <= 0) return std::nullopt;
   return p;
 }
+
+json time_or_null(const std::optional<TimeMs>& t) { return t ? json(format_iso8601(*t)) : json(nullptr); }
+
+json token_json(const store::TokenRecord& t, const std::vector<config::ScopeConfig>& declared) {
+  return {{"id", t.id},
+          {"name", t.name},
+          {"source", t.source},
+          {"createdAt", format_iso8601(t.created_at)},
+          {"expiresOn", format_iso8601(t.expires_at)},
+          {"lastUsedAt", time_or_null(t.last_used_at)},
+          {"scopes", token::effective_scopes(t.scopes, declared)}};
+}
+
+namespace {
 
 HttpResponse handle_list(const HttpRequest& req, ApiContext& ctx) {
   auto caller = authenticate_caller(req, ctx, Accept::kTokenOrCookie);
@@ -157,6 +155,7 @@ HttpResponse handle_user(const HttpRequest& req, ApiContext& ctx) {
   w.begin_object();
   // Keys in alphabetical order, like every answer built as a document
   // (docs/api.md says so); writing them in that order costs nothing.
+  w.key("admin").boolean(c.user.admin);
   w.key("authenticatedWith").value(c.token->source);
   w.key("displayName").value(c.user.display_name);
   w.key("email").value(c.user.email);

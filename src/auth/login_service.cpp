@@ -203,6 +203,19 @@ LoginResult LoginService::login(Authenticator& a, AuthRequest request) {
     return r;
   }
   if (user->disabled) return fail("account_disabled");
+  if (id.admin && *id.admin != user->admin) {
+    // The directory decides the role of its accounts (LDAP admin_group), at
+    // every login: leaving the group takes the role away at the next one.
+    if (auto s = store_.set_admin(user->id, *id.admin, now_ms()); !s) {
+      spdlog::error("storage error while setting the admin role: {}", s.error().message);
+      LoginResult r;
+      r.failure = FailureKind::kStorageError;
+      return r;
+    }
+    user->admin = *id.admin;
+    spdlog::info("admin role {}: method={} user={} (admin_group)", *id.admin ? "granted" : "withdrawn", method,
+                 log::printable(user->username));
+  }
   reservation.succeed();
   count("success");
   spdlog::info("login ok: method={} user={} subject={} peer={}", method, log::printable(user->username),

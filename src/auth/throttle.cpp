@@ -109,6 +109,30 @@ void LoginThrottle::record_success(std::string_view username) {
   failures_.erase(user_key(username));
 }
 
+Status LoginThrottle::unlock_username(std::string_view username) {
+  std::lock_guard lock(mu_);
+  // The login service keys the per-username count by method
+  // ("ldap:alice"): the name is what follows the method's colon. Method
+  // names never hold a colon, so the first colon is the separator.
+  for (auto it = failures_.begin(); it != failures_.end();) {
+    const std::string& key = it->first;
+    bool match = false;
+    if (key.rfind("u:", 0) == 0) {
+      const std::string_view rest = std::string_view(key).substr(2);
+      const auto colon = rest.find(':');
+      match = rest == username || (colon != std::string_view::npos && rest.substr(colon + 1) == username);
+    }
+    it = match ? failures_.erase(it) : std::next(it);
+  }
+  return ok_status();
+}
+
+Status LoginThrottle::unlock_address(std::string_view address) {
+  std::lock_guard lock(mu_);
+  failures_.erase(addr_key(address));
+  return ok_status();
+}
+
 int LoginThrottle::in_flight() const {
   std::lock_guard lock(mu_);
   int n = 0;

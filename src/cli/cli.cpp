@@ -16,6 +16,7 @@
 #include "tokend/auth/username.hpp"
 #include "tokend/auth/userpass/password_hasher.hpp"
 #include "cli/hash_secret.hpp"
+#include "cli/token_commands.hpp"
 #include "tokend/cli/command_line.hpp"
 #include "tokend/config/config.hpp"
 #include "tokend/log/log.hpp"
@@ -89,13 +90,12 @@ int user_command(const CommandLine& cl) {
       std::cerr << "tokend: " << users.error().message << "\n";
       return 1;
     }
-    std::printf("%-6s %-32s %-32s %s\n", "ID", "USERNAME", "EMAIL", "STATE");
+    std::printf("%-6s %-32s %-32s %-8s %s\n", "ID", "USERNAME", "EMAIL", "STATE", "ROLE");
     for (const auto& u : *users) {
       // Names may come from a directory or a provider: never let them put
       // escape sequences on the operator's terminal.
-      std::printf("%-6lld %-32s %-32s %s\n", static_cast<long long>(u.id), log::printable(u.username).c_str(),
-                  log::printable(u.email).c_str(),
-                  u.disabled ? "disabled" : "enabled");
+      std::printf("%-6lld %-32s %-32s %-8s %s\n", static_cast<long long>(u.id), log::printable(u.username).c_str(),
+                  log::printable(u.email).c_str(), u.disabled ? "disabled" : "enabled", u.admin ? "admin" : "-");
     }
     return 0;
   }
@@ -116,7 +116,7 @@ int user_command(const CommandLine& cl) {
       std::cerr << "tokend: " << hash.error().message << "\n";
       return 1;
     }
-    store::NewUser nu{username, cl.email, cl.display_name, *hash};
+    store::NewUser nu{username, cl.email, cl.display_name, *hash, cl.admin};
     auto u = (*store)->create_user(nu);
     if (!u) {
       std::cerr << "tokend: " << (u.error().code == ErrorCode::kConflict ? "the user " + username + " exists already"
@@ -124,7 +124,8 @@ int user_command(const CommandLine& cl) {
                 << "\n";
       return 1;
     }
-    std::cout << "created user " << u->username << " (id " << u->id << ")\n";
+    std::cout << "created user " << u->username << " (id " << u->id << ")" << (u->admin ? ", an admin" : "")
+              << "\n";
     return 0;
   }
   auto found = (*store)->find_user_by_username(username);
@@ -153,6 +154,16 @@ int user_command(const CommandLine& cl) {
     std::cout << "password of " << log::printable(u.username) << " changed; its browser sessions were ended\n";
     return 0;
   }
+  if (cl.command == Command::kUserGrantAdmin || cl.command == Command::kUserRevokeAdmin) {
+    const bool grant = cl.command == Command::kUserGrantAdmin;
+    if (auto s = (*store)->set_admin(u.id, grant, now_ms()); !s) {
+      std::cerr << "tokend: " << s.error().message << "\n";
+      return 1;
+    }
+    std::cout << "user " << log::printable(u.username)
+              << (grant ? " is an admin\n" : " is no longer an admin\n");
+    return 0;
+  }
   const bool disable = cl.command == Command::kUserDisable;
   if (auto s = (*store)->set_disabled(u.id, disable, now_ms()); !s) {
     std::cerr << "tokend: " << s.error().message << "\n";
@@ -160,6 +171,22 @@ int user_command(const CommandLine& cl) {
   }
   std::cout << "user " << u.username << (disable ? " disabled; its tokens and sessions are revoked\n" : " enabled\n");
   return 0;
+}
+
+// tokend token list|revoke: on the configured database, like the user verbs.
+int token_command(const CommandLine& cl) {
+  auto cfg = load(cl);
+  if (!cfg) {
+    std::cerr << "tokend: " << cfg.error().message << "\n";
+    return 1;
+  }
+  (void)log::init("warn", "");
+  auto store = open_store(*cfg);
+  if (!store) {
+    std::cerr << "tokend: " << store.error().message << "\n";
+    return 1;
+  }
+  return run_token_command(cl, **store);
 }
 
 // Each connection is a file descriptor: lift the soft limit (often 1024) up to
@@ -218,7 +245,12 @@ int run(int argc, char** argv) {
     case Command::kUserDisable:
     case Command::kUserEnable:
     case Command::kUserPasswd:
+    case Command::kUserGrantAdmin:
+    case Command::kUserRevokeAdmin:
       break;
+    case Command::kTokenList:
+    case Command::kTokenRevoke:
+      return token_command(*cl);
   }
   return user_command(*cl);
 }

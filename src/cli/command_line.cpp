@@ -1,6 +1,8 @@
 #include "tokend/cli/command_line.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <optional>
 
 #include <CLI/CLI.hpp>
@@ -47,7 +49,8 @@ std::optional<std::string> option_without_value(const std::vector<std::string>& 
   auto takes_value = [&](const std::string& name) {
     return std::any_of(commands.begin(), commands.end(), [&](const CLI::App* c) {
       const CLI::Option* o = c->get_option_no_throw(name);
-      return o != nullptr && o->get_type_size() > 0;
+      // A flag (--admin) has a type size but expects no value.
+      return o != nullptr && o->get_type_size() > 0 && o->get_expected_max() > 0;
     });
   };
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -85,6 +88,7 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
   add_username(*add, out);
   add->add_option("--email", out.email, "the account's e-mail address")->type_name("EMAIL");
   add->add_option("--display-name", out.display_name, "the name shown on the web page")->type_name("NAME");
+  add->add_flag("--admin", out.admin, "give the account the admin role (the /api/admin/ routes)");
   add_store_options(*add, out);
   CLI::App* list = user->add_subcommand("list", "List the accounts: id, username, email, state.");
   add_store_options(*list, out);
@@ -99,7 +103,32 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
       "passwd", "Set a new password (read like for add) and end the account's browser sessions.");
   add_username(*passwd, out);
   add_store_options(*passwd, out);
-  for (CLI::App* verb : {add, list, disable, enable, passwd}) verb->footer(kUserFooter);
+  CLI::App* grant_admin = user->add_subcommand(
+      "grant-admin", "Give an account the admin role; its tokens and sessions carry it from their next use.");
+  add_username(*grant_admin, out);
+  add_store_options(*grant_admin, out);
+  CLI::App* revoke_admin = user->add_subcommand("revoke-admin", "Withdraw an account's admin role, at once.");
+  add_username(*revoke_admin, out);
+  add_store_options(*revoke_admin, out);
+  for (CLI::App* verb : {add, list, disable, enable, passwd, grant_admin, revoke_admin}) verb->footer(kUserFooter);
+
+  CLI::App* token = app.add_subcommand("token", "Manage API tokens in the database (works while the server is down).");
+  token->require_subcommand(1);
+  CLI::App* token_list = token->add_subcommand(
+      "list", "List the live tokens, newest first: id, owner, name, source, created, expires, last used. Never "
+              "a token value.");
+  token_list->add_option("--user", out.username, "only this account's tokens")->type_name("USERNAME");
+  token_list->add_option("--limit", out.limit, "at most this many tokens (default 1000)")
+      ->type_name("N")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
+  add_store_options(*token_list, out);
+  CLI::App* token_revoke =
+      token->add_subcommand("revoke", "Revoke one live token by its id (from token list), whoever owns it.");
+  token_revoke->add_option("id", out.token_id, "the token's id")
+      ->required()
+      ->type_name("ID")
+      ->check(CLI::Range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()));
+  add_store_options(*token_revoke, out);
   CLI::App* hash_secret = app.add_subcommand(
       "hash-secret",
       "Print the argon2id hash of the secret on standard input's first line (16 to 1024 bytes), for "
@@ -120,7 +149,9 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
                                       [](const std::string& a) { return a == "--help" || a == "-h"; });
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
   try {
-    if (auto option = option_without_value(args, {serve, add, list, disable, enable, passwd, hash_secret});
+    if (auto option = option_without_value(
+            args, {serve, add, list, disable, enable, passwd, grant_admin, revoke_admin, token_list, token_revoke,
+                   hash_secret});
         option && !wants_help) {
       // Parsed anyway, to name the command in the hint; the error is ours.
       try {
@@ -160,6 +191,14 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
     out.command = Command::kUserEnable;
   } else if (passwd->parsed()) {
     out.command = Command::kUserPasswd;
+  } else if (grant_admin->parsed()) {
+    out.command = Command::kUserGrantAdmin;
+  } else if (revoke_admin->parsed()) {
+    out.command = Command::kUserRevokeAdmin;
+  } else if (token_list->parsed()) {
+    out.command = Command::kTokenList;
+  } else if (token_revoke->parsed()) {
+    out.command = Command::kTokenRevoke;
   } else if (hash_secret->parsed()) {
     out.command = Command::kHashSecret;
   } else {

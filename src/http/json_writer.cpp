@@ -110,6 +110,12 @@ JsonWriter& JsonWriter::value(std::int64_t n) {
   return *this;
 }
 
+JsonWriter& JsonWriter::boolean(bool b) {
+  out_.append(b ? "true" : "false");
+  first_ = false;
+  return *this;
+}
+
 JsonWriter& JsonWriter::null() {
   out_ += "null";
   first_ = false;

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,10 @@ struct Identity {
   // an existing local account with this exact, provider-verified email may be
   // linked. Off by default: an email alone never takes over an account.
   bool link_by_email = false;
+  // The admin role as the provider says (LDAP admin_group): the login service
+  // sets the account's flag to it at each login. nullopt: the provider does
+  // not manage the role, the account keeps what the CLI set.
+  std::optional<bool> admin;
 };
 
 // Why an attempt did not end in an account. Authenticators produce

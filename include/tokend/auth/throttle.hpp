@@ -29,6 +29,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "tokend/common/result.hpp"
 #include "tokend/common/time.hpp"
 #include "tokend/config/config.hpp"
 
@@ -88,6 +89,16 @@ class LoginThrottle final {
   // Direct bookkeeping without a reservation (tests, tools).
   void record_failure(std::string_view username, std::string_view address, TimeMs now);
   void record_success(std::string_view username);
+
+  // Lifts the lock of `username` (REQUIRES: normalised; every method's count
+  // of that name, "<method>:<username>" as the login service keys them, and
+  // the bare name): its recorded failures are forgotten, so its next attempt
+  // is admitted. Attempts in flight are left alone. Ok also when nothing was
+  // recorded. The admin API's POST /api/admin/throttle/unlock.
+  Status unlock_username(std::string_view username);
+  // The same for a client address (IPv6: its /64, as counted). Ok also when
+  // nothing was recorded.
+  Status unlock_address(std::string_view address);
 
   // Attempts currently in flight (reserved, not settled): for tests.
   int in_flight() const;

@@ -5,6 +5,8 @@
 // Thread-safety: parse_command_line is a pure function.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +24,10 @@ enum class Command {
   kUserDisable,
   kUserEnable,
   kUserPasswd,
+  kUserGrantAdmin,   // tokend user grant-admin NAME
+  kUserRevokeAdmin,  // tokend user revoke-admin NAME
+  kTokenList,        // tokend token list [--user NAME] [--limit N]
+  kTokenRevoke,      // tokend token revoke ID
   kHashSecret,  // tokend hash-secret: the argon2id hash of a secret read from stdin
 };
 
@@ -31,9 +37,12 @@ struct CommandLine {
   std::optional<std::string> config_file;  // --config (every command but --version)
   std::optional<std::string> db_path;      // --db
   std::optional<std::string> listen;       // --listen (serve only), not yet validated
-  std::string username;      // add, disable, enable, passwd: as typed, not yet normalised
+  std::string username;      // user verbs; token list --user (empty: every account): as typed, not yet normalised
   std::string email;         // add only
   std::string display_name;  // add only
+  bool admin = false;        // user add --admin
+  std::int64_t token_id = 0;  // token revoke: >= 1
+  std::size_t limit = 1000;   // token list --limit: 1 to 100000
 };
 
 // Parses `args`, argv without the program name. Each command accepts only
@@ -42,7 +51,8 @@ struct CommandLine {
 // Passwords are never taken from the command line.
 // Errors (code kUsage, exit code 2), with the message to print: no command,
 // an unknown command, option or extra argument, an option without its value,
-// a missing username. The message ends with a hint to run --help.
+// a missing username, a token id that is not a whole number from 1, a
+// --limit outside 1..100000. The message ends with a hint to run --help.
 Result<CommandLine> parse_command_line(const std::vector<std::string>& args);
 
 }  // namespace tokend::cli

@@ -31,6 +31,9 @@ class JsonWriter final {
   JsonWriter& value(std::string_view s);
   JsonWriter& value(const char* s) { return value(std::string_view(s)); }
   JsonWriter& value(std::int64_t n);
+  // true or false. A separate name, not value(bool): a bool would otherwise
+  // pick the integer overload silently, and an int the bool one.
+  JsonWriter& boolean(bool b);
   JsonWriter& null();
   // An array of strings as one value: ["a","b"].
   JsonWriter& value(const std::vector<std::string>& strings);

@@ -40,6 +40,9 @@ struct User {
   std::string password_hash; // argon2id PHC string; empty when the account has no password
   bool disabled = false;
   TimeMs created_at = 0;
+  // The admin role (the /api/admin/ routes). Set with set_admin(); for LDAP
+  // logins refreshed at each login from the method's admin_group.
+  bool admin = false;
 };
 
 struct NewUser {
@@ -47,6 +50,17 @@ struct NewUser {
   std::string email;
   std::string display_name;
   std::string password_hash;
+  bool admin = false;
+};
+
+// One page of accounts (list_users_page), in id order.
+struct UserQuery {
+  // Accounts whose username or email contains this text, ASCII case ignored;
+  // every character is literal (`%`, `_` and `\` match only themselves).
+  // Empty: every account.
+  std::string search;
+  std::int64_t after_id = 0;  // only ids above this one (the last id of the previous page)
+  std::size_t limit = 100;    // REQUIRES: >= 1
 };
 
 // An external identity (provider, subject) linked to a local account.
@@ -177,6 +191,15 @@ class Store {
   virtual Status set_disabled(std::int64_t user_id, bool disabled, TimeMs now) = 0;
   // Ends every browser session of the account (after a password change).
   virtual Status revoke_sessions(std::int64_t user_id, TimeMs now) = 0;
+  // Grants (true) or withdraws (false) the admin role. Tokens and sessions
+  // are untouched: they carry the role of their account at each use.
+  // Error kNotFound when there is no such user.
+  virtual Status set_admin(std::int64_t user_id, bool admin, TimeMs now) = 0;
+  // At most query.limit accounts matching query.search with an id above
+  // query.after_id, in ascending id order; empty past the last page. The
+  // search is a substring match on username and email (see UserQuery), with
+  // the text escaped for the backend's LIKE (store/like_pattern.hpp).
+  virtual Result<std::vector<User>> list_users_page(const UserQuery& query) = 0;
   // Runs `body` inside one write transaction and commits when it returns ok;
   // rolls back when it returns an error (which is returned) or throws. Writers
   // are serialised: two bodies never interleave, so a body's reads stay true
@@ -235,6 +258,16 @@ class Store {
   // when the user has no such live token (someone else's id tells nothing
   // more).
   virtual Status revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) = 0;
+  // Revokes the live token `token_id`, whoever owns it (the admin API and
+  // CLI): the record as it was before (revoked_at unset, its owner in
+  // user_id). Error kNotFound when no live token has this id (unknown,
+  // revoked or expired at `now`).
+  virtual Result<TokenRecord> revoke_any_token(std::int64_t token_id, TimeMs now) = 0;
+  // Every token that is neither revoked nor expired at `now`, of every
+  // account (user_id 0) or of one, newest first (created_at, then id, both
+  // descending), at most `limit`. For `tokend token list`.
+  virtual Result<std::vector<TokenRecord>> list_all_live_tokens(std::int64_t user_id, TimeMs now,
+                                                                std::size_t limit) = 0;
   // Records last-use times in one transaction (batched by TokenService).
   virtual Status record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) = 0;
 
@@ -245,6 +278,14 @@ class Store {
   virtual Result<SessionLookup> find_session(const crypto::Sha256& digest) = 0;
   virtual Status touch_session(std::int64_t session_id, TimeMs now) = 0;
   virtual Status revoke_session(std::int64_t session_id) = 0;
+  // The user's sessions that are neither revoked nor expired at `now`
+  // (expires_at, the absolute timeout), newest first (created_at, then id,
+  // both descending).
+  virtual Result<std::vector<SessionRecord>> list_live_sessions(std::int64_t user_id, TimeMs now) = 0;
+  // Ends the live session `session_id`, whoever owns it: the record as it was
+  // before (its owner in user_id). Error kNotFound when no session with this
+  // id is live at `now`.
+  virtual Result<SessionRecord> end_session(std::int64_t session_id, TimeMs now) = 0;
 
   // ---- maintenance
   // Ok when the database answers a trivial query.

@@ -111,6 +111,7 @@ struct LdapAuthenticator::Attempt {
   LdapStatus status;  // its libldap status
   std::string dn;
   bool group_checked = false;
+  std::optional<bool> admin;  // set when admin_group is configured and was checked
 };
 
 LdapAuthenticator::LdapAuthenticator(std::string name, LdapSettings settings,
@@ -284,6 +285,10 @@ AuthOutcome LdapAuthenticator::login_with_template(const AuthRequest& request, A
     attempt.stage = "group_check";
     if (auto outcome = check_group(*lease, entry.dn, attempt)) return *outcome;
   }
+  if (!settings_.admin_group.empty()) {
+    attempt.stage = "admin_group_check";
+    if (auto outcome = check_admin(*lease, entry.dn, attempt)) return *outcome;
+  }
   return AuthOutcome::accepted(make_identity(entry, request.username, attempt));
 }
 
@@ -349,6 +354,10 @@ AuthOutcome LdapAuthenticator::login_with_search(const AuthRequest& request, Att
     attempt.stage = "group_check";
     if (auto outcome = check_group(*service, entry.dn, attempt)) return *outcome;
   }
+  if (!settings_.admin_group.empty()) {
+    attempt.stage = "admin_group_check";
+    if (auto outcome = check_admin(*service, entry.dn, attempt)) return *outcome;
+  }
   return AuthOutcome::accepted(make_identity(entry, request.username, attempt));
 }
 
@@ -372,22 +381,46 @@ AuthOutcome LdapAuthenticator::dummy_bind(const char* reason, Attempt& attempt) 
   return AuthOutcome::rejected(reason);
 }
 
-std::optional<AuthOutcome> LdapAuthenticator::check_group(LdapConnection& connection,
-                                                          const std::string& user_dn,
-                                                          Attempt& attempt) {
+LdapSearchResult LdapAuthenticator::membership(LdapConnection& connection, const std::string& user_dn,
+                                               const std::string& group_dn) const {
   // The directory compares the DNs itself (distinguishedNameMatch), so case
   // and spacing differences between DN spellings do not matter. Both DNs are
   // escaped for the filter: a DN may contain `\`, `(`, `)` or `*`.
-  LdapSearchResult r;
   if (settings_.group_member_attr == "memberOf") {
-    r = connection.search(user_dn, LDAP_SCOPE_BASE,
-                          "(memberOf=" + escape_filter_value(settings_.required_group) + ")",
-                          {"1.1"}, 1);
-  } else {
-    r = connection.search(
-        settings_.required_group, LDAP_SCOPE_BASE,
-        "(" + settings_.group_member_attr + "=" + escape_filter_value(user_dn) + ")", {"1.1"}, 1);
+    return connection.search(user_dn, LDAP_SCOPE_BASE, "(memberOf=" + escape_filter_value(group_dn) + ")",
+                             {"1.1"}, 1);
   }
+  return connection.search(group_dn, LDAP_SCOPE_BASE,
+                           "(" + settings_.group_member_attr + "=" + escape_filter_value(user_dn) + ")", {"1.1"},
+                           1);
+}
+
+std::optional<AuthOutcome> LdapAuthenticator::check_admin(LdapConnection& connection, const std::string& user_dn,
+                                                          Attempt& attempt) {
+  const LdapSearchResult r = membership(connection, user_dn, settings_.admin_group);
+  attempt.status = r.status;
+  if (r.status.ok()) {
+    attempt.admin = r.entries.size() == 1;
+    return std::nullopt;
+  }
+  if (r.status.rc == LDAP_NO_SUCH_OBJECT) {
+    // A group that does not exist (or that the bound identity cannot see)
+    // has no members: nobody is an admin through it.
+    spdlog::warn("ldap {}: admin_group or the user's entry does not exist (or is not visible): \"{}\"", name_,
+                 log::printable(settings_.group_member_attr == "memberOf" ? user_dn : settings_.admin_group));
+    attempt.admin = false;
+    return std::nullopt;
+  }
+  // Security: an unanswered membership question fails the login rather than
+  // guess; guessing "not admin" would be safe, but would silently take the
+  // role away from every admin while the directory misbehaves.
+  return failure_from(r.status);
+}
+
+std::optional<AuthOutcome> LdapAuthenticator::check_group(LdapConnection& connection,
+                                                          const std::string& user_dn,
+                                                          Attempt& attempt) {
+  const LdapSearchResult r = membership(connection, user_dn, settings_.required_group);
   attempt.status = r.status;
   if (r.status.ok() && r.entries.size() == 1) {
     attempt.group_checked = true;
@@ -439,6 +472,7 @@ Identity LdapAuthenticator::make_identity(const LdapEntry& entry, const std::str
     });
     if (!listed) id.groups.push_back(settings_.required_group);
   }
+  id.admin = attempt.admin;
   return id;
 }
 

@@ -43,6 +43,7 @@ const std::set<std::string, std::less<>> kKnownKeys = {
     "display_name_attr",
     "id_attr",
     "required_group",
+    "admin_group",
     "group_member_attr",
     "pool_size",
 };
@@ -297,9 +298,14 @@ Result<LdapSettings> parse_ldap_settings(const std::string& name, const nlohmann
   if (p.has("required_group") && !is_valid_dn(s.required_group)) {
     return p.error("required_group", "is not a DN");
   }
+  // --- admin role: members of admin_group are admins, refreshed at each login
+  if (auto st = p.read("admin_group", s.admin_group); !st) return st.error();
+  if (p.has("admin_group") && !is_valid_dn(s.admin_group)) {
+    return p.error("admin_group", "is not a DN");
+  }
   if (p.has("group_member_attr")) {
-    if (!p.has("required_group"))
-      return p.error("group_member_attr", "only used with required_group");
+    if (!p.has("required_group") && !p.has("admin_group"))
+      return p.error("group_member_attr", "only used with required_group or admin_group");
     if (auto st = p.read("group_member_attr", s.group_member_attr); !st) return st.error();
     if (iequals(s.group_member_attr, "member")) {
       s.group_member_attr = "member";

@@ -20,11 +20,11 @@ Link read_link(const Stmt& s) {
 Result<User> AccountQueries::insert_user(const NewUser& user, TimeMs now) {
   Connection& c = c_;
   auto st = c.prepare(
-      "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at) "
-      "VALUES (?, ?, ?, ?, ?, ?)");
+      "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at, admin) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
   if (!st) return st.error();
   st->bind(1, user.username).bind(2, user.email).bind(3, user.display_name).bind(4, user.password_hash);
-  st->bind(5, now).bind(6, now);
+  st->bind(5, now).bind(6, now).bind(7, std::int64_t{user.admin ? 1 : 0});
   const int rc = st->step();
   if (rc == SQLITE_CONSTRAINT_UNIQUE) return Error{ErrorCode::kConflict, "the username is taken"};
   if (rc != SQLITE_DONE) return db_error(c, "inserting a user");
@@ -35,13 +35,14 @@ Result<User> AccountQueries::insert_user(const NewUser& user, TimeMs now) {
   u.display_name = user.display_name;
   u.password_hash = user.password_hash;
   u.created_at = now;
+  u.admin = user.admin;
   return u;
 }
 
 Result<User> AccountQueries::find_user_by_username(std::string_view username) {
   Connection& c = c_;
   auto st = c.prepare(
-      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users WHERE username = ?");
+      "SELECT id, username, email, display_name, password_hash, disabled, created_at, admin FROM users WHERE username = ?");
   if (!st) return st.error();
   st->bind(1, username);
   const int rc = st->step();
@@ -53,7 +54,7 @@ Result<User> AccountQueries::find_user_by_username(std::string_view username) {
 Result<User> AccountQueries::find_user(std::int64_t id) {
   Connection& c = c_;
   auto st = c.prepare(
-      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users WHERE id = ?");
+      "SELECT id, username, email, display_name, password_hash, disabled, created_at, admin FROM users WHERE id = ?");
   if (!st) return st.error();
   st->bind(1, id);
   const int rc = st->step();
@@ -66,7 +67,7 @@ Result<std::vector<User>> AccountQueries::find_users_by_email(std::string_view e
   Connection& c = c_;
   // COLLATE NOCASE: ASCII case folding, on the users_email index.
   auto st = c.prepare(
-      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users "
+      "SELECT id, username, email, display_name, password_hash, disabled, created_at, admin FROM users "
       "WHERE email = ? COLLATE NOCASE ORDER BY id");
   if (!st) return st.error();
   st->bind(1, email);

@@ -61,6 +61,17 @@ CREATE INDEX sessions_user ON sessions (user_id);
     R"sql(
 ALTER TABLE tokens ADD COLUMN scopes TEXT;
 )sql",
+    // 3: reserved for the shared-throttle branch (the login throttle's state in
+    // the database), developed at the same time; at the merge its real entry
+    // replaces this one. Nothing below depends on it.
+    R"sql(
+SELECT 1;
+)sql",
+    // 4: the admin role (docs/operations.md, "Administrators"): granted with
+    // `tokend user grant-admin`, or at each LDAP login by admin_group.
+    R"sql(
+ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

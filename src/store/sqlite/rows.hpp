@@ -13,7 +13,7 @@
 namespace tokend::store::sqlite {
 
 // A User from columns first.. of `s`: id, username, email, display_name,
-// password_hash, disabled, created_at.
+// password_hash, disabled, created_at, admin (migration 4).
 inline User read_user(const Stmt& s, int first) {
   User u;
   u.id = s.int64(first);
@@ -23,6 +23,7 @@ inline User read_user(const Stmt& s, int first) {
   u.password_hash = s.text(first + 4);
   u.disabled = s.int64(first + 5) != 0;
   u.created_at = s.int64(first + 6);
+  u.admin = s.int64(first + 7) != 0;
   return u;
 }
 

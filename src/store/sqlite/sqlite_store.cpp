@@ -86,7 +86,7 @@ Result<std::vector<User>> SqliteStore::list_users() {
   auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
-      "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users ORDER BY username");
+      "SELECT id, username, email, display_name, password_hash, disabled, created_at, admin FROM users ORDER BY username");
   if (!st) return st.error();
   std::vector<User> out;
   int rc;
@@ -235,7 +235,7 @@ Result<TokenLookup> SqliteStore::find_token(const crypto::Sha256& digest) {
       "SELECT t.id, t.user_id, t.name, t.source, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, "
       // Not the password hash: the token path has no use for it (and copying
       // it was an allocation per validation).
-      "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at, t.scopes "
+      "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at, u.admin, t.scopes "
       "FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = ?");
   if (!st) return st.error();
   st->bind_blob_static(1, digest_ptr(digest), kDigestLen);  // `digest` outlives `st`
@@ -243,7 +243,7 @@ Result<TokenLookup> SqliteStore::find_token(const crypto::Sha256& digest) {
   if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such token"};
   if (rc != SQLITE_ROW) return db_error(**lease, "finding a token");
   TokenLookup l{read_token(*st, 0), read_user(*st, 8)};
-  l.token.scopes = read_scopes(*st, 15);
+  l.token.scopes = read_scopes(*st, 16);
   return l;
 }
 
@@ -357,7 +357,7 @@ Result<SessionLookup> SqliteStore::find_session(const crypto::Sha256& digest) {
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
       "SELECT s.id, s.user_id, s.method, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, "
-      "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at "
+      "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at, u.admin "
       "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.digest = ?");
   if (!st) return st.error();
   st->bind_blob_static(1, digest_ptr(digest), kDigestLen);  // `digest` outlives `st`

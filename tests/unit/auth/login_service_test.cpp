@@ -466,3 +466,33 @@ TEST_CASE("LoginService: a throttled canonical name stops the check", "[auth][lo
     CHECK(r.retry_after >= 1);
   });
 }
+
+TEST_CASE("LoginService: the directory's admin role is applied at every login", "[auth][login][admin]") {
+  for_each_backend([](Store& s) {
+    Login l(s);
+    FakeAuthenticator a("ldap", Authenticator::Credentials::kPassword);
+    std::optional<bool> in_admin_group = true;
+    a.answer = [&in_admin_group](const AuthRequest&) {
+      Identity id = profile("ldap", "uid=alice,dc=example,dc=org", "alice", "alice@example.org");
+      id.admin = in_admin_group;
+      return AuthOutcome::accepted(id);
+    };
+    const LoginResult first = l.as(a, "alice");
+    REQUIRE(first.ok());
+    CHECK(first.user.admin);
+    CHECK(s.find_user(first.user.id)->admin);
+    // Out of the group: the role goes at the next login.
+    in_admin_group = false;
+    const LoginResult second = l.as(a, "alice");
+    REQUIRE(second.ok());
+    CHECK_FALSE(second.user.admin);
+    CHECK_FALSE(s.find_user(first.user.id)->admin);
+    // A method that does not manage the role (nullopt) leaves what the CLI set.
+    REQUIRE(s.set_admin(first.user.id, true, kT0).ok());
+    in_admin_group = std::nullopt;
+    const LoginResult third = l.as(a, "alice");
+    REQUIRE(third.ok());
+    CHECK(third.user.admin);
+    CHECK(s.find_user(first.user.id)->admin);
+  });
+}

@@ -189,3 +189,55 @@ TEST_CASE("parse_command_line reads hash-secret, which takes only --config", "[c
   CHECK(contains(usage_error({"hash-secret", "--db", "x.db"}), "--db"));
   CHECK(contains(usage_error({"hash-secret", "--config"}), "--config"));
 }
+
+TEST_CASE("parse_command_line reads the admin verbs: user add --admin, grant-admin, revoke-admin", "[cli][admin]") {
+  auto add = parsed({"user", "add", "root", "--admin", "--db", "x.db"});
+  CHECK(add.command == Command::kUserAdd);
+  CHECK(add.admin);
+  CHECK(add.db_path == "x.db");
+  CHECK_FALSE(parsed({"user", "add", "alice"}).admin);
+  auto grant = parsed({"user", "grant-admin", "Alice", "--config", "c.json"});
+  CHECK(grant.command == Command::kUserGrantAdmin);
+  CHECK(grant.username == "Alice");
+  CHECK(grant.config_file == "c.json");
+  auto revoke = parsed({"user", "revoke-admin", "alice"});
+  CHECK(revoke.command == Command::kUserRevokeAdmin);
+  CHECK(revoke.username == "alice");
+  CHECK(contains(usage_error({"user", "grant-admin"}), "username"));
+  CHECK(contains(usage_error({"user", "revoke-admin", "a", "b"}), "b"));
+  // --admin belongs to add only; as a flag it does not swallow the next argument.
+  CHECK(contains(usage_error({"user", "grant-admin", "alice", "--admin"}), "--admin"));
+  auto flag_then_option = parsed({"user", "add", "alice", "--admin", "--email", "a@example.org"});
+  CHECK(flag_then_option.admin);
+  CHECK(flag_then_option.email == "a@example.org");
+}
+
+TEST_CASE("parse_command_line reads token list and token revoke", "[cli][admin]") {
+  auto all = parsed({"token", "list"});
+  CHECK(all.command == Command::kTokenList);
+  CHECK(all.username.empty());
+  CHECK(all.limit == 1000);
+  auto one = parsed({"token", "list", "--user", "Alice", "--limit", "5", "--db", "x.db"});
+  CHECK(one.command == Command::kTokenList);
+  CHECK(one.username == "Alice");
+  CHECK(one.limit == 5);
+  CHECK(one.db_path == "x.db");
+  auto revoke = parsed({"token", "revoke", "42", "--config", "c.json"});
+  CHECK(revoke.command == Command::kTokenRevoke);
+  CHECK(revoke.token_id == 42);
+  CHECK(revoke.config_file == "c.json");
+
+  CHECK(contains(usage_error({"token"}), "token"));
+  CHECK(contains(usage_error({"token", "revoke"}), "id"));
+  CHECK_FALSE(parse_command_line({"token", "revoke", "0"}).ok());
+  CHECK_FALSE(parse_command_line({"token", "revoke", "abc"}).ok());
+  CHECK_FALSE(parse_command_line({"token", "revoke", "1", "2"}).ok());
+  CHECK_FALSE(parse_command_line({"token", "list", "--limit", "0"}).ok());
+  CHECK_FALSE(parse_command_line({"token", "list", "--limit", "100001"}).ok());
+  CHECK(contains(usage_error({"token", "list", "--user"}), "--user"));
+  CHECK(contains(usage_error({"token", "list", "--user", "--db", "x.db"}), "--user needs a value"));
+  CHECK(contains(usage_error({"token", "list", "--email", "a@b"}), "--email"));
+  auto help = parsed({"token", "list", "--help"});
+  CHECK(help.command == Command::kHelp);
+  CHECK(contains(help.help, "--user"));
+}

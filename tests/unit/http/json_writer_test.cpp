@@ -83,3 +83,18 @@ TEST_CASE("append_json_string replaces bytes that are not UTF-8", "[http][json][
     REQUIRE_NOTHROW(parsed.dump());  // throws on invalid UTF-8
   }
 }
+
+TEST_CASE("JsonWriter writes booleans as true and false", "[http][json]") {
+  JsonWriter w;
+  w.begin_object();
+  w.key("admin").boolean(true);
+  w.key("disabled").boolean(false);
+  w.key("n").value(std::int64_t{1});
+  w.end_object();
+  const std::string text = w.take();
+  CHECK(text == R"({"admin":true,"disabled":false,"n":1})");
+  const json j = json::parse(text);
+  CHECK(j["admin"] == true);
+  CHECK(j["admin"].is_boolean());
+  CHECK(j["disabled"].is_boolean());
+}

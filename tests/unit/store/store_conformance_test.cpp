@@ -757,6 +757,214 @@ TEST_CASE("Store conformance: sessions insert, find, touch, revoke", "[store][se
   });
 }
 
+// ================================================================ administration
+
+TEST_CASE("Store conformance: the admin role is stored, set and withdrawn", "[store][admin]") {
+  for_each_backend([](Store& s) {
+    const User plain = make_user(s, "alice");
+    CHECK_FALSE(plain.admin);
+    NewUser n;
+    n.username = "root";
+    n.email = "root@example.org";
+    n.admin = true;
+    auto made = s.create_user(n);
+    REQUIRE(made.ok());
+    CHECK(made->admin);
+    auto found = s.find_user_by_username("root");
+    REQUIRE(found.ok());
+    CHECK(found->admin);
+
+    REQUIRE(s.set_admin(plain.id, true, kT0).ok());
+    CHECK(s.find_user(plain.id)->admin);
+    // The token and session lookups carry the role (the admin API reads it there).
+    make_token(s, plain.id, "alice-token", kT0, kNever);
+    make_session(s, plain.id, "alice-session", kT0, kNever);
+    CHECK(find_token(s, "alice-token")->user.admin);
+    CHECK(find_session(s, "alice-session")->user.admin);
+    REQUIRE(s.set_admin(plain.id, false, kT0).ok());
+    CHECK_FALSE(s.find_user(plain.id)->admin);
+    CHECK_FALSE(find_token(s, "alice-token")->user.admin);
+    CHECK_FALSE(find_session(s, "alice-session")->user.admin);
+    // The role changes nothing else.
+    CHECK_FALSE(s.find_user(plain.id)->disabled);
+    CHECK(find_token(s, "alice-token")->token.revoked_at == std::nullopt);
+
+    auto none = s.set_admin(plain.id + 1000, true, kT0);
+    REQUIRE_FALSE(none.ok());
+    CHECK(none.error().is_not_found());
+    // list_users carries it too.
+    auto all = s.list_users();
+    REQUIRE(all.ok());
+    for (const auto& u : *all) CHECK(u.admin == (u.username == "root"));
+  });
+}
+
+TEST_CASE("Store conformance: list_users_page pages in id order and searches literally", "[store][admin]") {
+  for_each_backend([](Store& s) {
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < 7; ++i) ids.push_back(make_user(s, "user" + std::to_string(i)).id);
+    const User pct = make_user(s, "100%sure", "pct@example.org");
+    const User under = make_user(s, "a_b", "under@example.org");
+    const User slash = make_user(s, "back\\slash", "bs@example.org");
+    const User mail = make_user(s, "carol", "Carol.Smith@Example.ORG");
+    ids.insert(ids.end(), {pct.id, under.id, slash.id, mail.id});
+
+    // Every account, in pages of 4, each after the last id of the previous one.
+    std::vector<std::int64_t> seen;
+    tokend::store::UserQuery q;
+    q.limit = 4;
+    for (int page = 0; page < 10; ++page) {
+      auto got = s.list_users_page(q);
+      REQUIRE(got.ok());
+      if (got->empty()) break;
+      CHECK(got->size() <= 4);
+      for (const auto& u : *got) {
+        seen.push_back(u.id);
+        CHECK(u.password_hash.empty());  // never handed out by the listing
+      }
+      q.after_id = got->back().id;
+    }
+    CHECK(seen == ids);
+
+    auto search = [&](const std::string& text) {
+      tokend::store::UserQuery sq;
+      sq.search = text;
+      sq.limit = 100;
+      auto got = s.list_users_page(sq);
+      REQUIRE(got.ok());
+      std::vector<std::string> names;
+      for (const auto& u : *got) names.push_back(u.username);
+      return names;
+    };
+    CHECK(search("user3") == std::vector<std::string>{"user3"});
+    CHECK(search("USER3") == std::vector<std::string>{"user3"});  // ASCII case ignored
+    CHECK(search("ser").size() == 7);
+    // LIKE's wildcards and escape character are literal text.
+    CHECK(search("%") == std::vector<std::string>{"100%sure"});
+    CHECK(search("_") == std::vector<std::string>{"a_b"});
+    CHECK(search("\\") == std::vector<std::string>{"back\\slash"});
+    CHECK(search("0%s") == std::vector<std::string>{"100%sure"});
+    CHECK(search("a%b").empty());
+    // The email matches too, case ignored.
+    CHECK(search("smith@example.org") == std::vector<std::string>{"carol"});
+    CHECK(search("nobody-has-this").empty());
+    // Search and paging together.
+    tokend::store::UserQuery sq;
+    sq.search = "user";
+    sq.limit = 3;
+    auto first = s.list_users_page(sq);
+    REQUIRE(first.ok());
+    REQUIRE(first->size() == 3);
+    sq.after_id = first->back().id;
+    auto second = s.list_users_page(sq);
+    REQUIRE(second.ok());
+    REQUIRE(second->size() == 3);
+    CHECK(second->front().username == "user3");
+  });
+}
+
+TEST_CASE("Store conformance: revoke_any_token revokes any live token once", "[store][admin][tokens]") {
+  for_each_backend([](Store& s) {
+    const TimeMs now = kT0 + kDay;
+    const User alice = make_user(s, "alice");
+    const User bob = make_user(s, "bob");
+    const auto live = make_token(s, bob.id, "bob-live", kT0, kNever, "ci");
+    const auto expired = make_token(s, bob.id, "bob-expired", kT0, kT0 + 1000);
+    const auto other = make_token(s, alice.id, "alice-live", kT0, kNever);
+
+    auto r = s.revoke_any_token(live.id, now);
+    REQUIRE(r.ok());
+    CHECK(r->id == live.id);
+    CHECK(r->user_id == bob.id);
+    CHECK(r->name == "ci");
+    CHECK(find_token(s, "bob-live")->token.revoked_at == now);
+    // Once only: a revoked, an expired or an unknown id is kNotFound.
+    for (const std::int64_t id : {live.id, expired.id, other.id + 1000}) {
+      auto again = s.revoke_any_token(id, now);
+      REQUIRE_FALSE(again.ok());
+      CHECK(again.error().is_not_found());
+    }
+    CHECK_FALSE(find_token(s, "bob-expired")->token.revoked_at.has_value());
+    // Nobody else's token was touched.
+    CHECK_FALSE(find_token(s, "alice-live")->token.revoked_at.has_value());
+    // The owner-checked revoke_token keeps its meaning.
+    auto wrong_owner = s.revoke_token(bob.id, other.id, now);
+    REQUIRE_FALSE(wrong_owner.ok());
+    CHECK(wrong_owner.error().is_not_found());
+  });
+}
+
+TEST_CASE("Store conformance: list_all_live_tokens lists every account's or one's, newest first", "[store][admin][tokens]") {
+  for_each_backend([](Store& s) {
+    const TimeMs now = kT0 + kDay;
+    const User alice = make_user(s, "alice");
+    const User bob = make_user(s, "bob");
+    const auto a1 = make_token(s, alice.id, "a1", kT0 + 1, kNever);
+    const auto b1 = make_token(s, bob.id, "b1", kT0 + 2, kNever);
+    const auto a2 = make_token(s, alice.id, "a2", kT0 + 3, kNever);
+    make_token(s, bob.id, "b-expired", kT0 + 4, kT0 + 5);
+    const auto b2 = make_token(s, bob.id, "b-revoked", kT0 + 6, kNever);
+    REQUIRE(s.revoke_token(bob.id, b2.id, now).ok());
+
+    auto ids = [](const std::vector<tokend::store::TokenRecord>& list) {
+      std::vector<std::int64_t> out;
+      for (const auto& t : list) out.push_back(t.id);
+      return out;
+    };
+    auto all = s.list_all_live_tokens(0, now, 100);
+    REQUIRE(all.ok());
+    CHECK(ids(*all) == std::vector<std::int64_t>{a2.id, b1.id, a1.id});
+    auto only_alice = s.list_all_live_tokens(alice.id, now, 100);
+    REQUIRE(only_alice.ok());
+    CHECK(ids(*only_alice) == std::vector<std::int64_t>{a2.id, a1.id});
+    auto two = s.list_all_live_tokens(0, now, 2);
+    REQUIRE(two.ok());
+    CHECK(ids(*two) == std::vector<std::int64_t>{a2.id, b1.id});
+  });
+}
+
+TEST_CASE("Store conformance: list_live_sessions and end_session", "[store][admin][sessions]") {
+  for_each_backend([](Store& s) {
+    const TimeMs now = kT0 + 10'000;
+    const User alice = make_user(s, "alice");
+    const User bob = make_user(s, "bob");
+    const auto old_one = make_session(s, alice.id, "s-old", kT0, kT0 + kDay);
+    const auto new_one = make_session(s, alice.id, "s-new", kT0 + 5, kT0 + kDay);
+    make_session(s, alice.id, "s-expired", kT0, kT0 + 1000);
+    const auto revoked = make_session(s, alice.id, "s-revoked", kT0 + 1, kT0 + kDay);
+    REQUIRE(s.revoke_session(revoked.id).ok());
+    const auto bobs = make_session(s, bob.id, "s-bob", kT0, kT0 + kDay);
+
+    auto list = s.list_live_sessions(alice.id, now);
+    REQUIRE(list.ok());
+    REQUIRE(list->size() == 2);
+    CHECK((*list)[0].id == new_one.id);
+    CHECK((*list)[1].id == old_one.id);
+    CHECK((*list)[0].method == "userpass");
+    CHECK((*list)[0].expires_at == kT0 + kDay);
+    CHECK_FALSE((*list)[0].revoked);
+
+    auto ended = s.end_session(old_one.id, now);
+    REQUIRE(ended.ok());
+    CHECK(ended->user_id == alice.id);
+    CHECK(find_session(s, "s-old")->session.revoked);
+    auto after = s.list_live_sessions(alice.id, now);
+    REQUIRE(after.ok());
+    REQUIRE(after->size() == 1);
+    CHECK((*after)[0].id == new_one.id);
+    // Ended, revoked, expired or unknown: kNotFound.
+    for (const std::int64_t id : {old_one.id, revoked.id, bobs.id + 1000}) {
+      auto again = s.end_session(id, now);
+      REQUIRE_FALSE(again.ok());
+      CHECK(again.error().is_not_found());
+    }
+    CHECK_FALSE(find_session(s, "s-bob")->session.revoked);
+    auto none = s.list_live_sessions(alice.id + bob.id + 1000, now);
+    REQUIRE(none.ok());
+    CHECK(none->empty());
+  });
+}
+
 // ================================================================ maintenance
 
 TEST_CASE("Store conformance: ping", "[store]") {
@@ -875,6 +1083,32 @@ TEST_CASE("SqliteStore keeps data across reopening and migrates once", "[store][
   // One row per migration, however often the file was opened.
   CHECK(raw.scalar("SELECT COUNT(*) FROM schema_migrations") == tokend::store::sqlite::SqliteStore::schema_version());
   CHECK(raw.scalar("SELECT COUNT(*) FROM users") == 3);
+}
+
+TEST_CASE("SqliteStore migration 4 adds the admin role to existing accounts, off", "[store][sqlite][admin]") {
+  tokend::testing::TempDir dir;
+  const std::string path = dir.file("tokend.db");
+  std::int64_t id = 0;
+  {
+    auto s = open_at(path);
+    REQUIRE(s.ok());
+    id = make_user(**s, "alice").id;
+  }
+  {
+    // Back to a database written before migration 4.
+    RawDb raw(path);
+    raw.exec("ALTER TABLE users DROP COLUMN admin");
+    raw.exec("DELETE FROM schema_migrations WHERE version >= 4");
+  }
+  auto s = open_at(path);
+  REQUIRE(s.ok());
+  auto u = (*s)->find_user(id);
+  REQUIRE(u.ok());
+  CHECK_FALSE(u->admin);
+  REQUIRE((*s)->set_admin(id, true, kT0).ok());
+  CHECK((*s)->find_user(id)->admin);
+  RawDb raw(path);
+  CHECK(raw.scalar("SELECT MAX(version) FROM schema_migrations") == 4);
 }
 
 TEST_CASE("SqliteStore refuses a database from a newer tokend", "[store][sqlite]") {

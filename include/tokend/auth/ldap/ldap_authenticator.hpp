@@ -42,6 +42,7 @@ class LdapConnection;
 class LdapConnectionPool;
 class LdapWatchdog;
 struct LdapEntry;
+struct LdapSearchResult;
 
 class LdapAuthenticator final : public Authenticator {
  public:
@@ -79,6 +80,14 @@ class LdapAuthenticator final : public Authenticator {
   // nullopt when the user is in required_group; else rejected or failed.
   std::optional<AuthOutcome> check_group(LdapConnection& connection, const std::string& user_dn,
                                          Attempt& attempt);
+  // Sets attempt.admin from admin_group; an outcome only when the directory
+  // failed to answer.
+  std::optional<AuthOutcome> check_admin(LdapConnection& connection, const std::string& user_dn,
+                                         Attempt& attempt);
+  // The base search that answers "is `user_dn` a member of `group_dn`?" (one
+  // entry: yes) by group_member_attr.
+  LdapSearchResult membership(LdapConnection& connection, const std::string& user_dn,
+                              const std::string& group_dn) const;
   Identity make_identity(const LdapEntry& entry, const std::string& typed,
                          const Attempt& attempt) const;
 

@@ -39,7 +39,11 @@ struct LdapSettings {
   std::string id_attr = "entryUUID";  // "dn": always the entry's DN
 
   std::string required_group;                // empty: no group requirement
-  std::string group_member_attr = "member";  // member | uniqueMember | memberOf
+  // Members of this group get the admin role, others lose it, at each login
+  // (the same membership check as required_group). Empty: the directory does
+  // not manage the role (the CLI does).
+  std::string admin_group;
+  std::string group_member_attr = "member";  // member | uniqueMember | memberOf (both groups)
 
   int pool_size = 4;
   std::string label = "Directory";

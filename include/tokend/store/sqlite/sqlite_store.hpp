@@ -59,6 +59,8 @@ class SqliteStore final : public Store {
   Status set_password_hash(std::int64_t user_id, const std::string& phc) override;
   Status set_disabled(std::int64_t user_id, bool disabled, TimeMs now) override;
   Status revoke_sessions(std::int64_t user_id, TimeMs now) override;
+  Status set_admin(std::int64_t user_id, bool admin, TimeMs now) override;
+  Result<std::vector<User>> list_users_page(const UserQuery& query) override;
   Status in_transaction(const TransactionBody& body) override;
 
   Result<TokenRecord> insert_token(const NewToken& token) override;
@@ -70,12 +72,17 @@ class SqliteStore final : public Store {
                                                          const std::optional<TokenPosition>& after) override;
   Result<std::int64_t> count_live_tokens(std::int64_t user_id, TimeMs now) override;
   Status revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) override;
+  Result<TokenRecord> revoke_any_token(std::int64_t token_id, TimeMs now) override;
+  Result<std::vector<TokenRecord>> list_all_live_tokens(std::int64_t user_id, TimeMs now,
+                                                        std::size_t limit) override;
   Status record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) override;
 
   Result<SessionRecord> insert_session(const NewSession& session) override;
   Result<SessionLookup> find_session(const crypto::Sha256& digest) override;
   Status touch_session(std::int64_t session_id, TimeMs now) override;
   Status revoke_session(std::int64_t session_id) override;
+  Result<std::vector<SessionRecord>> list_live_sessions(std::int64_t user_id, TimeMs now) override;
+  Result<SessionRecord> end_session(std::int64_t session_id, TimeMs now) override;
 
   Status ping() override;
   Status purge(TimeMs cutoff) override;

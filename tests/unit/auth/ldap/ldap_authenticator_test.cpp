@@ -538,3 +538,56 @@ TEST_CASE("LDAP metrics and logs: counted by result, never the password",
   // A newline in a username cannot start a forged log line.
   CHECK(log.find("\n2099-01-01 forged line") == std::string::npos);
 }
+
+TEST_CASE("LDAP admin_group: members are admins, others are not", "[ldap][slapd][admin]") {
+  auto& fx = shared_slapd();
+  SECTION("member of a groupOfNames (search mode)") {
+    json config = search_config(fx);
+    config["admin_group"] = e2e::SlapdFixture::kGroupDn;
+    Harness h(config);
+    const AuthOutcome alice = h.login("alice", "alice-password-1");
+    REQUIRE(alice.kind == Kind::kAccepted);
+    REQUIRE(alice.identity.admin.has_value());
+    CHECK(*alice.identity.admin);
+    // Not a member: accepted (no required_group), and not an admin.
+    const AuthOutcome bob = h.login("bob", "bob-password-2");
+    REQUIRE(bob.kind == Kind::kAccepted);
+    REQUIRE(bob.identity.admin.has_value());
+    CHECK_FALSE(*bob.identity.admin);
+    // A wrong password is still a plain rejection.
+    CHECK(h.login("alice", "wrong-password").kind == Kind::kRejected);
+  }
+  SECTION("uniqueMember, together with required_group") {
+    json config = search_config(fx);
+    config["required_group"] = e2e::SlapdFixture::kUniqueGroupDn;
+    config["admin_group"] = e2e::SlapdFixture::kUniqueGroupDn;
+    config["group_member_attr"] = "uniqueMember";
+    Harness h(config);
+    const AuthOutcome alice = h.login("alice", "alice-password-1");
+    REQUIRE(alice.kind == Kind::kAccepted);
+    CHECK(alice.identity.admin == std::optional<bool>(true));
+    CHECK(h.login("bob", "bob-password-2").reason == "not_in_group");
+  }
+  SECTION("memberOf, DN template mode") {
+    json config = template_config(fx);
+    config["admin_group"] = "CN=Tokend-Users, OU=Groups, DC=Example, DC=Org";
+    config["group_member_attr"] = "memberOf";
+    Harness h(config);
+    CHECK(h.login("alice", "alice-password-1").identity.admin == std::optional<bool>(true));
+    CHECK(h.login("bob", "bob-password-2").identity.admin == std::optional<bool>(false));
+  }
+  SECTION("a group that does not exist makes nobody an admin") {
+    json config = search_config(fx);
+    config["admin_group"] = "cn=nope,ou=groups,dc=example,dc=org";
+    Harness h(config);
+    const AuthOutcome alice = h.login("alice", "alice-password-1");
+    REQUIRE(alice.kind == Kind::kAccepted);
+    CHECK(alice.identity.admin == std::optional<bool>(false));
+  }
+  SECTION("without admin_group the directory does not manage the role") {
+    Harness h(search_config(fx));
+    const AuthOutcome alice = h.login("alice", "alice-password-1");
+    REQUIRE(alice.kind == Kind::kAccepted);
+    CHECK_FALSE(alice.identity.admin.has_value());
+  }
+}

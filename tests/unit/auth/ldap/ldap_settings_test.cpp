@@ -293,6 +293,24 @@ TEST_CASE("LDAP settings: every invalid key is refused with its name", "[ldap][c
     doc.erase("required_group");
     CHECK(starts_with(refusal(doc), "ldap.group_member_attr:"));
   }
+  SECTION("admin_group") {
+    json doc = search_config();
+    CHECK(parse_ldap_settings("ldap", doc)->admin_group.empty());
+    doc["admin_group"] = "tokend-admins";
+    CHECK(starts_with(refusal(doc), "ldap.admin_group:"));
+    doc["admin_group"] = 5;
+    CHECK(starts_with(refusal(doc), "ldap.admin_group:"));
+    doc["admin_group"] = "cn=tokend-admins,ou=groups,dc=example,dc=org";
+    auto r = parse_ldap_settings("ldap", doc);
+    REQUIRE(r.ok());
+    CHECK(r->admin_group == "cn=tokend-admins,ou=groups,dc=example,dc=org");
+    CHECK(r->required_group.empty());
+    // group_member_attr applies to admin_group alone too.
+    doc["group_member_attr"] = "memberOf";
+    auto m = parse_ldap_settings("ldap", doc);
+    REQUIRE(m.ok());
+    CHECK(m->group_member_attr == "memberOf");
+  }
   SECTION("label and type") {
     json doc = search_config();
     doc["label"] = "";

@@ -38,16 +38,24 @@ class RefusingStore final : public store::Store {
   Status set_password_hash(std::int64_t, const std::string&) override { return no(); }
   Status set_disabled(std::int64_t, bool, tokend::TimeMs) override { return no(); }
   Status revoke_sessions(std::int64_t, tokend::TimeMs) override { return no(); }
+  Status set_admin(std::int64_t, bool, tokend::TimeMs) override { return no(); }
+  Result<std::vector<store::User>> list_users_page(const store::UserQuery&) override { return no(); }
   Status in_transaction(const TransactionBody&) override { return no(); }
   Result<store::TokenRecord> insert_token(const store::NewToken&) override { return no(); }
   Result<store::TokenLookup> find_token(const tokend::crypto::Sha256&) override { return no(); }
   Result<std::vector<store::TokenRecord>> list_live_tokens(std::int64_t, tokend::TimeMs) override { return no(); }
   Status revoke_token(std::int64_t, std::int64_t, tokend::TimeMs) override { return no(); }
+  Result<store::TokenRecord> revoke_any_token(std::int64_t, tokend::TimeMs) override { return no(); }
+  Result<std::vector<store::TokenRecord>> list_all_live_tokens(std::int64_t, tokend::TimeMs, std::size_t) override {
+    return no();
+  }
   Status record_token_use(const std::vector<std::pair<std::int64_t, tokend::TimeMs>>&) override { return no(); }
   Result<store::SessionRecord> insert_session(const store::NewSession&) override { return no(); }
   Result<store::SessionLookup> find_session(const tokend::crypto::Sha256&) override { return no(); }
   Status touch_session(std::int64_t, tokend::TimeMs) override { return no(); }
   Status revoke_session(std::int64_t) override { return no(); }
+  Result<std::vector<store::SessionRecord>> list_live_sessions(std::int64_t, tokend::TimeMs) override { return no(); }
+  Result<store::SessionRecord> end_session(std::int64_t, tokend::TimeMs) override { return no(); }
   Status ping() override { return no(); }
   Status purge(tokend::TimeMs) override { return no(); }
 };
