@@ -20,6 +20,8 @@
 
 #include "tokend/api/api.hpp"
 #include "tokend/app/worker_pool.hpp"
+#include "tokend/app/audit_setup.hpp"
+#include "tokend/audit/json_lines_log.hpp"
 #include "tokend/auth/login_service.hpp"
 #include "tokend/auth/registry.hpp"
 #include "tokend/auth/throttle.hpp"
@@ -87,15 +89,23 @@ int serve(const config::Config& config) {
   std::unique_ptr<store::Store> store = std::move(*opened);
   spdlog::info("database: {} {}", config.database.driver, config.database.path);
 
+  // The audit trail first: a server that cannot record must not serve.
+  auto audit_log = open_audit(config);
+  if (!audit_log) {
+    spdlog::critical("{}", audit_log.error().message);
+    return 1;
+  }
+  audit::AuditLog* audit = audit_log->get();  // null when audit.enabled is false
+
   metrics::Metrics metrics;
   auth::PasswordHasher hasher(config.passwords);
   hasher.count_computations_in(metrics.counter(
       "tokend_password_hash_computations_total",
       "argon2id computations run: password hashes, verifications and the dummy verifications of unknown users."));
   auth::LoginThrottle throttle(config.throttle);
-  auth::LoginService login(*store, throttle, metrics);
-  token::TokenService tokens(*store, config.tokens, metrics);
-  session::SessionService sessions(*store, config.sessions);
+  auth::LoginService login(*store, throttle, metrics, audit);
+  token::TokenService tokens(*store, config.tokens, metrics, audit);
+  session::SessionService sessions(*store, config.sessions, audit);
 
   auto registry = auth::Registry::build(auth::FactoryContext{config, *store, metrics, hasher});
   if (!registry) {
@@ -103,6 +113,7 @@ int serve(const config::Config& config) {
     return 1;
   }
   for (const auto& m : registry->all()) spdlog::info("authentication method: {} ({})", m->name(), m->type());
+  record_config_loaded(audit, config, *registry);
 
   // Hashing and SQLite on one pool; calls to directories and providers on
   // another, so a slow upstream cannot take the database work down with it.
@@ -114,7 +125,7 @@ int serve(const config::Config& config) {
   WorkerPool bulk("bulk", config.threads.bulk_workers, config.threads.bulk_queue);
 
   http::Router router;
-  api::ApiContext ctx{config, *store, metrics, *registry, login, tokens, sessions, &hasher, &throttle};
+  api::ApiContext ctx{config, *store, metrics, *registry, login, tokens, sessions, &hasher, &throttle, audit};
   api::register_routes(router, ctx);
 
   // One io_context per I/O thread, each run by one thread (the HTTP server
@@ -134,6 +145,8 @@ int serve(const config::Config& config) {
   // Before the server listens: from then on SIGINT/SIGTERM must end in a
   // graceful shutdown, not the default action.
   net::signal_set signals(main_context, SIGINT, SIGTERM);
+  // SIGHUP reopens the audit file (set up below).
+  net::signal_set hangup(main_context, SIGHUP);
 
   http::ServerOptions options{config.listen, config.tls, config.limits, config.shutdown_timeout_ms,
                               config.log.access_log, config.trusted_proxies, config.server_names};
@@ -179,11 +192,28 @@ int serve(const config::Config& config) {
     if (ec) return;
     spdlog::info("received signal {}", sig);
     periodic.cancel_all();
+    hangup.cancel();
     server.shutdown([&contexts, &keep_running] {
       keep_running.clear();
       for (auto& c : contexts) c->stop();
     });
   });
+  // SIGHUP: reopen the audit file (after logrotate renamed it). Its own
+  // signal_set: other SIGHUP work (a configuration reload) can sit beside it.
+  // The open(2) is a file-system call: on the worker pool, not here.
+  std::function<void()> wait_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      if (auto* sink = audit_log->get()) {
+        workers.try_post([sink] {
+          if (auto s = sink->reopen(); !s) spdlog::error("audit: {}", s.error().message);
+          else spdlog::info("audit: reopened {}", sink->path());
+        });
+      }
+      wait_hangup();
+    });
+  };
+  wait_hangup();
   std::vector<std::thread> threads;
   threads.reserve(contexts.size() - 1);
   for (std::size_t i = 1; i < contexts.size(); ++i) threads.emplace_back([c = contexts[i].get()] { c->run(); });

@@ -70,6 +70,8 @@ class SqliteStore final : public Store {
                                                          const std::optional<TokenPosition>& after) override;
   Result<std::int64_t> count_live_tokens(std::int64_t user_id, TimeMs now) override;
   Status revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) override;
+  Result<TokenRecord> rotate_token(std::int64_t user_id, std::int64_t token_id, const crypto::Sha256& digest,
+                                   TimeMs now, TimeMs old_ends_at) override;
   Status record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) override;
 
   Result<SessionRecord> insert_session(const NewSession& session) override;
