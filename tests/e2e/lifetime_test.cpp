@@ -88,7 +88,7 @@ TEST_CASE("expiresInSeconds on every way in: JSON, form, cookie exchange, provid
 }
 
 TEST_CASE("expiresInSeconds: bounds, types, and not together with expiresInDays", "[e2e][lifetime]") {
-  TokendProcess t(nlohmann::json{{"tokens", {{"min_lifetime", "5m"}, {"max_lifetime", "2d"}}}});
+  TokendProcess t(nlohmann::json{{"tokens", {{"lifetime", "1d"}, {"min_lifetime", "5m"}, {"max_lifetime", "2d"}}}});
   t.add_user("alice", "alices password");
   auto ask = [&](const std::string& extra) {
     return t.post("/api/authenticate/userpass",
