@@ -19,7 +19,8 @@ inline constexpr std::size_t kMaxRequestIdBytes = 128;
 // True when `id` is 1 to 128 characters of [A-Za-z0-9._:-].
 bool acceptable_request_id(std::string_view id);
 
-// A fresh id: 16 random bytes, 32 lower-case hex characters.
+// A fresh id: a random (version 4) UUID, 36 characters, lower-case hex,
+// e.g. "3f2c1b0e-9a8d-4c7b-b6a5-0f1e2d3c4b5a".
 std::string make_request_id();
 
 // The id of a request with these header fields: the X-Request-Id value

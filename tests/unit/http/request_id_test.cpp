@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <regex>
 #include <string>
 
 #include "tokend/http/request_id.hpp"
@@ -23,26 +24,31 @@ TEST_CASE("acceptable_request_id: 1 to 128 of [A-Za-z0-9._:-]", "[http][request_
   CHECK_FALSE(acceptable_request_id(std::string("a\0b", 3)));
 }
 
-TEST_CASE("make_request_id: 32 hex characters, different each time", "[http][request_id]") {
+namespace {
+bool is_uuid4(const std::string& s) {
+  static const std::regex kUuid4("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  return std::regex_match(s, kUuid4);
+}
+}  // namespace
+
+TEST_CASE("make_request_id: a random UUID, different each time", "[http][request_id]") {
   const std::string a = make_request_id();
   const std::string b = make_request_id();
-  CHECK(a.size() == 32);
-  CHECK(a.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(is_uuid4(a));
+  CHECK(is_uuid4(b));
   CHECK(a != b);
+  CHECK(acceptable_request_id(a));  // a generated id passes through the next hop unchanged
 }
 
 TEST_CASE("request_id_for keeps one acceptable id and replaces anything else", "[http][request_id]") {
   using H = std::vector<std::pair<std::string, std::string>>;
   CHECK(request_id_for(H{{"Host", "x"}, {"x-request-id", "abc-1"}}) == "abc-1");
-  const std::string fresh = request_id_for(H{{"Host", "x"}});
-  CHECK(fresh.size() == 32);
-  const std::string hostile = request_id_for(H{{"X-Request-Id", "a\r\nb"}});
-  CHECK(hostile.size() == 32);
-  CHECK(hostile.find_first_not_of("0123456789abcdef") == std::string::npos);
-  CHECK(request_id_for(H{{"X-Request-Id", std::string(200, 'a')}}).size() == 32);
+  CHECK(is_uuid4(request_id_for(H{{"Host", "x"}})));
+  CHECK(is_uuid4(request_id_for(H{{"X-Request-Id", "a\r\nb"}})));
+  CHECK(is_uuid4(request_id_for(H{{"X-Request-Id", std::string(200, 'a')}})));
   // Two ids: neither is believed.
   const std::string two = request_id_for(H{{"X-Request-Id", "one"}, {"X-Request-Id", "two"}});
   CHECK(two != "one");
   CHECK(two != "two");
-  CHECK(two.size() == 32);
+  CHECK(is_uuid4(two));
 }
