@@ -206,9 +206,23 @@ LoginResult LoginService::login(Authenticator& a, AuthRequest request, const aud
   if (!reservation.admitted()) return throttled(reservation.retry_after());
 
   auto fail = [&](const std::string& reason) {
-    reservation.fail(now_ms());
+    const TimeMs failed_at = now_ms();
+    reservation.fail(failed_at);
     // The category only; the authenticator's detailed reason stays in the log.
     audit_failed(reason == "account_disabled" ? "disabled" : "invalid_credentials");
+    // The one place a lock is set: this failure brought the username (or the
+    // address) to its limit. The throttle's prediction says so (attempts of
+    // the same key still in flight count too, so a lock may be reported by
+    // each of them).
+    if (audit_) {
+      if (const int wait = throttle_.retry_after(method_key(key), peer, failed_at); wait > 0) {
+        audit::record(audit_,
+                      audit::Event{"throttle.locked", "system", key.empty() ? "address:" + peer : "username:" + typed,
+                                   "", "", {{"method", method}, {"username", typed}, {"address", peer},
+                                            {"retry_after", wait}}},
+                      rc);
+      }
+    }
     count("rejected");
     metrics_.counter("tokend_failed_logins_total", "Failed logins (bad credentials), by method.",
                      {{"method", method}}).inc();

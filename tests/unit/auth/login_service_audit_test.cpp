@@ -106,9 +106,15 @@ TEST_CASE("LoginService audits logins with a reason category and the request con
     REQUIRE_FALSE(login.login(pw, password_request("alice"), rc).ok());
     CHECK(log.events.back().detail["reason"] == "disabled");
 
-    // Throttled (two failures per username recorded by now).
+    // No lock so far (one failure since the success cleared the count).
+    for (const auto& e : log.events) CHECK(e.event != "throttle.locked");
+    // The second failure reaches the limit of 2: the lock is recorded.
     pw.outcome = AuthOutcome::rejected("wrong_password");
     (void)login.login(pw, password_request("alice"), rc);
+    REQUIRE(log.events.back().event == "throttle.locked");
+    CHECK(log.events.back().subject == "username:alice");
+    CHECK(log.events.back().detail["retry_after"].get<int>() >= 1);
+    // Then the attempt is refused before the password check.
     REQUIRE_FALSE(login.login(pw, password_request("alice"), rc).ok());
     CHECK(log.events.back().detail["reason"] == "throttled");
     CHECK(log.events.back().detail["retry_after"].get<int>() >= 1);
