@@ -58,6 +58,8 @@
     timezoneNote: byId('timezone-note'),
     revokeDialog: byId('revoke-dialog'),
     revokeName: byId('revoke-name'),
+    rotateDialog: byId('rotate-dialog'),
+    rotateName: byId('rotate-name'),
   };
 
   const state = {
@@ -67,6 +69,7 @@
     scopes: [],
     tokens: [],
     pendingRevoke: null,
+    pendingRotate: null,
     busy: false,
     copyTimer: 0,
   };
@@ -268,6 +271,8 @@
     state.tokens = [];
     state.pendingRevoke = null;
     if (ui.revokeDialog.open) ui.revokeDialog.close('cancel');
+    state.pendingRotate = null;
+    if (ui.rotateDialog.open) ui.rotateDialog.close('cancel');
     hideNewToken();
     ui.tokensBody.textContent = '';
     ui.accountName.textContent = '';
@@ -545,6 +550,7 @@
       revoke.textContent = 'Revoke';
       revoke.dataset.tokenId = String(token.id);
       revoke.setAttribute('aria-label', 'Revoke token ' + (label || 'Unnamed token'));
+      actions.appendChild(rotateButton(token, label));
       actions.appendChild(revoke);
       tr.appendChild(actions);
 
@@ -571,10 +577,8 @@
       ui.tokenName.focus();
       return;
     }
-    const days = parseInt(ui.tokenExpiry.value, 10);
-
     setBusy(ui.createSubmit, true, 'Creating…');
-    const body = { name: name, expiresInDays: days };
+    const body = Object.assign({ name: name }, lifetimeField(ui.tokenExpiry.value));
     // Only when the server declares scopes: an older server would not know
     // the field, and an empty list is a real choice ("no scope").
     if (state.scopes.length) body.scopes = checkedScopes();
@@ -582,6 +586,14 @@
     setBusy(ui.createSubmit, false);
 
     if (r.status === 401) return sessionExpired();
+    if (r.status === 400 && r.data && r.data.field === 'expiresInSeconds') {
+      // Outside the server's tokens.min_lifetime..max_lifetime: the bounds
+      // come as fields, never only in the English message.
+      setMessage(ui.tokensAlert, 'This server does not allow that expiry' + secondsRange(r.data) +
+        '. Pick another one.', 'error');
+      ui.tokenExpiry.focus();
+      return;
+    }
     if (r.status === 400 && r.data && r.data.field === 'expiresInDays') {
       // The server's cap (tokens.max_lifetime_days) is shorter than the choice;
       // the server says it in maxDays, never only in the English message.
@@ -669,9 +681,83 @@
     ui.tokenName.focus();
   }
 
+  // ---- Lifetimes -----------------------------------------------------------
+
+  // The request field of an expiry choice: "600s" is a lifetime in seconds
+  // (expiresInSeconds, for short-lived tokens), a plain number is days.
+  function lifetimeField(value) {
+    const text = String(value);
+    if (/^[0-9]+s$/.test(text)) return { expiresInSeconds: parseInt(text, 10) };
+    return { expiresInDays: parseInt(text, 10) };
+  }
+
+  function duration(seconds) {
+    if (seconds % 86400 === 0) return seconds / 86400 + (seconds === 86400 ? ' day' : ' days');
+    if (seconds % 3600 === 0) return seconds / 3600 + (seconds === 3600 ? ' hour' : ' hours');
+    if (seconds % 60 === 0) return seconds / 60 + (seconds === 60 ? ' minute' : ' minutes');
+    return seconds + ' seconds';
+  }
+
+  function secondsRange(data) {
+    const min = data.minSeconds;
+    const max = data.maxSeconds;
+    if (!Number.isInteger(min) || !Number.isInteger(max)) return '';
+    return ' (from ' + duration(min) + ' to ' + duration(max) + ')';
+  }
+
+  // ---- Rotate --------------------------------------------------------------
+
+  function rotateButton(token, label) {
+    const rotate = document.createElement('button');
+    rotate.type = 'button';
+    rotate.className = 'btn btn-secondary btn-small rotate';
+    rotate.textContent = 'Rotate';
+    rotate.dataset.tokenId = String(token.id);
+    rotate.setAttribute('aria-label', 'Rotate token ' + (label || 'Unnamed token'));
+    return rotate;
+  }
+
+  function onRotateClick(button) {
+    const id = button.dataset.tokenId;
+    const token = state.tokens.find(function (t) { return String(t.id) === id; });
+    if (!token) return;
+    state.pendingRotate = token;
+    ui.rotateName.textContent = tokenLabel(token) || 'Unnamed token';
+    ui.rotateDialog.returnValue = '';
+    // Focus starts on Cancel, as for revoking: the safe choice is the default.
+    ui.rotateDialog.showModal();
+  }
+
+  async function onRotateClosed() {
+    const token = state.pendingRotate;
+    state.pendingRotate = null;
+    if (ui.rotateDialog.returnValue !== 'rotate' || !token) return;
+    clearMessages();
+    const label = tokenLabel(token) || 'Unnamed token';
+    const r = await api('POST', 'api/tokens/' + encodeURIComponent(String(token.id)) + '/rotate', {});
+    if (r.status === 401) return sessionExpired();
+    if (r.status === 404) {
+      setMessage(ui.tokensStatus, 'Token “' + label + '” no longer exists. The list has been refreshed.', 'info');
+      await loadTokens();
+      return;
+    }
+    if (!r.ok || !r.data || typeof r.data.token !== 'string') {
+      setMessage(ui.tokensAlert, 'The token was not rotated. ' + describeFailure(r), 'error');
+      return;
+    }
+    // Shown once, like a new token.
+    showNewToken(label, r.data.token, r.data.expiresOn);
+    await loadTokens();
+    if (state.view !== 'tokens') return;
+    ui.copyToken.focus();
+    announce('Token rotated. Copy the new token now: it will not be shown again. The old one no longer works.');
+  }
+
   // ---- Revoke --------------------------------------------------------------
 
   function onTableClick(event) {
+    const rotate = event.target.closest('button.rotate');
+    if (rotate) return onRotateClick(rotate);
     const button = event.target.closest('button.revoke');
     if (!button) return;
     const id = button.dataset.tokenId;
@@ -744,6 +830,7 @@
     ui.signout.addEventListener('click', onSignout);
     ui.tokensBody.addEventListener('click', onTableClick);
     ui.revokeDialog.addEventListener('close', onRevokeClosed);
+    ui.rotateDialog.addEventListener('close', onRotateClosed);
 
     const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (zone === 'UTC' || zone === 'Etc/UTC') {

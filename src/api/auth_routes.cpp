@@ -106,7 +106,7 @@ std::variant<store::User, HttpResponse> login(const HttpRequest& req, const json
   auth::AuthRequest areq;
   areq.peer = req.peer;
   if (auto err = read_credentials(body, a, ctx, areq)) return std::move(*err);
-  auth::LoginResult result = ctx.login.login(a, std::move(areq));
+  auth::LoginResult result = ctx.login.login(a, std::move(areq), request_context(req));
   if (!result.ok()) return login_failure_response(result);
   return std::move(result.user);
 }
@@ -123,7 +123,8 @@ void handle_authenticate(const HttpRequest& req, ApiContext& ctx, auth::Authenti
   if (auto* err = std::get_if<HttpResponse>(&options)) return respond(std::move(*err));
   auto who = login(req, *body, ctx, a);
   if (auto* err = std::get_if<HttpResponse>(&who)) return respond(std::move(*err));
-  issue_token(std::get<store::User>(who), a.name(), std::get<TokenOptions>(options), ctx, std::move(respond));
+  issue_token(std::get<store::User>(who), a.name(), std::get<TokenOptions>(options), ctx, std::move(respond),
+              request_context(req));
 }
 
 json user_json(const store::User& u) {
@@ -155,7 +156,7 @@ HttpResponse handle_login(const HttpRequest& req, ApiContext& ctx) {
   auto who = login(req, *body, ctx, *a);
   if (auto* err = std::get_if<HttpResponse>(&who)) return std::move(*err);
   const store::User& user = std::get<store::User>(who);
-  auto created = ctx.sessions.create(user.id, a->name());
+  auto created = ctx.sessions.create(user.id, a->name(), request_context(req));
   if (!created) return storage_unavailable(created.error(), "creating a session");
   HttpResponse r = http::json_response(
       200, {{"user", user_json(user)},
@@ -170,7 +171,9 @@ HttpResponse handle_logout(const HttpRequest& req, ApiContext& ctx) {
     if (auto forbidden = check_origin(req, ctx)) return std::move(*forbidden);
     auto caller = authenticate_caller(req, ctx, Accept::kCookie);
     if (auto* c = std::get_if<Caller>(&caller)) {
-      if (auto s = ctx.sessions.end(c->session->id); !s) return storage_unavailable(s.error(), "ending a session");
+      if (auto s = ctx.sessions.end(c->session->id, c->user.id, request_context(req)); !s) {
+        return storage_unavailable(s.error(), "ending a session");
+      }
       spdlog::info("logout: user={}", log::printable(c->user.username));
     }
   }
@@ -190,8 +193,14 @@ HttpResponse handle_session(const HttpRequest& req, ApiContext& ctx) {
                                    {"method", c.session->method},
                                    {"expiresOn", format_iso8601(ctx.sessions.expires_at(*c.session))},
                                    {"tokenLifetimeDays",
-                                    {{"default", ctx.config.tokens.lifetime_days},
-                                     {"max", ctx.config.tokens.max_lifetime_days}}}});
+                                    {{"default", ctx.config.tokens.lifetime_ms / 86'400'000},
+                                     {"max", ctx.config.tokens.max_lifetime_ms / 86'400'000}}},
+                                   // The same limits to the second (0: never / no cap), for
+                                   // lifetimes shorter than a day.
+                                   {"tokenLifetimeSeconds",
+                                    {{"default", ctx.config.tokens.lifetime_ms / 1000},
+                                     {"min", (ctx.config.tokens.min_lifetime_ms + 999) / 1000},
+                                     {"max", ctx.config.tokens.max_lifetime_ms / 1000}}}});
 }
 
 }  // namespace

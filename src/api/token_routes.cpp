@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <memory>
 
@@ -30,6 +31,23 @@ constexpr std::size_t kMaxTokenNameBytes = 100;
 // The largest page of GET /api/tokens, and the page size without `limit`.
 constexpr std::size_t kMaxTokenPage = 1000;
 
+// A whole number from a body: in JSON a number ("7" is a string, 7.0 not a
+// whole number); in a form a plain decimal, digits only (no sign, spaces,
+// fraction or hex), like curl -d expiresInDays=7. -1 when it is neither.
+std::int64_t whole_number(const json& v, BodyKind kind) {
+  std::int64_t n = -1;
+  if (kind == BodyKind::kJson) {
+    if (v.is_number_integer()) n = v.get<std::int64_t>();  // past INT64_MAX wraps negative: refused
+  } else if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    const bool digits = !s.empty() && s.size() <= 12 && s.find_first_not_of("0123456789") == std::string::npos;
+    if (digits) std::from_chars(s.data(), s.data() + s.size(), n);
+  }
+  return n;
+}
+
+bool given(const json& body, const char* key) { return body.contains(key) && !body[key].is_null(); }
+
 void handle_exchange(const HttpRequest& req, ApiContext& ctx, http::Responder respond) {
   auto caller = authenticate_caller(req, ctx, Accept::kCookie);
   if (auto* err = std::get_if<HttpResponse>(&caller)) return respond(std::move(*err));
@@ -38,7 +56,8 @@ void handle_exchange(const HttpRequest& req, ApiContext& ctx, http::Responder re
   if (!body) return respond(body_error(body.error()));
   auto options = read_token_options(*body, body_kind(req), ctx);
   if (auto* err = std::get_if<HttpResponse>(&options)) return respond(std::move(*err));
-  issue_token(std::get<Caller>(caller).user, "session", std::get<TokenOptions>(options), ctx, std::move(respond));
+  issue_token(std::get<Caller>(caller).user, "session", std::get<TokenOptions>(options), ctx, std::move(respond),
+              request_context(req));
 }
 
 }  // namespace
@@ -111,6 +130,58 @@ HttpResponse handle_list(const HttpRequest& req, ApiContext& ctx) {
   return http::json_response(200, {{"tokens", std::move(tokens)}, {"nextCursor", std::move(next)}});
 }
 
+// The {id} of /api/tokens/{id}: a positive decimal, else nullopt (a 404 like
+// an unknown token).
+std::optional<std::int64_t> token_id_param(const http::RouteParams& params) {
+  const std::string_view id_text = params.get("id");
+  std::int64_t id = 0;
+  const auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+  if (ec != std::errc() || end != id_text.data() + id_text.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+// POST /api/tokens/{id}/rotate: the caller's rules are DELETE /api/tokens/{id}'s
+// (a token or the cookie; with the cookie, the CSRF origin check).
+HttpResponse handle_rotate(const HttpRequest& req, const http::RouteParams& params, ApiContext& ctx) {
+  auto caller = authenticate_caller(req, ctx, Accept::kTokenOrCookie);
+  if (auto* err = std::get_if<HttpResponse>(&caller)) return std::move(*err);
+  const Caller& c = std::get<Caller>(caller);
+  if (c.session) {
+    if (auto forbidden = check_origin(req, ctx)) return std::move(*forbidden);
+  }
+  const auto id = token_id_param(params);
+  if (!id) return error_response(404, "not_found", "No such token.");
+  auto body = parse_body(req);
+  if (!body) return body_error(body.error());
+  std::int64_t grace = 0;
+  if (given(*body, "graceSeconds")) {
+    grace = whole_number((*body)["graceSeconds"], body_kind(req));
+    const std::int64_t max = ctx.config.tokens.max_rotation_grace_seconds;
+    if (grace < 0 || grace > max) {
+      return http::json_response(400, {{"error", "invalid_field"},
+                                       {"message", "graceSeconds must be a whole number of seconds from 0 to " +
+                                                       std::to_string(max) + "."},
+                                       {"field", "graceSeconds"},
+                                       {"maxGraceSeconds", max}});
+    }
+  }
+  auto rotated = ctx.tokens.rotate(c.user.id, *id, grace, request_context(req));
+  if (!rotated) {
+    // Someone else's, revoked, expired or already rotated: like a missing one.
+    if (rotated.error().is_not_found()) return error_response(404, "not_found", "No such token.");
+    return storage_unavailable(rotated.error(), "rotating a token");
+  }
+  spdlog::info("token rotated: user={} token_id={} new_token_id={} grace_s={}", log::printable(c.user.username), *id,
+               rotated->record.id, grace);
+  http::JsonWriter w;
+  w.begin_object();
+  w.key("expiresOn").value(format_iso8601(rotated->record.expires_at));  // alphabetical, as documented
+  w.key("id").value(rotated->record.id);
+  w.key("token").value(rotated->token);
+  w.end_object();
+  return http::json_text_response(200, w.take());
+}
+
 HttpResponse handle_revoke_by_id(const HttpRequest& req, const http::RouteParams& params, ApiContext& ctx) {
   auto caller = authenticate_caller(req, ctx, Accept::kTokenOrCookie);
   if (auto* err = std::get_if<HttpResponse>(&caller)) return std::move(*err);
@@ -118,19 +189,15 @@ HttpResponse handle_revoke_by_id(const HttpRequest& req, const http::RouteParams
   if (c.session) {
     if (auto forbidden = check_origin(req, ctx)) return std::move(*forbidden);
   }
-  const std::string_view id_text = params.get("id");
-  std::int64_t id = 0;
-  const auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
-  if (ec != std::errc() || end != id_text.data() + id_text.size() || id <= 0) {
-    return error_response(404, "not_found", "No such token.");
-  }
-  auto revoked = ctx.store.revoke_token(c.user.id, id, now_ms());
+  const auto id = token_id_param(params);
+  if (!id) return error_response(404, "not_found", "No such token.");
+  auto revoked = ctx.tokens.revoke(c.user.id, *id, "owner", request_context(req));
   if (!revoked) {
     // Someone else's token id answers exactly like a missing one.
     if (revoked.error().is_not_found()) return error_response(404, "not_found", "No such token.");
     return storage_unavailable(revoked.error(), "revoking a token");
   }
-  spdlog::info("token revoked: user={} token_id={}", log::printable(c.user.username), id);
+  spdlog::info("token revoked: user={} token_id={}", log::printable(c.user.username), *id);
   return http::no_content();
 }
 
@@ -138,7 +205,7 @@ HttpResponse handle_revoke_presented(const HttpRequest& req, ApiContext& ctx) {
   auto caller = authenticate_caller(req, ctx, Accept::kToken);
   if (auto* err = std::get_if<HttpResponse>(&caller)) return std::move(*err);
   const Caller& c = std::get<Caller>(caller);
-  auto revoked = ctx.store.revoke_token(c.user.id, c.token->id, now_ms());
+  auto revoked = ctx.tokens.revoke(c.user.id, c.token->id, "holder", request_context(req));
   // Not found: revoked meanwhile by another request, which is what was asked.
   if (!revoked && !revoked.error().is_not_found()) return storage_unavailable(revoked.error(), "revoking a token");
   spdlog::info("token revoked by its holder: user={} token_id={}", log::printable(c.user.username), c.token->id);
@@ -171,7 +238,51 @@ HttpResponse handle_user(const HttpRequest& req, ApiContext& ctx) {
   return http::json_text_response(200, w.take());
 }
 
+
 }  // namespace
+
+std::variant<std::optional<std::int64_t>, HttpResponse> read_lifetime(const json& body, BodyKind kind,
+                                                                      const config::TokenConfig& tc) {
+  constexpr std::int64_t kDaySeconds = 86'400;
+  const bool days = given(body, "expiresInDays");
+  const bool seconds = given(body, "expiresInSeconds");
+  if (!days && !seconds) return std::optional<std::int64_t>{};
+  if (days && seconds) {
+    return error_response(400, "invalid_field", "Give expiresInDays or expiresInSeconds, not both.");
+  }
+  // The bounds in seconds: the configured floor rounded up, the cap rounded
+  // down; without a cap still no absurd values (the configuration allows at
+  // most 100000 days for the same reason).
+  const std::int64_t min_s = std::max<std::int64_t>(1, (tc.min_lifetime_ms + 999) / 1000);
+  const std::int64_t max_s = tc.max_lifetime_ms > 0 ? tc.max_lifetime_ms / 1000 : 100'000 * kDaySeconds;
+  // The bounds are also fields of their own, so that clients (web/app.js)
+  // never parse them out of the English message.
+  if (seconds) {
+    const std::int64_t n = whole_number(body["expiresInSeconds"], kind);
+    if (n < min_s || n > max_s) {
+      return http::json_response(400, {{"error", "invalid_field"},
+                                       {"message", "expiresInSeconds must be a whole number of seconds from " +
+                                                       std::to_string(min_s) + " to " + std::to_string(max_s) + "."},
+                                       {"field", "expiresInSeconds"},
+                                       {"minSeconds", min_s},
+                                       {"maxSeconds", max_s}});
+    }
+    return std::optional<std::int64_t>{n * 1000};
+  }
+  const std::int64_t n = whole_number(body["expiresInDays"], kind);
+  const std::int64_t min_d = std::max<std::int64_t>(1, (min_s + kDaySeconds - 1) / kDaySeconds);
+  const std::int64_t max_d = max_s / kDaySeconds;
+  if (n < min_d || n > max_d) {
+    return http::json_response(400, {{"error", "invalid_field"},
+                                     {"message", "expiresInDays must be a whole number of days from " +
+                                                     std::to_string(min_d) + " to " + std::to_string(max_d) + "."},
+                                     {"field", "expiresInDays"},
+                                     {"maxDays", max_d},
+                                     {"minSeconds", min_s},
+                                     {"maxSeconds", max_s}});
+  }
+  return std::optional<std::int64_t>{n * kDaySeconds * 1000};
+}
 
 std::variant<TokenOptions, HttpResponse> read_token_options(const json& body, BodyKind kind, ApiContext& ctx) {
   TokenOptions o;
@@ -191,34 +302,9 @@ std::variant<TokenOptions, HttpResponse> read_token_options(const json& body, Bo
     }
     o.name = std::move(**name);
   }
-  if (body.contains("expiresInDays") && !body["expiresInDays"].is_null()) {
-    const json& v = body["expiresInDays"];
-    std::int64_t days = -1;
-    if (kind == BodyKind::kJson) {
-      // JSON says what a number is: "7" is a string, 7.0 not a whole number.
-      if (v.is_number_integer()) days = v.get<std::int64_t>();  // past INT64_MAX wraps negative: refused
-    } else if (v.is_string()) {
-      // A form carries every value as text: a plain decimal integer, digits
-      // only (no sign, spaces, fraction or hex), like curl -d expiresInDays=7.
-      const std::string s = v.get<std::string>();
-      const bool digits = !s.empty() && s.size() <= 9 &&
-                          s.find_first_not_of("0123456789") == std::string::npos;
-      if (digits) std::from_chars(s.data(), s.data() + s.size(), days);
-    }
-    // Without a configured cap, still refuse absurd values (config allows at
-    // most 100000 days for the same reason).
-    const std::int64_t max = ctx.config.tokens.max_lifetime_days > 0 ? ctx.config.tokens.max_lifetime_days : 100'000;
-    if (days < 1 || days > max) {
-      // The cap is also a field of its own, so that clients (web/app.js)
-      // never parse it out of the English message.
-      return http::json_response(400, {{"error", "invalid_field"},
-                                       {"message", std::string("expiresInDays must be a whole number of days from 1") +
-                                                       " to " + std::to_string(max) + "."},
-                                       {"field", "expiresInDays"},
-                                       {"maxDays", max}});
-    }
-    o.lifetime_days = days;
-  }
+  auto lifetime = read_lifetime(body, kind, ctx.config.tokens);
+  if (auto* err = std::get_if<HttpResponse>(&lifetime)) return std::move(*err);
+  o.lifetime_ms = std::get<std::optional<std::int64_t>>(lifetime);
   auto scopes = token::requested_scopes(body, ctx.config.scopes);
   if (!scopes) {
     if (scopes.error().code == ErrorCode::kInvalidScope) {
@@ -231,7 +317,7 @@ std::variant<TokenOptions, HttpResponse> read_token_options(const json& body, Bo
 }
 
 void issue_token(const store::User& user, const std::string& source, const TokenOptions& options, ApiContext& ctx,
-                 http::Responder respond) {
+                 http::Responder respond, const audit::RequestContext& rc) {
   // One account must not be able to fill the database or make its listings
   // heavy for everyone: a rate per minute, then a cap on live tokens. The
   // rate is checked first: it is memory only, so a flood costs no query.
@@ -263,7 +349,7 @@ void issue_token(const store::User& user, const std::string& source, const Token
     }
   }
   ctx.tokens.issue_async(
-      user.id, source, options.name, options.lifetime_days,
+      user.id, source, options.name, options.lifetime_ms,
       [respond = std::move(respond), username = user.username, source,
        in_flight = std::move(in_flight)](Result<token::IssuedToken> issued) mutable {
         // Committed or failed: no longer in flight, before anyone hears of it.
@@ -279,7 +365,7 @@ void issue_token(const store::User& user, const std::string& source, const Token
         w.end_object();
         respond(http::json_text_response(200, w.take()));
       },
-      token::scopes_to_store(options.scopes, ctx.config.scopes));
+      token::scopes_to_store(options.scopes, ctx.config.scopes), rc);
 }
 
 void register_token_routes(http::Router& router, ApiContext& ctx) {
@@ -297,6 +383,8 @@ void register_token_routes(http::Router& router, ApiContext& ctx) {
              [&ctx](const HttpRequest& r, const RouteParams&) { return handle_list(r, ctx); });
   router.add("DELETE", "/api/tokens/{id}", RunOn::kWorker,
              [&ctx](const HttpRequest& r, const RouteParams& p) { return handle_revoke_by_id(r, p, ctx); });
+  router.add("POST", "/api/tokens/{id}/rotate", RunOn::kWorker,
+             [&ctx](const HttpRequest& r, const RouteParams& p) { return handle_rotate(r, p, ctx); });
   router.add("GET", "/api/user", RunOn::kWorker,
              [&ctx](const HttpRequest& r, const RouteParams&) { return handle_user(r, ctx); });
 }

@@ -24,6 +24,8 @@
 #include "tokend/app/reload_hooks.hpp"
 #include "tokend/app/service_notify.hpp"
 #include "tokend/app/worker_pool.hpp"
+#include "tokend/app/audit_setup.hpp"
+#include "tokend/audit/json_lines_log.hpp"
 #include "tokend/auth/login_service.hpp"
 #include "tokend/auth/registry.hpp"
 #include "tokend/auth/throttle.hpp"
@@ -101,15 +103,23 @@ int serve(const config::Config& config) {
   std::unique_ptr<store::Store> store = std::move(*opened);
   spdlog::info("database: {} {}", config.database.driver, config.database.path);
 
+  // The audit trail first: a server that cannot record must not serve.
+  auto audit_log = open_audit(config);
+  if (!audit_log) {
+    spdlog::critical("{}", audit_log.error().message);
+    return 1;
+  }
+  audit::AuditLog* audit = audit_log->get();  // null when audit.enabled is false
+
   metrics::Metrics metrics;
   auth::PasswordHasher hasher(config.passwords);
   hasher.count_computations_in(metrics.counter(
       "tokend_password_hash_computations_total",
       "argon2id computations run: password hashes, verifications and the dummy verifications of unknown users."));
   auth::LoginThrottle throttle(config.throttle);
-  auth::LoginService login(*store, throttle, metrics);
-  token::TokenService tokens(*store, config.tokens, metrics);
-  session::SessionService sessions(*store, config.sessions);
+  auth::LoginService login(*store, throttle, metrics, audit);
+  token::TokenService tokens(*store, config.tokens, metrics, audit);
+  session::SessionService sessions(*store, config.sessions, audit);
 
   auto registry = auth::Registry::build(auth::FactoryContext{config, *store, metrics, hasher});
   if (!registry) {
@@ -117,6 +127,7 @@ int serve(const config::Config& config) {
     return 1;
   }
   for (const auto& m : registry->all()) spdlog::info("authentication method: {} ({})", m->name(), m->type());
+  record_config_loaded(audit, config, *registry);
 
   // Hashing and SQLite on one pool; calls to directories and providers on
   // another, so a slow upstream cannot take the database work down with it.
@@ -128,7 +139,7 @@ int serve(const config::Config& config) {
   WorkerPool bulk("bulk", config.threads.bulk_workers, config.threads.bulk_queue);
 
   http::Router router;
-  api::ApiContext ctx{config, *store, metrics, *registry, login, tokens, sessions, &hasher, &throttle};
+  api::ApiContext ctx{config, *store, metrics, *registry, login, tokens, sessions, &hasher, &throttle, audit};
   api::register_routes(router, ctx);
 
   // One io_context per I/O thread, each run by one thread (the HTTP server
@@ -155,6 +166,13 @@ int serve(const config::Config& config) {
     reload.add("log file", [] {
       auto r = log::reopen();
       return r ? ok_status() : Status(r.error());
+    });
+  }
+  if (auto* sink = audit_log->get(); sink != nullptr && sink->path() != "-") {
+    reload.add("audit log", [sink] {
+      auto s = sink->reopen();
+      if (s) spdlog::info("audit: reopened {}", sink->path());
+      return s;
     });
   }
 
@@ -223,6 +241,9 @@ int serve(const config::Config& config) {
       for (auto& c : contexts) c->stop();
     });
   });
+    });
+  };
+  wait_hangup();
   std::vector<std::thread> threads;
   threads.reserve(contexts.size() - 1);
   for (std::size_t i = 1; i < contexts.size(); ++i) threads.emplace_back([c = contexts[i].get()] { c->run(); });

@@ -27,8 +27,12 @@ Result<bool> username_free(store::Transaction& tx, const std::string& name) {
 // the writes that depend on them (a free username, an unlinked identity) see
 // one database, so two first logins of one identity cannot make two accounts.
 // `username`: the preferred local username, normalised and valid, or empty.
+// What link_external did beyond finding the account.
+enum class LinkOutcome { kKnown, kLinkedByEmail, kCreated };
+
 Result<store::User> link_external(store::Transaction& tx, const Identity& id, const std::string& username,
-                                  TimeMs now) {
+                                  TimeMs now, LinkOutcome& outcome) {
+  outcome = LinkOutcome::kKnown;
   std::optional<std::int64_t> user_id;
   if (auto link = tx.find_link(id.provider, id.subject)) {
     user_id = link->user_id;
@@ -69,7 +73,10 @@ Result<store::User> link_external(store::Transaction& tx, const Identity& id, co
         for (const store::Link& l : *links) linked_here = linked_here || l.provider == id.provider;
         if (!linked_here) candidates.push_back(u.id);
       }
-      if (candidates.size() == 1) user_id = candidates.front();
+      if (candidates.size() == 1) {
+        user_id = candidates.front();
+        outcome = LinkOutcome::kLinkedByEmail;
+      }
     }
     if (!user_id) {
       // A new account. Never reuse an existing username: that would hand a
@@ -87,6 +94,7 @@ Result<store::User> link_external(store::Transaction& tx, const Identity& id, co
       auto created = tx.insert_user(store::NewUser{name, id.email, id.display_name, ""}, now);
       if (!created) return created.error();
       user_id = created->id;
+      outcome = LinkOutcome::kCreated;
     }
     if (auto s = tx.insert_link(store::Link{id.provider, id.subject, *user_id, now}); !s) return s.error();
   }
@@ -95,10 +103,11 @@ Result<store::User> link_external(store::Transaction& tx, const Identity& id, co
 
 }  // namespace
 
-LoginService::LoginService(store::Store& store, LoginThrottle& throttle, metrics::Metrics& metrics)
-    : store_(store), throttle_(throttle), metrics_(metrics) {}
+LoginService::LoginService(store::Store& store, LoginThrottle& throttle, metrics::Metrics& metrics,
+                           audit::AuditLog* audit)
+    : store_(store), throttle_(throttle), metrics_(metrics), audit_(audit) {}
 
-Result<store::User> LoginService::account_for(const Identity& id, TimeMs now) {
+Result<store::User> LoginService::account_for(const Identity& id, TimeMs now, const audit::RequestContext& rc) {
   if (id.local) return store_.find_user(std::stoll(id.subject));
   // A provider or directory chooses these names: keep only ones that are
   // valid local usernames (no control characters, bounded), else derive one
@@ -106,18 +115,47 @@ Result<store::User> LoginService::account_for(const Identity& id, TimeMs now) {
   std::string username = normalize_username(id.username);
   if (!valid_username(username)) username.clear();
   Result<store::User> out = Error{ErrorCode::kInternalError, "the transaction did not run"};
+  LinkOutcome outcome = LinkOutcome::kKnown;
   auto s = store_.in_transaction([&](store::Transaction& tx) -> Status {
-    out = link_external(tx, id, username, now);
+    out = link_external(tx, id, username, now, outcome);
     if (!out) return out.error();
     return ok_status();
   });
   if (!s) return s.error();
+  // Recorded once committed: a rolled-back account never appears in the trail.
+  if (audit_ && outcome != LinkOutcome::kKnown) {
+    const std::string who = "user:" + std::to_string(out->id);
+    if (outcome == LinkOutcome::kCreated) {
+      audit::record(audit_,
+                    audit::Event{"account.created", "system", who, "", "", {{"method", id.provider},
+                                                                            {"username", out->username},
+                                                                            {"source", "external_login"}}},
+                    rc);
+    }
+    audit::record(audit_,
+                  audit::Event{"account.linked", "system", who, "", "", {{"provider", id.provider},
+                                                                        {"provider_subject", log::printable(id.subject)},
+                                                                        {"username", out->username},
+                                                                        {"by_email", outcome == LinkOutcome::kLinkedByEmail}}},
+                  rc);
+  }
   return out;
 }
 
-LoginResult LoginService::login(Authenticator& a, AuthRequest request) {
+LoginResult LoginService::login(Authenticator& a, AuthRequest request, const audit::RequestContext& rc) {
   const std::string& method = a.name();
   const std::string peer = request.peer;
+  // As typed (escaped, bounded): the trail must show what was tried, also for
+  // names that match no account. Provider logins name the email given.
+  const std::string typed = audit::typed_username(
+      a.credentials() == Authenticator::Credentials::kPassword ? request.username : request.email);
+  auto audit_failed = [&](const char* reason, nlohmann::json extra = nlohmann::json::object()) {
+    if (!audit_) return;
+    extra["method"] = method;
+    extra["username"] = typed;
+    extra["reason"] = reason;
+    audit::record(audit_, audit::Event{"login.failed", typed, "username:" + typed, "", "", std::move(extra)}, rc);
+  };
   auto count = [this, &method](const char* result) {
     metrics_.counter("tokend_logins_total", "Login attempts, by method and result.",
                      {{"method", method}, {"result", result}}).inc();
@@ -138,6 +176,7 @@ LoginResult LoginService::login(Authenticator& a, AuthRequest request) {
   auto throttled = [&](int wait) {
     count("throttled");
     spdlog::warn("login throttled: method={} user={} peer={}", method, log::printable(key), peer);
+    audit_failed("throttled", {{"retry_after", wait}});
     LoginResult r;
     r.failure = FailureKind::kThrottled;
     r.retry_after = wait;
@@ -167,7 +206,23 @@ LoginResult LoginService::login(Authenticator& a, AuthRequest request) {
   if (!reservation.admitted()) return throttled(reservation.retry_after());
 
   auto fail = [&](const std::string& reason) {
-    reservation.fail(now_ms());
+    const TimeMs failed_at = now_ms();
+    reservation.fail(failed_at);
+    // The category only; the authenticator's detailed reason stays in the log.
+    audit_failed(reason == "account_disabled" ? "disabled" : "invalid_credentials");
+    // The one place a lock is set: this failure brought the username (or the
+    // address) to its limit. The throttle's prediction says so (attempts of
+    // the same key still in flight count too, so a lock may be reported by
+    // each of them).
+    if (audit_) {
+      if (const int wait = throttle_.retry_after(method_key(key), peer, failed_at); wait > 0) {
+        audit::record(audit_,
+                      audit::Event{"throttle.locked", "system", key.empty() ? "address:" + peer : "username:" + typed,
+                                   "", "", {{"method", method}, {"username", typed}, {"address", peer},
+                                            {"retry_after", wait}}},
+                      rc);
+      }
+    }
     count("rejected");
     metrics_.counter("tokend_failed_logins_total", "Failed logins (bad credentials), by method.",
                      {{"method", method}}).inc();
@@ -184,6 +239,7 @@ LoginResult LoginService::login(Authenticator& a, AuthRequest request) {
       count("error");
       spdlog::error("login error: method={} user={} failure={} reason={} peer={}", method, log::printable(key),
                     to_string(outcome.failure), outcome.reason, peer);
+      audit_failed("upstream_error", {{"failure", to_string(outcome.failure)}});
       LoginResult r;
       r.failure = outcome.failure;
       return r;
@@ -193,11 +249,12 @@ LoginResult LoginService::login(Authenticator& a, AuthRequest request) {
   }
 
   const Identity& id = outcome.identity;
-  auto user = account_for(id, now_ms());
+  auto user = account_for(id, now_ms(), rc);
   if (!user) {
     if (id.local && user.error().is_not_found()) return fail("account_vanished");
     spdlog::error("storage error while {}: {}", id.local ? "loading an account" : "linking an account",
                   user.error().message);
+    audit_failed("storage_error");
     LoginResult r;
     r.failure = FailureKind::kStorageError;
     return r;
@@ -220,6 +277,12 @@ LoginResult LoginService::login(Authenticator& a, AuthRequest request) {
   count("success");
   spdlog::info("login ok: method={} user={} subject={} peer={}", method, log::printable(user->username),
                log::printable(id.subject), peer);
+  if (audit_) {
+    audit::record(audit_,
+                  audit::Event{"login.succeeded", "user:" + std::to_string(user->id), "user:" + std::to_string(user->id),
+                               "", "", {{"method", method}, {"username", user->username}}},
+                  rc);
+  }
   LoginResult r;
   r.user = std::move(*user);
   return r;

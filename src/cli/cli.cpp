@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tokend/app/app.hpp"
+#include "tokend/app/audit_setup.hpp"
 #include "tokend/auth/username.hpp"
 #include "tokend/auth/userpass/password_hasher.hpp"
 #include "cli/hash_secret.hpp"
@@ -104,6 +105,18 @@ int user_command(const CommandLine& cl) {
     std::cerr << "tokend: a username has 1 to 128 bytes of UTF-8 and no control characters\n";
     return 2;
   }
+  // Account changes go to the server's audit destination (the same
+  // configuration); a command that cannot record does not change anything.
+  auto audit_log = app::open_audit(*cfg, /*cli=*/true);
+  if (!audit_log) {
+    std::cerr << "tokend: " << audit_log.error().message << "\n";
+    return 1;
+  }
+  audit::AuditLog* audit = audit_log->get();
+  const auto record = [audit](const char* event, const store::User& u, nlohmann::json detail) {
+    detail["username"] = u.username;
+    audit::record(audit, audit::Event{event, "cli", "user:" + std::to_string(u.id), "", "", std::move(detail)});
+  };
   auth::PasswordHasher hasher(cfg->passwords);
   if (cl.command == Command::kUserAdd) {
     auto pw = read_password(cfg->passwords);
@@ -124,6 +137,7 @@ int user_command(const CommandLine& cl) {
                 << "\n";
       return 1;
     }
+    record("account.created", *u, {{"method", "userpass"}, {"source", "cli"}});
     std::cout << "created user " << u->username << " (id " << u->id << ")" << (u->admin ? ", an admin" : "")
               << "\n";
     return 0;
@@ -151,6 +165,7 @@ int user_command(const CommandLine& cl) {
       std::cerr << "tokend: password changed, but ending the sessions failed: " << s.error().message << "\n";
       return 1;
     }
+    record("password.changed", u, {{"sessions_ended", true}});
     std::cout << "password of " << log::printable(u.username) << " changed; its browser sessions were ended\n";
     return 0;
   }
@@ -169,6 +184,10 @@ int user_command(const CommandLine& cl) {
     std::cerr << "tokend: " << s.error().message << "\n";
     return 1;
   }
+  // Disabling revokes every token and session of the account at once (one
+  // transaction): one event says so, with the revocation as its detail.
+  record(disable ? "account.disabled" : "account.enabled", u,
+         disable ? nlohmann::json{{"tokens_revoked", true}, {"sessions_ended", true}} : nlohmann::json::object());
   std::cout << "user " << u.username << (disable ? " disabled; its tokens and sessions are revoked\n" : " enabled\n");
   return 0;
 }

@@ -1,6 +1,9 @@
 #include "tokend/config/config.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
+#include <tuple>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -203,7 +206,80 @@ Status read_introspection(const SettingsReader& root, const json& doc, Config& c
   return ok_status();
 }
 
+constexpr std::int64_t kDayMs = 86'400'000;
+// The longest lifetime the configuration accepts (0 is "never" instead).
+constexpr std::int64_t kMaxLifetimeMs = 100'000 * kDayMs;
+
+// tokens: the lifetimes as durations or whole days (not both for one
+// setting), and the other limits.
+Status read_token_lifetimes(const SettingsReader& s, TokenConfig& t) {
+  if (auto st = first_error({s.read("max_live_per_account", t.max_live_per_account),
+                             s.read("max_created_per_minute", t.max_created_per_minute),
+                             s.read("max_rotation_grace_seconds", t.max_rotation_grace_seconds)});
+      !st) {
+    return st;
+  }
+  auto days = s.integer("lifetime_days", 0, 100'000);
+  if (!days) return days.error();
+  auto max_days = s.integer("max_lifetime_days", 0, 100'000);
+  if (!max_days) return max_days.error();
+  auto lifetime = s.string("lifetime");
+  if (!lifetime) return lifetime.error();
+  auto min_lifetime = s.string("min_lifetime");
+  if (!min_lifetime) return min_lifetime.error();
+  auto max_lifetime = s.string("max_lifetime");
+  if (!max_lifetime) return max_lifetime.error();
+  if (*days && *lifetime) {
+    return Error{ErrorCode::kInvalidConfig, "tokens: lifetime_days and lifetime both given; keep one"};
+  }
+  if (*max_days && *max_lifetime) {
+    return Error{ErrorCode::kInvalidConfig, "tokens: max_lifetime_days and max_lifetime both given; keep one"};
+  }
+  if (*days) t.lifetime_ms = **days * kDayMs;
+  if (*max_days) t.max_lifetime_ms = **max_days * kDayMs;
+  for (auto [text, out, key] : {std::tuple{&*lifetime, &t.lifetime_ms, "tokens.lifetime"},
+                                std::tuple{&*min_lifetime, &t.min_lifetime_ms, "tokens.min_lifetime"},
+                                std::tuple{&*max_lifetime, &t.max_lifetime_ms, "tokens.max_lifetime"}}) {
+    if (!*text) continue;
+    auto ms = parse_duration(**text, key);
+    if (!ms) return ms.error();
+    *out = *ms;
+  }
+  if (t.max_rotation_grace_seconds < 0 || t.max_rotation_grace_seconds > 30LL * 86'400) {
+    return Error{ErrorCode::kInvalidConfig, "tokens.max_rotation_grace_seconds: 0 to 2592000 (30 days)"};
+  }
+  return ok_status();
+}
+
 }  // namespace
+
+Result<std::int64_t> parse_duration(std::string_view text, std::string_view key) {
+  const auto bad = [&] {
+    return Error{ErrorCode::kInvalidConfig, std::string(key) +
+                                                ": a duration such as \"90d\", \"12h\", \"10m\" or \"30s\" "
+                                                "(whole number, one unit)"};
+  };
+  if (text == "0") return std::int64_t{0};
+  if (text.size() < 2 || text.size() > 12) return bad();
+  std::int64_t unit = 0;
+  switch (text.back()) {
+    case 'd': unit = kDayMs; break;
+    case 'h': unit = 3'600'000; break;
+    case 'm': unit = 60'000; break;
+    case 's': unit = 1'000; break;
+    default: return bad();
+  }
+  const std::string_view digits = text.substr(0, text.size() - 1);
+  if (digits.find_first_not_of("0123456789") != std::string_view::npos) return bad();
+  std::int64_t n = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return bad();
+  // 11 digits at most: n * unit stays far inside int64 (1e11 * 8.64e7 < 9.2e18).
+  if (n > kMaxLifetimeMs / unit) {
+    return Error{ErrorCode::kInvalidConfig, std::string(key) + ": at most 100000 days; use 0 for never"};
+  }
+  return n * unit;
+}
 
 Status parse_listen(std::string_view text, ListenConfig& out) {
   auto hp = net::parse_host_port(text);
@@ -266,11 +342,9 @@ Result<Config> parse_config(const json& doc) {
                             s.read("busy_timeout_ms", c.database.busy_timeout_ms),
                             s.read("synchronous", c.database.synchronous)});
       }),
-      section("tokens", [&](const SettingsReader& s) {
-        return first_error({s.read("lifetime_days", c.tokens.lifetime_days),
-                            s.read("max_lifetime_days", c.tokens.max_lifetime_days),
-                            s.read("max_live_per_account", c.tokens.max_live_per_account),
-                            s.read("max_created_per_minute", c.tokens.max_created_per_minute)});
+      section("tokens", [&](const SettingsReader& s) { return read_token_lifetimes(s, c.tokens); }),
+      section("audit", [&](const SettingsReader& s) {
+        return first_error({s.read("enabled", c.audit.enabled), s.read("path", c.audit.path)});
       }),
       section("passwords", [&](const SettingsReader& s) {
         return first_error({s.read("memory_kib", c.passwords.memory_kib), s.read("iterations", c.passwords.iterations),
@@ -347,11 +421,26 @@ Result<Config> parse_config(const json& doc) {
     return Error{ErrorCode::kInvalidConfig, "passwords: argon2 parameters out of range"};
   }
   if (c.passwords.max_bytes < 16) return Error{ErrorCode::kInvalidConfig, "passwords.max_bytes: at least 16"};
-  if (c.tokens.max_lifetime_days > 0 && c.tokens.lifetime_days > c.tokens.max_lifetime_days) {
-    return Error{ErrorCode::kInvalidConfig, "tokens.lifetime_days: larger than tokens.max_lifetime_days"};
-  }
-  if (c.tokens.lifetime_days > 100'000 || c.tokens.max_lifetime_days > 100'000) {
+  if (c.tokens.lifetime_ms > kMaxLifetimeMs || c.tokens.max_lifetime_ms > kMaxLifetimeMs ||
+      c.tokens.min_lifetime_ms > kMaxLifetimeMs) {
     return Error{ErrorCode::kInvalidConfig, "tokens: lifetimes above 100000 days; use 0 for tokens that never expire"};
+  }
+  if (c.tokens.max_lifetime_ms > 0 && c.tokens.lifetime_ms > c.tokens.max_lifetime_ms) {
+    return Error{ErrorCode::kInvalidConfig,
+                 "tokens.lifetime_days / tokens.lifetime: larger than tokens.max_lifetime(_days)"};
+  }
+  if (c.tokens.min_lifetime_ms < 1000) {
+    return Error{ErrorCode::kInvalidConfig, "tokens.min_lifetime: at least 1s"};
+  }
+  if (c.tokens.max_lifetime_ms > 0 && c.tokens.min_lifetime_ms > c.tokens.max_lifetime_ms) {
+    return Error{ErrorCode::kInvalidConfig, "tokens.min_lifetime: larger than tokens.max_lifetime(_days)"};
+  }
+  if (c.tokens.lifetime_ms > 0 && c.tokens.lifetime_ms < c.tokens.min_lifetime_ms) {
+    return Error{ErrorCode::kInvalidConfig, "tokens.lifetime: shorter than tokens.min_lifetime"};
+  }
+  if (c.audit.enabled && c.audit.path.empty()) {
+    return Error{ErrorCode::kInvalidConfig, "audit.path: a file or \"-\" (standard output); to turn the audit log "
+                                            "off, set audit.enabled to false"};
   }
   if (c.sessions.idle_timeout_minutes < 1 || c.sessions.absolute_timeout_hours < 1) {
     return Error{ErrorCode::kInvalidConfig, "sessions: timeouts must be at least 1"};
@@ -408,6 +497,7 @@ Result<Config> load_config(const std::string& path) {
   ss << in.rdbuf();
   auto parsed = parse_config_text(ss.str());
   if (!parsed && parsed.error().message == kNotJson) return Error{ErrorCode::kInvalidConfig, path + ": not valid JSON"};
+  if (parsed) parsed->source_file = path;
   return parsed;
 }
 

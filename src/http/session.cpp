@@ -16,6 +16,7 @@
 
 #include "tokend/http/client_address.hpp"
 #include "tokend/http/request_head.hpp"
+#include "tokend/http/request_id.hpp"
 #include "tokend/http/response_head.hpp"
 #include "tokend/log/log.hpp"
 
@@ -205,6 +206,10 @@ class Session : public SessionIface {
       req_.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
       head_fields_.push_back({f.name_string(), f.value()});
     }
+    // Set before the head is judged, so that even a refused request's answer
+    // and access-log line carry the id (request_id.hpp: hostile ids replaced).
+    request_id_ = request_id_for(req_.headers);
+    req_.request_id = request_id_;
     const HeadVerdict verdict = check_request_head(msg.method_string(), msg.version(), head_fields_,
                                                    shared_->head_policy);
     head_fields_.clear();
@@ -345,6 +350,9 @@ class Session : public SessionIface {
   void send(HttpResponse&& r) {
     status_ = r.status;
     if (shared_->draining.load()) keep_alive_ = false;
+    // Every answer carries its id, even one refused before the head was read.
+    if (request_id_.empty()) request_id_ = make_request_id();
+    r.headers.emplace_back("X-Request-Id", request_id_);
     const std::string_view reason = bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
     if (write_response_head(r, reason, http_date(), HeadOptions{keep_alive_, http10_}, head_buf_) > 0) {
       spdlog::error("dropped a malformed response header (line break, colon or no name) on {}", route_);
@@ -364,9 +372,10 @@ class Session : public SessionIface {
     if (shared_->opts.access_log) {
       // The path only (never the query, headers or body), redacted in case a
       // client put a token into it.
-      spdlog::info("access method={} path={} status={} ms={:.2f} client={}", method_, log::redact(path_), status_,
-                   seconds * 1000, client_.empty() ? peer_ : client_);
+      spdlog::info("access method={} path={} status={} ms={:.2f} client={} request_id={}", method_,
+                   log::redact(path_), status_, seconds * 1000, client_.empty() ? peer_ : client_, request_id_);
     }
+    request_id_.clear();
     request_open_ = false;
     shared_->inflight.fetch_sub(1);
     method_.clear();
@@ -388,6 +397,7 @@ class Session : public SessionIface {
   static constexpr std::size_t kFramingSlack = 16 * 1024;
   std::shared_ptr<SharedState> shared_;
   std::string peer_;
+  std::string request_id_;  // the current request's X-Request-Id (request_id.hpp)
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   HttpRequest req_;                     // the request being read: head fields snapshot, then body

@@ -11,10 +11,11 @@ constexpr std::size_t kSessionBytes = 32;
 constexpr TimeMs kTouchEveryMs = 60'000;
 }  // namespace
 
-SessionService::SessionService(store::Store& store, const config::SessionConfig& config)
-    : store_(store), config_(config) {}
+SessionService::SessionService(store::Store& store, const config::SessionConfig& config, audit::AuditLog* audit)
+    : store_(store), config_(config), audit_(audit) {}
 
-Result<NewSessionCookie> SessionService::create(std::int64_t user_id, std::string_view method) {
+Result<NewSessionCookie> SessionService::create(std::int64_t user_id, std::string_view method,
+                                                const audit::RequestContext& rc) {
   NewSessionCookie out;
   out.value = crypto::to_hex(crypto::random_bytes(kSessionBytes));
   store::NewSession s;
@@ -26,6 +27,12 @@ Result<NewSessionCookie> SessionService::create(std::int64_t user_id, std::strin
   auto rec = store_.insert_session(s);
   if (!rec) return rec.error();
   out.record = std::move(*rec);
+  // The session's row number, never the cookie (the secret).
+  audit::record(audit_,
+                audit::Event{"session.created", "user:" + std::to_string(user_id),
+                             "session:" + std::to_string(out.record.id), "", "",
+                             {{"method", std::string(method)}, {"expires_on", format_iso8601(out.record.expires_at)}}},
+                rc);
   return out;
 }
 
@@ -49,7 +56,15 @@ Result<store::SessionLookup> SessionService::resolve(std::string_view value) {
   return std::move(l);
 }
 
-Status SessionService::end(std::int64_t session_id) { return store_.revoke_session(session_id); }
+Status SessionService::end(std::int64_t session_id, std::int64_t user_id, const audit::RequestContext& rc) {
+  auto s = store_.revoke_session(session_id);
+  if (!s) return s;
+  audit::record(audit_,
+                audit::Event{"session.ended", "user:" + std::to_string(user_id), "session:" + std::to_string(session_id),
+                             "", "", {{"reason", "logout"}}},
+                rc);
+  return ok_status();
+}
 
 std::string SessionService::cookie_name(bool secure) const {
   static constexpr std::string_view kHostPrefix = "__Host-";

@@ -27,27 +27,85 @@ bool well_formed_token(std::string_view s) {
   return all == 1;
 }
 
-TokenService::TokenService(store::Store& store, const config::TokenConfig& config, metrics::Metrics& metrics)
-    : store_(store), config_(config), metrics_(metrics) {}
+TokenService::TokenService(store::Store& store, const config::TokenConfig& config, metrics::Metrics& metrics,
+                           audit::AuditLog* audit)
+    : store_(store), config_(config), metrics_(metrics), audit_(audit) {}
 
-TimeMs TokenService::expiry_for(TimeMs now, std::optional<std::int64_t> lifetime_days) const {
-  const std::int64_t days = lifetime_days ? *lifetime_days : config_.lifetime_days;
-  if (days <= 0) return kNever;
+TimeMs TokenService::expiry_for(TimeMs now, std::optional<std::int64_t> lifetime_ms) const {
+  const std::int64_t ms = lifetime_ms ? *lifetime_ms : config_.lifetime_ms;
+  if (ms <= 0) return kNever;
   // Saturate instead of overflowing: a lifetime past the end of int64
   // milliseconds is "never", not a date in the distant past.
-  if (days >= (kNever - now) / 86'400'000) return kNever;
-  return now + days * 86'400'000;
+  if (ms >= kNever - now) return kNever;
+  return now + ms;
+}
+
+namespace {
+
+std::string token_subject(std::int64_t id) { return "token:" + std::to_string(id); }
+std::string user_actor(std::int64_t id) { return "user:" + std::to_string(id); }
+nlohmann::json expiry_json(TimeMs t) { return t == kNever ? nlohmann::json(nullptr) : nlohmann::json(format_iso8601(t)); }
+
+}  // namespace
+
+void TokenService::audit_issued(const store::TokenRecord& t, const audit::RequestContext& rc) {
+  if (!audit_) return;
+  audit::Event e{"token.issued", user_actor(t.user_id), token_subject(t.id), "", "", nlohmann::json::object()};
+  e.detail["method"] = t.source;
+  e.detail["token_id"] = t.id;
+  e.detail["name"] = t.name;
+  e.detail["expires_on"] = expiry_json(t.expires_at);
+  // Stored scopes; null: the configured defaults (token/scopes.hpp).
+  e.detail["scopes"] = t.scopes ? nlohmann::json(*t.scopes) : nlohmann::json(nullptr);
+  audit::record(audit_, std::move(e), rc);
+}
+
+Result<IssuedToken> TokenService::rotate(std::int64_t user_id, std::int64_t token_id, std::int64_t grace_seconds,
+                                         const audit::RequestContext& rc) {
+  IssuedToken out;
+  out.token = crypto::to_hex(crypto::random_bytes(kTokenBytes));
+  const TimeMs now = now_ms();
+  const TimeMs old_ends_at = now + std::max<std::int64_t>(0, grace_seconds) * 1000;
+  auto rec = store_.rotate_token(user_id, token_id, crypto::sha256(out.token), now, old_ends_at);
+  if (!rec) return rec.error();
+  out.record = std::move(*rec);
+  count_issued(out.record.source);
+  if (audit_) {
+    audit::Event e{"token.rotated", user_actor(user_id), token_subject(token_id), "", "", nlohmann::json::object()};
+    e.detail["token_id"] = token_id;
+    e.detail["new_token_id"] = out.record.id;
+    e.detail["name"] = out.record.name;
+    e.detail["method"] = out.record.source;
+    e.detail["expires_on"] = expiry_json(out.record.expires_at);
+    e.detail["grace_seconds"] = grace_seconds;
+    e.detail["old_ends_at"] = format_iso8601(old_ends_at);
+    audit::record(audit_, std::move(e), rc);
+  }
+  return out;
+}
+
+Status TokenService::revoke(std::int64_t user_id, std::int64_t token_id, std::string_view how,
+                            const audit::RequestContext& rc) {
+  auto s = store_.revoke_token(user_id, token_id, now_ms());
+  if (!s) return s;
+  if (audit_) {
+    audit::Event e{"token.revoked", user_actor(user_id), token_subject(token_id), "", "", nlohmann::json::object()};
+    e.detail["token_id"] = token_id;
+    e.detail["by"] = std::string(how);
+    audit::record(audit_, std::move(e), rc);
+  }
+  return ok_status();
 }
 
 store::NewToken TokenService::new_token(std::string_view plaintext, std::int64_t user_id, std::string_view source,
-                                        std::string_view name, std::optional<std::int64_t> lifetime_days) const {
+                                        std::string_view name, std::optional<std::int64_t> lifetime_ms) const {
   store::NewToken t;
   t.digest = crypto::sha256(plaintext);
   t.user_id = user_id;
   t.name = name.empty() ? std::string(source) : std::string(name);
   t.source = std::string(source);
   t.created_at = now_ms();
-  t.expires_at = expiry_for(t.created_at, lifetime_days);
+  t.expires_at = expiry_for(t.created_at, lifetime_ms);
   return t;
 }
 
@@ -68,16 +126,17 @@ void TokenService::count_issued(const std::string& source) {
 }
 
 Result<IssuedToken> TokenService::issue(std::int64_t user_id, std::string_view source, std::string_view name,
-                                        std::optional<std::int64_t> lifetime_days,
-                                        std::optional<std::string> scopes) {
+                                        std::optional<std::int64_t> lifetime_ms,
+                                        std::optional<std::string> scopes, const audit::RequestContext& rc) {
   IssuedToken out;
   out.token = crypto::to_hex(crypto::random_bytes(kTokenBytes));
-  store::NewToken row = new_token(out.token, user_id, source, name, lifetime_days);
+  store::NewToken row = new_token(out.token, user_id, source, name, lifetime_ms);
   row.scopes = std::move(scopes);
   auto rec = store_.insert_token(row);
   if (!rec) return rec.error();
   out.record = std::move(*rec);
   count_issued(out.record.source);
+  audit_issued(out.record, rc);
   return out;
 }
 
@@ -115,15 +174,17 @@ void TokenService::end_creation(std::int64_t user_id) {
 }
 
 void TokenService::issue_async(std::int64_t user_id, std::string_view source, std::string_view name,
-                               std::optional<std::int64_t> lifetime_days, IssueDone done,
-                               std::optional<std::string> scopes) {
+                               std::optional<std::int64_t> lifetime_ms, IssueDone done,
+                               std::optional<std::string> scopes, const audit::RequestContext& rc) {
   std::string token = crypto::to_hex(crypto::random_bytes(kTokenBytes));
-  store::NewToken row = new_token(token, user_id, source, name, lifetime_days);
+  store::NewToken row = new_token(token, user_id, source, name, lifetime_ms);
   row.scopes = std::move(scopes);
   store_.insert_token_async(
-      row, [this, token = std::move(token), done = std::move(done)](Result<store::TokenRecord> rec) mutable {
+      row, [this, token = std::move(token), done = std::move(done), rc](Result<store::TokenRecord> rec) mutable {
         if (!rec) return done(rec.error());
         count_issued(rec->source);
+        // On the store's commit thread (not an I/O thread): one local append.
+        audit_issued(*rec, rc);
         done(IssuedToken{std::move(token), std::move(*rec)});
       });
 }
@@ -137,7 +198,8 @@ Result<store::TokenLookup> TokenService::validate(std::string_view token) {
   store::TokenLookup& l = *found;
   const TimeMs now = now_ms();
   // One code for every reason: a client learns nothing from which it was.
-  if (l.token.revoked_at) return Error{ErrorCode::kNotFound, "revoked token"};
+  // A revocation time in the future is a rotation's grace period: still live.
+  if (l.token.revoked_at && *l.token.revoked_at <= now) return Error{ErrorCode::kNotFound, "revoked token"};
   if (l.token.expires_at <= now) return Error{ErrorCode::kNotFound, "expired token"};
   if (l.user.disabled) return Error{ErrorCode::kNotFound, "disabled account"};
   {

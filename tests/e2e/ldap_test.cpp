@@ -6,6 +6,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <future>
 #include <string>
 #include <thread>
@@ -367,4 +368,25 @@ TEST_CASE("LDAP settings are checked at startup", "[e2e][ldap]") {
         200);
     CHECK(t.log().find("insecure_allow_plain") != std::string::npos);  // warned at start
   }
+}
+
+TEST_CASE("LDAP: expiresInSeconds asks for a short-lived token", "[e2e][ldap][lifetime]") {
+  SlapdFixture fx;
+  TokendProcess t(config_with({{"ldap", search_settings(fx)}}));
+  auto r = post_form(t, "/api/authenticate/ldap", "username=alice&password=alice-password-1&expiresInSeconds=600");
+  REQUIRE(r.status == 200);
+  const auto me = whoami(t, r.json()["token"].get<std::string>());
+  CHECK(me["authenticatedWith"] == "ldap");
+  // Ten minutes from the answer, to the second (expiresOn carries milliseconds).
+  const std::string expires = r.json()["expiresOn"];
+  std::tm tm{};
+  REQUIRE(strptime(expires.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) != nullptr);
+  const auto at = static_cast<std::int64_t>(timegm(&tm));
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  CHECK(at >= now + 600 - 30);
+  CHECK(at <= now + 600);
+  auto both = post_form(t, "/api/authenticate/ldap",
+                        "username=alice&password=alice-password-1&expiresInSeconds=600&expiresInDays=1");
+  CHECK(both.status == 400);
+  CHECK(both.json()["error"] == "invalid_field");
 }

@@ -325,6 +325,7 @@ async function runChecks(tokend, setBrowser) {
   watch(page, 'page');
 
   let tokenA = '';
+  let tokenB = '';
   const nameA = 'CI deploy';
   const nameB = 'laptop scripts';
 
@@ -530,7 +531,7 @@ async function runChecks(tokend, setBrowser) {
     await hiddenOrGone(page, '#new-token');
     assert.equal(await page.inputValue('#new-token-value'), '');
     assert.ok(!(await page.content()).includes(tokenA), 'token still in the DOM');
-    await createToken(page, nameB, 7);
+    tokenB = await createToken(page, nameB, 7);
     await page.reload({ timeout: UI_TIMEOUT_MS });
     await visible(page, '#view-tokens');
     await rowFor(page, nameA).waitFor({ state: 'visible' });
@@ -578,6 +579,56 @@ async function runChecks(tokend, setBrowser) {
   await check('the revoked token is refused by GET /api/user', async () => {
     const r = await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${tokenA}` });
     assert.equal(r.status, 401, r.text);
+  });
+
+  await check('Rotate asks first (Cancel is the default), then shows the new token once; the old one stops', async () => {
+    const row = rowFor(page, nameB);
+    const oldId = await row.getAttribute('data-token-id');
+    await row.locator('button.rotate').focus();
+    await page.keyboard.press('Enter');
+    await visible(page, '#rotate-dialog');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'rotate-cancel', 'Cancel is the default');
+    assert.match(await page.textContent('#rotate-name'), new RegExp(nameB));
+    await page.keyboard.press('Escape');
+    await hiddenOrGone(page, '#rotate-dialog');
+    assert.equal((await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${tokenB}` })).status, 200,
+      'Escape must not rotate');
+
+    await row.locator('button.rotate').click();
+    await visible(page, '#rotate-dialog');
+    await page.click('#rotate-confirm');
+    await visible(page, '#new-token');
+    await page.waitForFunction(
+      (n) => document.getElementById('new-token-name').textContent === n, nameB, { timeout: UI_TIMEOUT_MS });
+    const fresh = await page.inputValue('#new-token-value');
+    assert.match(fresh, /^[0-9a-f]{256}$/);
+    assert.notEqual(fresh, tokenB);
+    await shot(page, '08-rotated-token.png');
+    // The list now holds the new token under the same name, with a new id.
+    await page.waitForFunction((id) => {
+      const rows = [...document.querySelectorAll('#tokens-body tr')];
+      return rows.length > 0 && rows.every((r) => r.dataset.tokenId !== id);
+    }, oldId, { timeout: UI_TIMEOUT_MS });
+    assert.equal(await rowFor(page, nameB).count(), 1);
+    assert.equal((await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${tokenB}` })).status, 401);
+    const me = await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${fresh}` });
+    assert.equal(me.status, 200, me.text);
+    assert.equal(me.json.token.name, nameB);
+    await page.click('#dismiss-token');
+    await hiddenOrGone(page, '#new-token');
+    assert.ok(!(await page.content()).includes(fresh), 'rotated token still in the DOM');
+    tokenB = fresh;
+  });
+
+  await check('a 10-minute token: the expiry choice below a day asks for expiresInSeconds', async () => {
+    const before = Date.now();
+    const short = await createToken(page, 'ten minutes', '600s');
+    const me = await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${short}` });
+    assert.equal(me.status, 200, me.text);
+    const expires = Date.parse(me.json.token.expiresOn);
+    assert.ok(expires >= before + 600000 && expires <= Date.now() + 600000, me.json.token.expiresOn);
+    await page.click('#dismiss-token');
+    await hiddenOrGone(page, '#new-token');
   });
 
   await check('a phone-sized screen (390x844) shows the tokens as cards without horizontal scrolling', async () => {

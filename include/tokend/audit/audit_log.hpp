@@ -12,6 +12,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -33,5 +34,22 @@ class AuditLog {
   // network; a write error is logged (once) and the event counted as lost.
   virtual void record(const Event& event) = 0;
 };
+
+// Where a request came from, handed down from the routes to the services as
+// plain values (the services know nothing of HTTP). Empty outside a request
+// (the CLI, the server's start).
+struct RequestContext {
+  std::string client;      // client address (HttpRequest::peer)
+  std::string request_id;  // HttpRequest::request_id
+};
+
+// Fills `event.client` and `event.request_id` from `rc` and records it; does
+// nothing when `log` is null (auditing off).
+void record(AuditLog* log, Event event, const RequestContext& rc = {});
+
+// A username as someone typed it, fit for an audit line: control and bidi
+// characters escaped (log::printable), at most 128 bytes (longer input is cut
+// and marked with "...").
+std::string typed_username(std::string_view text);
 
 }  // namespace tokend::audit

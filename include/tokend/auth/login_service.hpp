@@ -26,6 +26,7 @@
 
 #include <string>
 
+#include "tokend/audit/audit_log.hpp"
 #include "tokend/auth/authenticator.hpp"
 #include "tokend/common/result.hpp"
 #include "tokend/common/time.hpp"
@@ -49,8 +50,10 @@ struct LoginResult {
 
 class LoginService final {
  public:
-  // All three outlive the service.
-  LoginService(store::Store& store, LoginThrottle& throttle, metrics::Metrics& metrics);
+  // All outlive the service. `audit`: where login.succeeded, login.failed,
+  // account.created and account.linked go; null: nowhere.
+  LoginService(store::Store& store, LoginThrottle& throttle, metrics::Metrics& metrics,
+               audit::AuditLog* audit = nullptr);
 
   // Runs one login with `authenticator` on the credentials in `request`
   // (username and password for password methods, email and access_token for
@@ -61,8 +64,10 @@ class LoginService final {
   // authenticator rejects it, or the account is disabled or gone (a failure is
   // recorded); the authenticator's failure kind when it failed (nothing is
   // recorded); kStorageError when the account cannot be found or linked.
-  // Logs and counts every attempt (tokend_logins_total and friends).
-  LoginResult login(Authenticator& authenticator, AuthRequest request);
+  // Logs, counts (tokend_logins_total and friends) and audits every attempt
+  // (login.succeeded / login.failed with a reason category, `rc` for where
+  // it came from).
+  LoginResult login(Authenticator& authenticator, AuthRequest request, const audit::RequestContext& rc = {});
 
   // The local account of an accepted identity: for a local identity the user
   // `identity.subject` names; for an external one the account linked to
@@ -72,12 +77,14 @@ class LoginService final {
   // The account is returned even when disabled (login() refuses it).
   // Error kNotFound when a local identity's account is gone; kStorageError
   // when the database fails.
-  Result<store::User> account_for(const Identity& identity, TimeMs now);
+  // Records account.created / account.linked (with `rc`) when it made one.
+  Result<store::User> account_for(const Identity& identity, TimeMs now, const audit::RequestContext& rc = {});
 
  private:
   store::Store& store_;
   LoginThrottle& throttle_;
   metrics::Metrics& metrics_;
+  audit::AuditLog* audit_;
 };
 
 }  // namespace tokend::auth

@@ -66,9 +66,16 @@ struct DatabaseConfig {
   std::string synchronous = "full";  // full | normal (WAL: normal loses the last commits on power loss, not on a crash)
 };
 
+// Lifetimes are milliseconds here; the file gives them as durations
+// ("90d", "12h", "10m", "30s": tokens.lifetime, min_lifetime, max_lifetime)
+// or, as before, whole days (lifetime_days, max_lifetime_days).
 struct TokenConfig {
-  std::int64_t lifetime_days = 90;       // 0: tokens never expire
-  std::int64_t max_lifetime_days = 365;  // cap for a requested expiresInDays; 0: no cap
+  std::int64_t lifetime_ms = 90LL * 86'400'000;       // default lifetime; 0: tokens never expire
+  std::int64_t min_lifetime_ms = 60'000;              // floor of a requested lifetime
+  std::int64_t max_lifetime_ms = 365LL * 86'400'000;  // cap of a requested lifetime; 0: no cap
+  // Cap of graceSeconds in POST /api/tokens/{id}/rotate (how long the old
+  // token keeps working); 0: rotation always ends the old token at once.
+  std::int64_t max_rotation_grace_seconds = 3600;
   std::int64_t max_live_per_account = 1000;  // live tokens one account may hold; 0: no cap
   int max_created_per_minute = 60;           // new tokens per account per minute; 0: no limit
 };
@@ -116,6 +123,14 @@ struct LogConfig {
   std::string level = "info";  // trace debug info warn error
   bool access_log = true;
   std::string file;            // empty: stderr
+};
+
+// The audit trail (audit/json_lines_log.hpp; docs/operations.md, "Audit log").
+struct AuditConfig {
+  // On by default: an authentication service must be able to say afterwards
+  // who got which token, from where (docs/configuration.md says why).
+  bool enabled = true;
+  std::string path = "-";  // a file (appended to) or "-" for standard output
 };
 
 struct WebConfig {
@@ -167,6 +182,7 @@ struct Config {
   SessionConfig sessions;
   MetricsConfig metrics;
   LogConfig log;
+  AuditConfig audit;
   WebConfig web;
   int shutdown_timeout_ms = 10'000;
   // Addresses of reverse proxies whose X-Forwarded-For is believed: for a
@@ -184,6 +200,8 @@ struct Config {
   std::vector<ScopeConfig> scopes;
   ForwardAuthConfig forward_auth;
   IntrospectionConfig introspection;
+  // The file it was read from (load_config); empty: the built-in defaults.
+  std::string source_file;
 };
 
 // Parses a config document. Unknown keys are errors (a typo must not silently
@@ -196,6 +214,11 @@ Result<Config> load_config(const std::string& path);
 // Parses the text of a configuration file: JSON, with // and /* */ comments
 // allowed. Errors as parse_config(), or "invalid_config" "not valid JSON".
 Result<Config> parse_config_text(std::string_view text);
+
+// A duration: whole digits and one unit, "d" (days), "h", "m" or "s", e.g.
+// "90d", "12h", "10m", "30s"; "0" alone is zero. Milliseconds, or
+// "invalid_config" naming `key`.
+Result<std::int64_t> parse_duration(std::string_view text, std::string_view key);
 
 // "HOST:PORT" or "[V6]:PORT" into `out`. Error code "invalid_config".
 Status parse_listen(std::string_view text, ListenConfig& out);

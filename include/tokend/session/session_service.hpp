@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "tokend/audit/audit_log.hpp"
 #include "tokend/common/result.hpp"
 #include "tokend/config/config.hpp"
 #include "tokend/store/store.hpp"
@@ -24,11 +25,13 @@ struct NewSessionCookie {
 
 class SessionService final {
  public:
-  SessionService(store::Store& store, const config::SessionConfig& config);
+  // `audit`: where session.created and session.ended go; null: nowhere.
+  SessionService(store::Store& store, const config::SessionConfig& config, audit::AuditLog* audit = nullptr);
 
   // A new session for `user_id`, signed in with `method`. Error kStorageError
   // when it could not be stored.
-  Result<NewSessionCookie> create(std::int64_t user_id, std::string_view method);
+  Result<NewSessionCookie> create(std::int64_t user_id, std::string_view method,
+                                  const audit::RequestContext& rc = {});
 
   // The live session and its user for a cookie value, its idle timer
   // refreshed (at most once a minute). Error kNotFound when the cookie is
@@ -37,7 +40,8 @@ class SessionService final {
   Result<store::SessionLookup> resolve(std::string_view cookie_value);
 
   // Revokes the session. Ok also when it was revoked already.
-  Status end(std::int64_t session_id);
+  // Records session.ended for `user_id` (with `rc`).
+  Status end(std::int64_t session_id, std::int64_t user_id = 0, const audit::RequestContext& rc = {});
 
   // The cookie's name: sessions.cookie_name, with the "__Host-" prefix when
   // `secure` (RFC 6265bis 4.1.3.2). A browser keeps a "__Host-" cookie only
@@ -61,6 +65,7 @@ class SessionService final {
  private:
   store::Store& store_;
   config::SessionConfig config_;
+  audit::AuditLog* audit_;
 };
 
 }  // namespace tokend::session

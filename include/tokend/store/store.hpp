@@ -86,11 +86,21 @@ struct TokenRecord {
   TimeMs created_at = 0;
   TimeMs expires_at = kNever;
   std::optional<TimeMs> last_used_at;
+  // When the token stops (or stopped) working. Usually the moment it was
+  // revoked; a rotation with a grace period sets a time in the future, and
+  // the token is live until then (token_live()).
   std::optional<TimeMs> revoked_at;
   // Space-separated scope names; nullopt (NULL): "the configured defaults"
   // (token/scopes.hpp).
   std::optional<std::string> scopes;
 };
+
+// The one definition of a live token row (the account's state aside): not
+// revoked by `now` and not expired at `now`. Backends' queries say the same in
+// SQL: (revoked_at IS NULL OR revoked_at > now) AND expires_at > now.
+inline bool token_live(const TokenRecord& t, TimeMs now) {
+  return (!t.revoked_at || *t.revoked_at > now) && t.expires_at > now;
+}
 
 // Where a page of tokens ends: the last token's created_at and id.
 struct TokenPosition {
@@ -186,7 +196,8 @@ class Store {
   virtual Result<std::vector<User>> list_users() = 0;
   // Error kNotFound when there is no such user.
   virtual Status set_password_hash(std::int64_t user_id, const std::string& phc) = 0;
-  // Disabling also revokes every token and session of the account, at once.
+  // Disabling also revokes every token and session of the account, at once
+  // (tokens in a rotation's grace period included).
   // Error kNotFound when there is no such user.
   virtual Status set_disabled(std::int64_t user_id, bool disabled, TimeMs now) = 0;
   // Ends every browser session of the account (after a password change).
@@ -230,7 +241,8 @@ class Store {
   // The token and its owner, in whatever state (the caller checks revoked,
   // expired and disabled). Error kNotFound when no token has this digest.
   virtual Result<TokenLookup> find_token(const crypto::Sha256& digest) = 0;
-  // The user's tokens that are neither revoked nor expired at `now`, newest first.
+  // The user's tokens live at `now` (token_live(): a token in a rotation's
+  // grace period is live), newest first.
   virtual Result<std::vector<TokenRecord>> list_live_tokens(std::int64_t user_id, TimeMs now) = 0;
   // One page of list_live_tokens(), in the same order (created_at, then id,
   // both descending): at most `limit` tokens, those after `after` (the last
@@ -254,7 +266,8 @@ class Store {
     if (!all) return all.error();
     return static_cast<std::int64_t>(all->size());
   }
-  // Ok when a live token `token_id` of `user_id` was revoked. Error kNotFound
+  // Ok when a live token `token_id` of `user_id` was revoked (a token in a
+  // rotation's grace period stops at once). Error kNotFound
   // when the user has no such live token (someone else's id tells nothing
   // more).
   virtual Status revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) = 0;
@@ -268,6 +281,15 @@ class Store {
   // descending), at most `limit`. For `tokend token list`.
   virtual Result<std::vector<TokenRecord>> list_all_live_tokens(std::int64_t user_id, TimeMs now,
                                                                 std::size_t limit) = 0;
+  // Rotation, atomically: when `token_id` is a live token of `user_id` not
+  // already ending (revoked_at NULL; a token in a rotation's grace period
+  // cannot be rotated again), sets its revoked_at to `old_ends_at` (>= now)
+  // and inserts a new token with `digest`, created at `now`, with the old
+  // one's name, source, scopes and expires_at; returns the new record. Two
+  // rotations of one token never both succeed. Error kNotFound when there is
+  // no such token (revoked, in grace, expired, someone else's, unknown).
+  virtual Result<TokenRecord> rotate_token(std::int64_t user_id, std::int64_t token_id,
+                                           const crypto::Sha256& digest, TimeMs now, TimeMs old_ends_at) = 0;
   // Records last-use times in one transaction (batched by TokenService).
   virtual Status record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) = 0;
 

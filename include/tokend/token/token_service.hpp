@@ -24,6 +24,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "tokend/audit/audit_log.hpp"
 #include "tokend/common/result.hpp"
 #include "tokend/config/config.hpp"
 #include "tokend/store/store.hpp"
@@ -45,15 +46,20 @@ struct IssuedToken {
 
 class TokenService final {
  public:
-  TokenService(store::Store& store, const config::TokenConfig& config, metrics::Metrics& metrics);
+  // `audit`: where token.issued, token.rotated and token.revoked go; null:
+  // nowhere. Outlives the service.
+  TokenService(store::Store& store, const config::TokenConfig& config, metrics::Metrics& metrics,
+               audit::AuditLog* audit = nullptr);
 
-  // A new token for `user_id`. `lifetime_days`: nullopt for the configured
-  // default; otherwise 1..max_lifetime_days (the caller validated it).
-  // `scopes`: what to store (token::scopes_to_store; nullopt: NULL).
-  // Error kStorageError when it could not be stored (nothing was issued).
+  // A new token for `user_id`. `lifetime_ms`: nullopt for the configured
+  // default; otherwise within tokens.min/max_lifetime (the caller validated
+  // it). `scopes`: what to store (token::scopes_to_store; nullopt: NULL).
+  // Records token.issued (with `rc`). Error kStorageError when it could not
+  // be stored (nothing was issued).
   Result<IssuedToken> issue(std::int64_t user_id, std::string_view source, std::string_view name,
-                            std::optional<std::int64_t> lifetime_days,
-                            std::optional<std::string> scopes = std::nullopt);
+                            std::optional<std::int64_t> lifetime_ms,
+                            std::optional<std::string> scopes = std::nullopt,
+                            const audit::RequestContext& rc = {});
 
   // Like issue(), but returns at once and calls `done` with the result once
   // the token is committed (Store::insert_token_async: on the store's thread,
@@ -61,8 +67,23 @@ class TokenService final {
   // issue() either.
   using IssueDone = std::function<void(Result<IssuedToken>)>;
   void issue_async(std::int64_t user_id, std::string_view source, std::string_view name,
-                   std::optional<std::int64_t> lifetime_days, IssueDone done,
-                   std::optional<std::string> scopes = std::nullopt);
+                   std::optional<std::int64_t> lifetime_ms, IssueDone done,
+                   std::optional<std::string> scopes = std::nullopt, const audit::RequestContext& rc = {});
+
+  // Rotates the live token `token_id` of `user_id` (Store::rotate_token): a
+  // new token with the same name, source, scopes and expiry; the old one
+  // stops working after `grace_seconds` (0: at once; the caller checked it
+  // against tokens.max_rotation_grace_seconds). Records token.rotated.
+  // Error kNotFound when there is no such token to rotate (unknown, someone
+  // else's, revoked, expired, already rotated); kStorageError.
+  Result<IssuedToken> rotate(std::int64_t user_id, std::int64_t token_id, std::int64_t grace_seconds,
+                             const audit::RequestContext& rc = {});
+
+  // Revokes the live token `token_id` of `user_id` (Store::revoke_token) and
+  // records token.revoked with `how` ("owner" or "holder"). Error kNotFound
+  // when there is no such live token; kStorageError.
+  Status revoke(std::int64_t user_id, std::int64_t token_id, std::string_view how,
+                const audit::RequestContext& rc = {});
 
   // The token's record and owner when `token` is live: well-formed, known, not
   // revoked, not expired, and its account not disabled. Error kNotFound
@@ -93,16 +114,19 @@ class TokenService final {
   // Writes the batched last-use times. Called periodically and at shutdown.
   void flush_usage();
 
-  // The expiry of a token issued now with `lifetime_days` (nullopt: default).
-  TimeMs expiry_for(TimeMs now, std::optional<std::int64_t> lifetime_days) const;
+  // The expiry of a token issued at `now` with `lifetime_ms` (nullopt: the
+  // default; 0: never), saturating at kNever.
+  TimeMs expiry_for(TimeMs now, std::optional<std::int64_t> lifetime_ms) const;
   const config::TokenConfig& config() const { return config_; }
 
  private:
   store::Store& store_;
   config::TokenConfig config_;
   metrics::Metrics& metrics_;
+  audit::AuditLog* audit_;
   store::NewToken new_token(std::string_view plaintext, std::int64_t user_id, std::string_view source,
-                            std::string_view name, std::optional<std::int64_t> lifetime_days) const;
+                            std::string_view name, std::optional<std::int64_t> lifetime_ms) const;
+  void audit_issued(const store::TokenRecord& t, const audit::RequestContext& rc);
   void count_issued(const std::string& source);
   // The issued-tokens counter of each source, looked up in Metrics once: the
   // group commit calls back on one thread, which must not build label

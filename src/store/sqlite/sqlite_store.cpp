@@ -132,9 +132,10 @@ Status SqliteStore::set_disabled(std::int64_t user_id, bool disabled, TimeMs now
   if (disabled) {
     // Disabling kills everything the account holds, in the same transaction:
     // a disabled account must not keep a working token even if re-enabled.
-    auto st = c.prepare("UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL");
+    auto st = c.prepare(
+        "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND (revoked_at IS NULL OR revoked_at > ?)");
     if (!st) return st.error();
-    st->bind(1, now).bind(2, user_id);
+    st->bind(1, now).bind(2, user_id).bind(3, now);
     if (st->step() != SQLITE_DONE) return db_error(c, "revoking tokens");
     auto ss = c.prepare("UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL");
     if (!ss) return ss.error();
@@ -252,7 +253,8 @@ Result<std::vector<TokenRecord>> SqliteStore::list_live_tokens(std::int64_t user
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
       "SELECT id, user_id, name, source, created_at, expires_at, last_used_at, revoked_at, scopes FROM tokens "
-      "WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id DESC");
+      "WHERE user_id = ?1 AND (revoked_at IS NULL OR revoked_at > ?2) AND expires_at > ?2 "
+      "ORDER BY created_at DESC, id DESC");
   if (!st) return st.error();
   st->bind(1, user_id).bind(2, now);
   std::vector<TokenRecord> out;
@@ -274,9 +276,9 @@ Result<std::vector<TokenRecord>> SqliteStore::list_live_tokens_page(std::int64_t
   // costs its own size, however deep it is.
   auto st = (*lease)->prepare(
       "SELECT id, user_id, name, source, created_at, expires_at, last_used_at, revoked_at, scopes FROM tokens "
-      "WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? "
-      "AND (? = 0 OR created_at < ? OR (created_at = ? AND id < ?)) "
-      "ORDER BY created_at DESC, id DESC LIMIT ?");
+      "WHERE user_id = ?1 AND (revoked_at IS NULL OR revoked_at > ?2) AND expires_at > ?2 "
+      "AND (?3 = 0 OR created_at < ?4 OR (created_at = ?5 AND id < ?6)) "
+      "ORDER BY created_at DESC, id DESC LIMIT ?7");
   if (!st) return st.error();
   const TimeMs at = after ? after->created_at : 0;
   st->bind(1, user_id).bind(2, now).bind(3, std::int64_t{after ? 1 : 0}).bind(4, at).bind(5, at)
@@ -295,7 +297,8 @@ Result<std::int64_t> SqliteStore::count_live_tokens(std::int64_t user_id, TimeMs
   auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
-      "SELECT COUNT(*) FROM tokens WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?");
+      "SELECT COUNT(*) FROM tokens WHERE user_id = ?1 AND (revoked_at IS NULL OR revoked_at > ?2) "
+      "AND expires_at > ?2");
   if (!st) return st.error();
   st->bind(1, user_id).bind(2, now);
   if (st->step() != SQLITE_ROW) return db_error(**lease, "counting tokens");
@@ -306,12 +309,60 @@ Status SqliteStore::revoke_token(std::int64_t user_id, std::int64_t token_id, Ti
   auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare(
-      "UPDATE tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?");
+      "UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND user_id = ?3 AND (revoked_at IS NULL OR revoked_at > ?1) "
+      "AND expires_at > ?1");
   if (!st) return st.error();
-  st->bind(1, now).bind(2, token_id).bind(3, user_id).bind(4, now);
+  st->bind(1, now).bind(2, token_id).bind(3, user_id);
   if (st->step() != SQLITE_DONE) return db_error(**lease, "revoking a token");
   if ((*lease)->changes() == 0) return Error{ErrorCode::kNotFound, "no such live token"};
   return ok_status();
+}
+
+Result<TokenRecord> SqliteStore::rotate_token(std::int64_t user_id, std::int64_t token_id,
+                                              const crypto::Sha256& digest, TimeMs now, TimeMs old_ends_at) {
+  auto lease = connections_->lease();
+  if (!lease) return lease.error();
+  Connection& c = **lease;
+  // BEGIN IMMEDIATE: the write lock is taken before the old row is read, so a
+  // second rotation of the same token waits and then finds it ending.
+  Tx tx(c);
+  if (auto s = tx.begin(); !s) return s.error();
+  TokenRecord r;
+  {
+    auto st = c.prepare(
+        "SELECT name, source, expires_at, scopes FROM tokens "
+        "WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?3");
+    if (!st) return st.error();
+    st->bind(1, token_id).bind(2, user_id).bind(3, now);
+    const int rc = st->step();
+    if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such token to rotate"};
+    if (rc != SQLITE_ROW) return db_error(c, "reading a token to rotate");
+    r.name = st->text(0);
+    r.source = st->text(1);
+    r.expires_at = st->int64(2);
+    r.scopes = read_scopes(*st, 3);
+  }
+  {
+    auto st = c.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ?");
+    if (!st) return st.error();
+    st->bind(1, old_ends_at).bind(2, token_id);
+    if (st->step() != SQLITE_DONE) return db_error(c, "ending a rotated token");
+  }
+  {
+    auto st = c.prepare(
+        "INSERT INTO tokens (digest, user_id, name, source, created_at, expires_at, scopes) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    if (!st) return st.error();
+    st->bind_blob(1, digest_ptr(digest), kDigestLen).bind(2, user_id).bind(3, r.name).bind(4, r.source);
+    st->bind(5, now).bind(6, r.expires_at);
+    if (r.scopes) st->bind(7, *r.scopes); else st->bind_null(7);
+    if (st->step() != SQLITE_DONE) return db_error(c, "inserting a rotated token");
+    r.id = c.last_insert_rowid();
+  }
+  if (auto s = tx.commit(); !s) return s.error();
+  r.user_id = user_id;
+  r.created_at = now;
+  return r;
 }
 
 Status SqliteStore::record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) {

@@ -52,8 +52,8 @@ TEST_CASE("parse_config of an empty object gives the documented defaults", "[con
   CHECK(c.database.path == "./data/tokend.db");
   CHECK(c.database.busy_timeout_ms == 5000);
   CHECK(c.database.synchronous == "full");
-  CHECK(c.tokens.lifetime_days == 90);
-  CHECK(c.tokens.max_lifetime_days == 365);
+  CHECK(c.tokens.lifetime_ms == 90LL * 86'400'000);
+  CHECK(c.tokens.max_lifetime_ms == 365LL * 86'400'000);
   CHECK(c.passwords.memory_kib == 19456);
   CHECK(c.passwords.iterations == 2);
   CHECK(c.passwords.parallelism == 1);
@@ -146,8 +146,8 @@ TEST_CASE("parse_config reads every section", "[config]") {
   CHECK(c.database.path == "/var/lib/tokend/t.db");
   CHECK(c.database.busy_timeout_ms == 250);
   CHECK(c.database.synchronous == "normal");
-  CHECK(c.tokens.lifetime_days == 30);
-  CHECK(c.tokens.max_lifetime_days == 60);
+  CHECK(c.tokens.lifetime_ms == 30LL * 86'400'000);
+  CHECK(c.tokens.max_lifetime_ms == 60LL * 86'400'000);
   CHECK(c.passwords.memory_kib == 65536);
   CHECK(c.passwords.iterations == 3);
   CHECK(c.passwords.parallelism == 2);
@@ -177,8 +177,8 @@ TEST_CASE("parse_config keeps defaults for keys not given", "[config]") {
   REQUIRE(c.ok());
   CHECK(c->listen.port == 0);
   CHECK(c->listen.host == "127.0.0.1");
-  CHECK(c->tokens.lifetime_days == 0);
-  CHECK(c->tokens.max_lifetime_days == 365);
+  CHECK(c->tokens.lifetime_ms == 0);
+  CHECK(c->tokens.max_lifetime_ms == 365LL * 86'400'000);
 }
 
 TEST_CASE("parse_config rejects unknown keys and names them", "[config]") {

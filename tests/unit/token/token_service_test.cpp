@@ -225,7 +225,7 @@ TEST_CASE("TokenService rejects expired tokens", "[token]") {
   check_not_live(*h.tokens, token);
 
   // An issued token whose expiry passes (moved into the past in the file).
-  auto issued = h.tokens->issue(h.user_id, "userpass", "", 1);
+  auto issued = h.tokens->issue(h.user_id, "userpass", "", kDay);
   REQUIRE(issued.ok());
   REQUIRE(h.tokens->validate(issued->token).ok());
   raw_exec(h.dir.file("tokend.db"), "UPDATE tokens SET expires_at = " + std::to_string(tokend::now_ms() - 1) +
@@ -250,21 +250,23 @@ TEST_CASE("TokenService rejects tokens of disabled accounts", "[token]") {
   }
 }
 
-TEST_CASE("TokenService::expiry_for uses the default, explicit days, or never", "[token]") {
+TEST_CASE("TokenService::expiry_for uses the default, an explicit lifetime, or never", "[token]") {
   constexpr TimeMs now = 1'800'000'000'000;
   SECTION("configured default") {
     Harness h;
     CHECK(h.tokens->expiry_for(now, std::nullopt) == now + 90 * kDay);
-    CHECK(h.tokens->expiry_for(now, 1) == now + kDay);
-    CHECK(h.tokens->expiry_for(now, 365) == now + 365 * kDay);
+    CHECK(h.tokens->expiry_for(now, kDay) == now + kDay);
+    CHECK(h.tokens->expiry_for(now, 365 * kDay) == now + 365 * kDay);
+    CHECK(h.tokens->expiry_for(now, 600'000) == now + 600'000);
     CHECK(h.tokens->expiry_for(now, 0) == kNever);
+    CHECK(h.tokens->expiry_for(now, kNever - 5) == kNever);
   }
-  SECTION("lifetime_days 0 means tokens never expire") {
+  SECTION("lifetime 0 means tokens never expire") {
     tokend::config::TokenConfig tc;
-    tc.lifetime_days = 0;
+    tc.lifetime_ms = 0;
     Harness h(tc);
     CHECK(h.tokens->expiry_for(now, std::nullopt) == kNever);
-    CHECK(h.tokens->expiry_for(now, 7) == now + 7 * kDay);
+    CHECK(h.tokens->expiry_for(now, 7 * kDay) == now + 7 * kDay);
     auto issued = h.tokens->issue(h.user_id, "userpass", "", std::nullopt);
     REQUIRE(issued.ok());
     CHECK(issued->record.expires_at == kNever);
@@ -273,10 +275,10 @@ TEST_CASE("TokenService::expiry_for uses the default, explicit days, or never", 
   }
   SECTION("another default") {
     tokend::config::TokenConfig tc;
-    tc.lifetime_days = 30;
+    tc.lifetime_ms = 30 * kDay;
     Harness h(tc);
     CHECK(h.tokens->expiry_for(now, std::nullopt) == now + 30 * kDay);
-    auto issued = h.tokens->issue(h.user_id, "userpass", "", 2);
+    auto issued = h.tokens->issue(h.user_id, "userpass", "", 2 * kDay);
     REQUIRE(issued.ok());
     CHECK(issued->record.expires_at == issued->record.created_at + 2 * kDay);
   }

@@ -75,6 +75,8 @@ class SqliteStore final : public Store {
   Result<TokenRecord> revoke_any_token(std::int64_t token_id, TimeMs now) override;
   Result<std::vector<TokenRecord>> list_all_live_tokens(std::int64_t user_id, TimeMs now,
                                                         std::size_t limit) override;
+  Result<TokenRecord> rotate_token(std::int64_t user_id, std::int64_t token_id, const crypto::Sha256& digest,
+                                   TimeMs now, TimeMs old_ends_at) override;
   Status record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) override;
 
   Result<SessionRecord> insert_session(const NewSession& session) override;

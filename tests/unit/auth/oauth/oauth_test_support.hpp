@@ -49,6 +49,10 @@ class RefusingStore final : public store::Store {
   Result<std::vector<store::TokenRecord>> list_all_live_tokens(std::int64_t, tokend::TimeMs, std::size_t) override {
     return no();
   }
+  tokend::Result<tokend::store::TokenRecord> rotate_token(std::int64_t, std::int64_t, const tokend::crypto::Sha256&,
+                                                          tokend::TimeMs, tokend::TimeMs) override {
+    return no();
+  }
   Status record_token_use(const std::vector<std::pair<std::int64_t, tokend::TimeMs>>&) override { return no(); }
   Result<store::SessionRecord> insert_session(const store::NewSession&) override { return no(); }
   Result<store::SessionLookup> find_session(const tokend::crypto::Sha256&) override { return no(); }
