@@ -241,9 +241,6 @@ int serve(const config::Config& config) {
       for (auto& c : contexts) c->stop();
     });
   });
-    });
-  };
-  wait_hangup();
   std::vector<std::thread> threads;
   threads.reserve(contexts.size() - 1);
   for (std::size_t i = 1; i < contexts.size(); ++i) threads.emplace_back([c = contexts[i].get()] { c->run(); });
