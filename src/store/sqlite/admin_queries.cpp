@@ -72,10 +72,11 @@ Result<TokenRecord> SqliteStore::revoke_any_token(std::int64_t token_id, TimeMs 
   if (!lease) return lease.error();
   // One statement: the row is found and revoked atomically, so two admins
   // revoking the same token get one 204 and one 404.
-  auto st = (*lease)->prepare("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND expires_at > ? "
+  auto st = (*lease)->prepare("UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND (revoked_at IS NULL OR revoked_at > ?1) "
+                              "AND expires_at > ?1 "
                               "RETURNING " TOKEND_TOKEN_COLUMNS);
   if (!st) return st.error();
-  st->bind(1, now).bind(2, token_id).bind(3, now);
+  st->bind(1, now).bind(2, token_id);  // a token in a rotation's grace period is live: ended now
   const int rc = st->step();
   if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such live token"};
   if (rc != SQLITE_ROW) return db_error(**lease, "revoking a token");
@@ -91,10 +92,10 @@ Result<std::vector<TokenRecord>> SqliteStore::list_all_live_tokens(std::int64_t 
   auto lease = connections_->lease();
   if (!lease) return lease.error();
   auto st = (*lease)->prepare("SELECT " TOKEND_TOKEN_COLUMNS
-                              " FROM tokens WHERE (? = 0 OR user_id = ?) AND revoked_at IS NULL AND expires_at > ? "
-                              "ORDER BY created_at DESC, id DESC LIMIT ?");
+                              " FROM tokens WHERE (?1 = 0 OR user_id = ?1) AND (revoked_at IS NULL OR revoked_at > ?2) AND expires_at > ?2 "
+                              "ORDER BY created_at DESC, id DESC LIMIT ?3");
   if (!st) return st.error();
-  st->bind(1, user_id).bind(2, user_id).bind(3, now).bind(4, static_cast<std::int64_t>(limit));
+  st->bind(1, user_id).bind(2, now).bind(3, static_cast<std::int64_t>(limit));
   std::vector<TokenRecord> out;
   int rc;
   while ((rc = st->step()) == SQLITE_ROW) {
