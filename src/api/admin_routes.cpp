@@ -341,7 +341,9 @@ HttpResponse handle_unlock(const HttpRequest& req, ApiContext& ctx) {
     s = ctx.throttle->unlock_address(ip);
     subject = "address:" + ip;
   }
-  if (!s) return storage_unavailable(s.error(), "lifting a throttle lock");
+  // Nothing recorded (kNotFound) is not an error: the name or address is not
+  // locked now, which is what the admin asked for.
+  if (!s && !s.error().is_not_found()) return storage_unavailable(s.error(), "lifting a throttle lock");
   spdlog::info("admin: throttle unlocked: {} by admin={}", log::printable(subject), log::printable(admin.user.username));
   record_audit(ctx, req, admin, "throttle.unlocked", subject);
   return http::no_content();

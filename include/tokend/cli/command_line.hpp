@@ -29,6 +29,8 @@ enum class Command {
   kTokenList,        // tokend token list [--user NAME] [--limit N]
   kTokenRevoke,      // tokend token revoke ID
   kHashSecret,  // tokend hash-secret: the argon2id hash of a secret read from stdin
+  kThrottleList,    // tokend throttle list: the usernames and addresses locked now
+  kThrottleUnlock,  // tokend throttle unlock --user NAME | --address IP
 };
 
 struct CommandLine {
@@ -43,6 +45,8 @@ struct CommandLine {
   bool admin = false;        // user add --admin
   std::int64_t token_id = 0;  // token revoke: >= 1
   std::size_t limit = 1000;   // token list --limit: 1 to 100000
+  std::optional<std::string> throttle_user;     // throttle unlock --user (exactly one of the two)
+  std::optional<std::string> throttle_address;  // throttle unlock --address
 };
 
 // Parses `args`, argv without the program name. Each command accepts only

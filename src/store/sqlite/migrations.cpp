@@ -61,11 +61,17 @@ CREATE INDEX sessions_user ON sessions (user_id);
     R"sql(
 ALTER TABLE tokens ADD COLUMN scopes TEXT;
 )sql",
-    // 3: reserved for the shared-throttle branch (the login throttle's state in
-    // the database), developed at the same time; at the merge its real entry
-    // replaces this one. Nothing below depends on it.
+    // 3: the login throttle, shared by every instance on this database: one
+    // row per attempt and key (auth/throttle.hpp), in flight or a failure.
     R"sql(
-SELECT 1;
+CREATE TABLE throttle_attempts (
+  id        INTEGER PRIMARY KEY,
+  key       TEXT NOT NULL,
+  at        INTEGER NOT NULL,
+  in_flight INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX throttle_attempts_key ON throttle_attempts (key, at);
+CREATE INDEX throttle_attempts_at ON throttle_attempts (at);
 )sql",
     // 4: the admin role (docs/operations.md, "Administrators"): granted with
     // `tokend user grant-admin`, or at each LDAP login by admin_group.
