@@ -77,6 +77,9 @@ class SqliteStore final : public Store {
   Status touch_session(std::int64_t session_id, TimeMs now) override;
   Status revoke_session(std::int64_t session_id) override;
 
+  Result<DatabaseContents> export_contents() override;
+  Status import_contents(const DatabaseContents& contents) override;
+
   Status ping() override;
   Status purge(TimeMs cutoff) override;
 
