@@ -100,6 +100,14 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
   add_username(*passwd, out);
   add_store_options(*passwd, out);
   for (CLI::App* verb : {add, list, disable, enable, passwd}) verb->footer(kUserFooter);
+  CLI::App* db = app.add_subcommand("db", "Move a database between backends.");
+  db->require_subcommand(1);
+  CLI::App* copy = db->add_subcommand(
+      "copy",
+      "Copy every account, password hash, linked identity, token and session of a SQLite database into the "
+      "configured database, which must be empty (e.g. a new PostgreSQL database); prints what it copied.");
+  copy->add_option("--from", out.copy_from, "the SQLite database file to copy from")->required()->type_name("FILE");
+  copy->add_option("--config", out.config_file, "JSON configuration naming the target database")->type_name("FILE");
   CLI::App* hash_secret = app.add_subcommand(
       "hash-secret",
       "Print the argon2id hash of the secret on standard input's first line (16 to 1024 bytes), for "
@@ -120,7 +128,7 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
                                       [](const std::string& a) { return a == "--help" || a == "-h"; });
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
   try {
-    if (auto option = option_without_value(args, {serve, add, list, disable, enable, passwd, hash_secret});
+    if (auto option = option_without_value(args, {serve, add, list, disable, enable, passwd, hash_secret, copy});
         option && !wants_help) {
       // Parsed anyway, to name the command in the hint; the error is ours.
       try {
@@ -160,6 +168,8 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
     out.command = Command::kUserEnable;
   } else if (passwd->parsed()) {
     out.command = Command::kUserPasswd;
+  } else if (copy->parsed()) {
+    out.command = Command::kDbCopy;
   } else if (hash_secret->parsed()) {
     out.command = Command::kHashSecret;
   } else {

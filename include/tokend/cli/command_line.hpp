@@ -23,6 +23,7 @@ enum class Command {
   kUserEnable,
   kUserPasswd,
   kHashSecret,  // tokend hash-secret: the argon2id hash of a secret read from stdin
+  kDbCopy,      // tokend db copy --from FILE: a SQLite database into the configured (empty) one
 };
 
 struct CommandLine {
@@ -34,6 +35,7 @@ struct CommandLine {
   std::string username;      // add, disable, enable, passwd: as typed, not yet normalised
   std::string email;         // add only
   std::string display_name;  // add only
+  std::string copy_from;     // db copy: the SQLite file to copy from
 };
 
 // Parses `args`, argv without the program name. Each command accepts only
