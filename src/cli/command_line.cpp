@@ -14,7 +14,8 @@ Usernames are trimmed and lower-cased: "Alice " and "alice" are one account.
 The password is read from the terminal (asked twice), or from the first line
 of standard input when it is not a terminal:
   echo 'secret password' | tokend user add alice
-The database is the one of --db, else of the configuration's database.path.)";
+The database is the one of --db, else the configuration's (database.path, or
+database.url with database.driver "postgresql").)";
 
 void add_store_options(CLI::App& app, CommandLine& out) {
   app.add_option("--config", out.config_file, "JSON configuration (see docs/configuration.md)")->type_name("FILE");
