@@ -233,6 +233,7 @@ Status Connection::prepare(const Query& q) {
 }
 
 Result<Rows> Connection::exec(const Query& q, const Params& params) {
+  if (broken()) return Error{ErrorCode::kStorageError, "PostgreSQL (" + where_ + "): connection lost"};
   if (auto s = prepare(q); !s) return s.error();
   sqlstate_.clear();
   std::vector<const char*> values;
