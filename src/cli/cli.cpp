@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -209,6 +210,57 @@ int token_command(const CommandLine& cl) {
   return run_token_command(cl, **store);
 }
 
+// tokend db copy --from FILE: reads the whole SQLite file (which must exist:
+// opening would create an empty one) and writes it into the configured
+// database in one transaction; refuses a target that is not empty.
+int db_copy_command(const CommandLine& cl) {
+  auto cfg = load(cl);
+  if (!cfg) {
+    std::cerr << "tokend: " << cfg.error().message << "\n";
+    return 1;
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(cl.copy_from, ec)) {
+    std::cerr << "tokend: --from " << cl.copy_from << ": no such database file\n";
+    return 1;
+  }
+  if (cfg->database.driver == "sqlite" &&
+      std::filesystem::equivalent(cfg->database.path, cl.copy_from, ec)) {
+    std::cerr << "tokend: --from names the configured database itself\n";
+    return 1;
+  }
+  config::DatabaseConfig from;
+  from.path = cl.copy_from;
+  auto source = store::open(from);
+  if (!source) {
+    std::cerr << "tokend: " << cl.copy_from << ": " << source.error().message << "\n";
+    return 1;
+  }
+  auto target = open_store(*cfg);
+  if (!target) {
+    std::cerr << "tokend: " << target.error().message << "\n";
+    return 1;
+  }
+  auto contents = (*source)->export_contents();
+  if (!contents) {
+    std::cerr << "tokend: reading " << cl.copy_from << ": " << contents.error().message << "\n";
+    return 1;
+  }
+  if (auto s = (*target)->import_contents(*contents); !s) {
+    if (s.error().is_conflict()) {
+      std::cerr << "tokend: the target database (database." << (cfg->database.driver == "sqlite" ? "path" : "url")
+                << ") is not empty: db copy only fills an empty database; nothing was copied\n";
+    } else {
+      std::cerr << "tokend: copying failed, nothing was copied: " << s.error().message << "\n";
+    }
+    return 1;
+  }
+  std::cout << "copied " << contents->users.size() << " accounts, " << contents->links.size() << " linked identities, "
+            << contents->tokens.size() << " tokens, " << contents->sessions.size() << " sessions into the "
+            << cfg->database.driver << " database\n";
+  return 0;
+}
+
 // Each connection is a file descriptor: lift the soft limit (often 1024) up to
 // the hard limit so limits.max_connections can be reached.
 void raise_file_limit(std::size_t max_connections) {
@@ -270,6 +322,8 @@ int run(int argc, char** argv) {
       (void)log::init("warn", "");  // the command's own output is what the operator reads
       return throttle_command(*cfg, *cl);
     }
+    case Command::kDbCopy:
+      return db_copy_command(*cl);
     case Command::kUserAdd:
     case Command::kUserList:
     case Command::kUserDisable:

@@ -16,7 +16,8 @@ Usernames are trimmed and lower-cased: "Alice " and "alice" are one account.
 The password is read from the terminal (asked twice), or from the first line
 of standard input when it is not a terminal:
   echo 'secret password' | tokend user add alice
-The database is the one of --db, else of the configuration's database.path.)";
+The database is the one of --db, else the configuration's (database.path, or
+database.url with database.driver "postgresql").)";
 
 void add_store_options(CLI::App& app, CommandLine& out) {
   app.add_option("--config", out.config_file, "JSON configuration (see docs/configuration.md)")->type_name("FILE");
@@ -129,6 +130,14 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
       ->type_name("ID")
       ->check(CLI::Range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()));
   add_store_options(*token_revoke, out);
+  CLI::App* db = app.add_subcommand("db", "Move a database between backends.");
+  db->require_subcommand(1);
+  CLI::App* copy = db->add_subcommand(
+      "copy",
+      "Copy every account, password hash, linked identity, token and session of a SQLite database into the "
+      "configured database, which must be empty (e.g. a new PostgreSQL database); prints what it copied.");
+  copy->add_option("--from", out.copy_from, "the SQLite database file to copy from")->required()->type_name("FILE");
+  copy->add_option("--config", out.config_file, "JSON configuration naming the target database")->type_name("FILE");
   CLI::App* hash_secret = app.add_subcommand(
       "hash-secret",
       "Print the argon2id hash of the secret on standard input's first line (16 to 1024 bytes), for "
@@ -162,7 +171,7 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
   try {
     if (auto option = option_without_value(
             args, {serve, add, list, disable, enable, passwd, grant_admin, revoke_admin, token_list, token_revoke,
-                   hash_secret, throttle_list, unlock});
+                   hash_secret, throttle_list, unlock, copy});
         option && !wants_help) {
       // Parsed anyway, to name the command in the hint; the error is ours.
       try {
@@ -210,6 +219,8 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
     out.command = Command::kTokenList;
   } else if (token_revoke->parsed()) {
     out.command = Command::kTokenRevoke;
+  } else if (copy->parsed()) {
+    out.command = Command::kDbCopy;
   } else if (hash_secret->parsed()) {
     out.command = Command::kHashSecret;
   } else if (throttle_list->parsed()) {

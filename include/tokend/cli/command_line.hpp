@@ -31,6 +31,7 @@ enum class Command {
   kHashSecret,  // tokend hash-secret: the argon2id hash of a secret read from stdin
   kThrottleList,    // tokend throttle list: the usernames and addresses locked now
   kThrottleUnlock,  // tokend throttle unlock --user NAME | --address IP
+  kDbCopy,      // tokend db copy --from FILE: a SQLite database into the configured (empty) one
 };
 
 struct CommandLine {
@@ -47,6 +48,7 @@ struct CommandLine {
   std::size_t limit = 1000;   // token list --limit: 1 to 100000
   std::optional<std::string> throttle_user;     // throttle unlock --user (exactly one of the two)
   std::optional<std::string> throttle_address;  // throttle unlock --address
+  std::string copy_from;     // db copy: the SQLite file to copy from
 };
 
 // Parses `args`, argv without the program name. Each command accepts only

@@ -148,6 +148,25 @@ struct SessionLookup {
   User user;
 };
 
+// Everything a database holds, as `tokend db copy` moves it from one backend
+// to another: every row with its id, digests and times, and the password
+// hashes.
+struct ExportedToken {
+  crypto::Sha256 digest{};
+  TokenRecord token;
+};
+struct ExportedSession {
+  crypto::Sha256 digest{};
+  SessionRecord session;
+  std::optional<TimeMs> revoked_at;  // session.revoked says only whether
+};
+struct DatabaseContents {
+  std::vector<User> users;  // with password_hash
+  std::vector<Link> links;
+  std::vector<ExportedToken> tokens;
+  std::vector<ExportedSession> sessions;
+};
+
 // The account primitives that must see one consistent database: a Store runs
 // them inside one transaction (Store::in_transaction). No policy lives here:
 // which account an external identity gets is the login service's rule
@@ -377,6 +396,21 @@ class Store {
   // cannot begin or commit. `body` must not call this Store (only `tx`).
   using ThrottleBody = std::function<Status(ThrottleTransaction& tx)>;
   virtual Status in_throttle_transaction(const ThrottleBody& body) = 0;
+
+  // ---- copying a whole database (tokend db copy)
+  // Every row, read in one consistent snapshot, in id order. The whole
+  // database is held in memory. The default: kInternalError (not supported).
+  virtual Result<DatabaseContents> export_contents() {
+    return Error{ErrorCode::kInternalError, "this store cannot export its contents"};
+  }
+  // Writes `contents` into this empty database in one transaction, keeping
+  // every id, so that later rows get new, higher ids. Error kConflict (and
+  // nothing written) when the database holds any account, link, token or
+  // session; kStorageError when it fails. The default: kInternalError.
+  virtual Status import_contents(const DatabaseContents& contents) {
+    (void)contents;
+    return Error{ErrorCode::kInternalError, "this store cannot import contents"};
+  }
 
   // ---- maintenance
   // Ok when the database answers a trivial query.

@@ -33,10 +33,23 @@ bool wait_socket(PGconn* conn, bool for_write, Clock::time_point deadline) {
   }
 }
 
+// libpq's messages, on one log line: newlines and tabs become spaces.
 std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
+  for (char& ch : s) {
+    if (ch == '\n' || ch == '\t' || ch == '\r') ch = ' ';
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  std::string out;
+  for (char ch : s) {
+    if (ch == ' ' && !out.empty() && out.back() == ' ') continue;
+    out.push_back(ch);
+  }
+  return out;
 }
+
+// Server notices ("relation already exists, skipping") are not errors; libpq
+// would print them on stderr.
+void ignore_notice(void*, const char*) {}
 
 }  // namespace
 
@@ -99,6 +112,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& s) {
   values.push_back(nullptr);
   PGconn* conn = PQconnectStartParams(keys.data(), values.data(), 1);
   if (conn == nullptr) return Error{ErrorCode::kStorageError, "cannot connect to PostgreSQL: out of memory"};
+  PQsetNoticeProcessor(conn, ignore_notice, nullptr);
   std::unique_ptr<Connection> c(new Connection(conn, s.password, s.statement_timeout_ms));
   const auto deadline = Clock::now() + std::chrono::milliseconds(s.connect_timeout_ms);
   auto failed = [&](const std::string& why) {
@@ -219,6 +233,7 @@ Status Connection::prepare(const Query& q) {
 }
 
 Result<Rows> Connection::exec(const Query& q, const Params& params) {
+  if (broken()) return Error{ErrorCode::kStorageError, "PostgreSQL (" + where_ + "): connection lost"};
   if (auto s = prepare(q); !s) return s.error();
   sqlstate_.clear();
   std::vector<const char*> values;

@@ -83,6 +83,9 @@ class PostgresStore final : public Store {
 
   // Ok when a pooled connection answers a query on the migrated database;
   // kStorageError (fast while PostgreSQL is known down) otherwise.
+  Result<DatabaseContents> export_contents() override;
+  Status import_contents(const DatabaseContents& contents) override;
+
   Status ping() override;
   Status purge(TimeMs cutoff) override;
   // Holds pg_try_advisory_lock on a dedicated key (on one pooled connection)

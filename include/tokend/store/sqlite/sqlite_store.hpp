@@ -89,6 +89,9 @@ class SqliteStore final : public Store {
 
   Status in_throttle_transaction(const ThrottleBody& body) override;
 
+  Result<DatabaseContents> export_contents() override;
+  Status import_contents(const DatabaseContents& contents) override;
+
   Status ping() override;
   Status purge(TimeMs cutoff) override;
 
