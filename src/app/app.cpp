@@ -116,8 +116,10 @@ int serve(const config::Config& config) {
   hasher.count_computations_in(metrics.counter(
       "tokend_password_hash_computations_total",
       "argon2id computations run: password hashes, verifications and the dummy verifications of unknown users."));
-  // The throttle's counts live in the database, shared by every instance on it.
-  auth::LoginThrottle throttle(config.throttle, *store, audit);
+  // The throttle's counts live in the database, shared by every instance on
+  // it. No audit sink for it: the login service records "throttle.locked"
+  // itself, with the request's client address and id.
+  auth::LoginThrottle throttle(config.throttle, *store, nullptr);
   auth::LoginService login(*store, throttle, metrics, audit);
   token::TokenService tokens(*store, config.tokens, metrics, audit);
   session::SessionService sessions(*store, config.sessions, audit);

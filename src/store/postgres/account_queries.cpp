@@ -6,7 +6,7 @@ namespace tokend::store::postgres {
 
 namespace {
 
-#define TOKEND_USER_COLUMNS "id, username, email, display_name, password_hash, disabled, created_at"
+#define TOKEND_USER_COLUMNS "id, username, email, display_name, password_hash, disabled, created_at, admin"
 
 const Query kFindUser{"acct_find_user", "SELECT " TOKEND_USER_COLUMNS " FROM users WHERE id = $1"};
 const Query kFindUserByName{"acct_find_user_by_name", "SELECT " TOKEND_USER_COLUMNS " FROM users WHERE username = $1"};
@@ -22,8 +22,8 @@ const Query kFindByEmail{
 // (ON CONFLICT DO NOTHING, checks in the same statement), and the body's
 // transaction stays usable. The unique constraints still hold underneath.
 const Query kInsertUser{"acct_insert_user",
-                        "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at) "
-                        "VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (username) DO NOTHING RETURNING id"};
+                        "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at, admin) "
+                        "VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (username) DO NOTHING RETURNING id"};
 // Columns: the user exists, the username is another account's, rows updated.
 const Query kUpdateProfile{"acct_update_profile",
                            "WITH target AS (SELECT id FROM users WHERE id = $5), "
@@ -65,6 +65,7 @@ User read_user(const Rows& r, int row, int first) {
   u.password_hash = r.text(row, first + 4);
   u.disabled = r.boolean(row, first + 5);
   u.created_at = r.int64(row, first + 6);
+  u.admin = r.boolean(row, first + 7);
   return u;
 }
 
@@ -96,13 +97,15 @@ Result<User> AccountQueries::insert_user(const NewUser& user, TimeMs now) {
                                     .add(user.email)
                                     .add(user.display_name)
                                     .add(user.password_hash)
-                                    .add(std::int64_t{now}));
+                                    .add(std::int64_t{now})
+                                    .add(user.admin));
   if (!r) {
     if (c_.sqlstate() == kUniqueViolation) return Error{ErrorCode::kConflict, "the username is taken"};
     return r.error();
   }
   if (r->size() == 0) return Error{ErrorCode::kConflict, "the username is taken"};
   User u;
+  u.admin = user.admin;
   u.id = r->int64(0, 0);
   u.username = user.username;
   u.email = user.email;

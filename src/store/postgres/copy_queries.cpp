@@ -14,7 +14,7 @@ const Query kBeginSnapshot{"copy_begin_snapshot", "BEGIN ISOLATION LEVEL REPEATA
 const Query kBeginWrite{"copy_begin", "BEGIN"};
 const Query kEnd{"copy_commit", "COMMIT"};
 const Query kUsers{"copy_users",
-                   "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users ORDER BY id"};
+                   "SELECT id, username, email, display_name, password_hash, disabled, created_at, admin FROM users ORDER BY id"};
 const Query kLinks{"copy_links",
                    "SELECT provider, subject, user_id, created_at FROM identities "
                    "ORDER BY user_id, provider COLLATE \"C\", subject COLLATE \"C\""};
@@ -32,7 +32,7 @@ const Query kCount{"copy_count",
                    "(SELECT count(*) FROM tokens) + (SELECT count(*) FROM sessions)"};
 const Query kInsertUser{"copy_insert_user",
                         "INSERT INTO users (id, username, email, display_name, password_hash, disabled, created_at, "
-                        "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"};
+                        "updated_at, admin) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)"};
 const Query kInsertLink{"copy_insert_link",
                         "INSERT INTO identities (provider, subject, user_id, created_at) VALUES ($1, $2, $3, $4)"};
 const Query kInsertToken{"copy_insert_token",
@@ -122,7 +122,8 @@ Status PostgresStore::import_contents(const DatabaseContents& in) {
                                      .add(u.display_name)
                                      .add(u.password_hash)
                                      .add(u.disabled)
-                                     .add(std::int64_t{u.created_at}));
+                                     .add(std::int64_t{u.created_at})
+                                     .add(u.admin));
     if (!r) return r.error();
   }
   for (const Link& l : in.links) {

@@ -78,6 +78,11 @@ CREATE TABLE throttle_attempts (
 CREATE INDEX throttle_attempts_key ON throttle_attempts (key, at);
 CREATE INDEX throttle_attempts_at ON throttle_attempts (at);
 )sql",
+    // 4: the admin role (docs/operations.md, "Administrators"): granted with
+    // `tokend user grant-admin`, or at each LDAP login by admin_group.
+    R"sql(
+ALTER TABLE users ADD COLUMN admin boolean NOT NULL DEFAULT false;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

@@ -39,15 +39,15 @@ const Query kLockAccounts{"lock_accounts", "SELECT pg_advisory_xact_lock(" TOKEN
 // transaction body's reads and its commit either.
 const Query kCreateUser{"create_user",
                         "WITH l AS (SELECT pg_advisory_xact_lock(" TOKEND_ACCOUNT_LOCK ")) "
-                        "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at) "
-                        "SELECT $1, $2, $3, $4, $5, $5 FROM l RETURNING id"};
+                        "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at, admin) "
+                        "SELECT $1, $2, $3, $4, $5, $5, $6 FROM l RETURNING id"};
 const Query kListUsers{"list_users",
-                       "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users "
+                       "SELECT id, username, email, display_name, password_hash, disabled, created_at, admin FROM users "
                        "ORDER BY username COLLATE \"C\""};
 const Query kSetPassword{"set_password", "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3"};
 const Query kSetDisabled{"set_disabled", "UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3"};
 const Query kRevokeUserTokens{"revoke_user_tokens",
-                              "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL"};
+                              "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND (revoked_at IS NULL OR revoked_at > $1)"};
 const Query kRevokeUserSessions{"revoke_user_sessions",
                                 "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL"};
 const Query kBegin{"begin", "BEGIN"};
@@ -60,23 +60,24 @@ const Query kInsertToken{"insert_token",
 const Query kFindToken{"find_token",
                        "SELECT " TOKEND_TOKEN_COLUMNS ", "
                        // Not the password hash: the token path has no use for it.
-                       "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at "
+                       "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at, u.admin "
                        "FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = $1"};
 const Query kListLive{"list_live",
                       "SELECT " TOKEND_TOKEN_COLUMNS " FROM tokens t "
-                      "WHERE t.user_id = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 "
+                      "WHERE t.user_id = $1 AND (t.revoked_at IS NULL OR t.revoked_at > $2) AND t.expires_at > $2 "
                       "ORDER BY t.created_at DESC, t.id DESC"};
 // Keyset paging on tokens_user (user_id, created_at).
 const Query kListLivePage{"list_live_page",
                           "SELECT " TOKEND_TOKEN_COLUMNS " FROM tokens t "
-                          "WHERE t.user_id = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 "
+                          "WHERE t.user_id = $1 AND (t.revoked_at IS NULL OR t.revoked_at > $2) AND t.expires_at > $2 "
                           "AND ($3 = 0 OR t.created_at < $4 OR (t.created_at = $4 AND t.id < $5)) "
                           "ORDER BY t.created_at DESC, t.id DESC LIMIT $6"};
 const Query kCountLive{"count_live",
-                       "SELECT count(*) FROM tokens WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2"};
+                       "SELECT count(*) FROM tokens WHERE user_id = $1 AND (revoked_at IS NULL OR revoked_at > $2) "
+                       "AND expires_at > $2"};
 const Query kRevokeToken{"revoke_token",
                          "UPDATE tokens SET revoked_at = $1 "
-                         "WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $1"};
+                         "WHERE id = $2 AND user_id = $3 AND (revoked_at IS NULL OR revoked_at > $1) AND expires_at > $1"};
 // One statement for the whole batch; the latest time per token wins.
 const Query kRecordUse{"record_use",
                        "UPDATE tokens t SET last_used_at = GREATEST(COALESCE(t.last_used_at, 0), u.at) "
@@ -87,7 +88,7 @@ const Query kInsertSession{"insert_session",
                            "VALUES ($1, $2, $3, $4, $4, $5) RETURNING id"};
 const Query kFindSession{"find_session",
                          "SELECT s.id, s.user_id, s.method, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, "
-                         "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at "
+                         "u.id, u.username, u.email, u.display_name, '', u.disabled, u.created_at, u.admin "
                          "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.digest = $1"};
 const Query kTouchSession{"touch_session",
                           "UPDATE sessions SET last_seen_at = GREATEST(last_seen_at, $1) WHERE id = $2"};
@@ -203,7 +204,8 @@ Result<User> PostgresStore::create_user(const NewUser& user) {
                                            .add(user.email)
                                            .add(user.display_name)
                                            .add(user.password_hash)
-                                           .add(std::int64_t{now}));
+                                           .add(std::int64_t{now})
+                                           .add(user.admin));
   if (!r) {
     if ((*lease)->sqlstate() == kUniqueViolation) return Error{ErrorCode::kConflict, "the username is taken"};
     return r.error();
@@ -215,6 +217,7 @@ Result<User> PostgresStore::create_user(const NewUser& user) {
   u.display_name = user.display_name;
   u.password_hash = user.password_hash;
   u.created_at = now;
+  u.admin = user.admin;
   return u;
 }
 

@@ -25,7 +25,7 @@ Result<DatabaseContents> SqliteStore::export_contents() {
     int rc;
     {
       auto st = c.prepare(
-          "SELECT id, username, email, display_name, password_hash, disabled, created_at FROM users ORDER BY id");
+          "SELECT id, username, email, display_name, password_hash, disabled, created_at, admin FROM users ORDER BY id");
       if (!st) return st.error();
       while ((rc = st->step()) == SQLITE_ROW) out.users.push_back(read_user(*st, 0));
       if (rc != SQLITE_DONE) return db_error(c, "exporting users");
@@ -95,11 +95,12 @@ Status SqliteStore::import_contents(const DatabaseContents& in) {
   }
   for (const User& u : in.users) {
     auto st = c.prepare(
-        "INSERT INTO users (id, username, email, display_name, password_hash, disabled, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+        "INSERT INTO users (id, username, email, display_name, password_hash, disabled, created_at, updated_at, admin) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (!st) return st.error();
     st->bind(1, u.id).bind(2, u.username).bind(3, u.email).bind(4, u.display_name).bind(5, u.password_hash);
     st->bind(6, std::int64_t{u.disabled ? 1 : 0}).bind(7, u.created_at).bind(8, u.created_at);
+    st->bind(9, std::int64_t{u.admin ? 1 : 0});
     if (st->step() != SQLITE_DONE) return db_error(c, "importing a user");
   }
   for (const Link& l : in.links) {

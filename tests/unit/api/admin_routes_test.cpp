@@ -76,7 +76,7 @@ struct Api {
     auto opened = tokend::store::sqlite::SqliteStore::open(db);
     REQUIRE(opened.ok());
     store = std::move(*opened);
-    throttle = std::make_unique<tokend::auth::LoginThrottle>(config.throttle);
+    throttle = std::make_unique<tokend::auth::LoginThrottle>(config.throttle, *store);
     login = std::make_unique<tokend::auth::LoginService>(*store, *throttle, metrics);
     tokens = std::make_unique<tokend::token::TokenService>(*store, config.tokens, metrics);
     sessions = std::make_unique<tokend::session::SessionService>(*store, config.sessions);

@@ -68,7 +68,7 @@ TEST_CASE("LoginService audits logins with a reason category and the request con
     const auto alice = tokend::testing::make_user(s, "alice");
     tokend::config::ThrottleConfig tc;
     tc.per_username = {2, 300};
-    LoginThrottle throttle{tc};
+    LoginThrottle throttle{tc, s};
     tokend::metrics::Metrics metrics;
     RecordingLog log;
     LoginService login(s, throttle, metrics, &log);
@@ -128,7 +128,7 @@ TEST_CASE("LoginService audits logins with a reason category and the request con
 
 TEST_CASE("LoginService audits a first external login as account.created and account.linked", "[auth][audit]") {
   tokend::testing::for_each_backend([](Store& s) {
-    LoginThrottle throttle{tokend::config::ThrottleConfig{}};
+    LoginThrottle throttle{tokend::config::ThrottleConfig{}, s};
     tokend::metrics::Metrics metrics;
     RecordingLog log;
     LoginService login(s, throttle, metrics, &log);

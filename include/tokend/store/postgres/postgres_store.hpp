@@ -75,6 +75,15 @@ class PostgresStore final : public Store {
   Result<std::int64_t> count_live_tokens(std::int64_t user_id, TimeMs now) override;
   Status revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) override;
   Status record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& uses) override;
+  Result<TokenRecord> rotate_token(std::int64_t user_id, std::int64_t token_id, const crypto::Sha256& digest,
+                                   TimeMs now, TimeMs old_ends_at) override;
+  // Admin (src/store/postgres/admin_queries.cpp).
+  Status set_admin(std::int64_t user_id, bool admin, TimeMs now) override;
+  Result<std::vector<User>> list_users_page(const UserQuery& query) override;
+  Result<TokenRecord> revoke_any_token(std::int64_t token_id, TimeMs now) override;
+  Result<std::vector<TokenRecord>> list_all_live_tokens(std::int64_t user_id, TimeMs now, std::size_t limit) override;
+  Result<std::vector<SessionRecord>> list_live_sessions(std::int64_t user_id, TimeMs now) override;
+  Result<SessionRecord> end_session(std::int64_t session_id, TimeMs now) override;
 
   Result<SessionRecord> insert_session(const NewSession& session) override;
   Result<SessionLookup> find_session(const crypto::Sha256& digest) override;
