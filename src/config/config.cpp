@@ -1,5 +1,7 @@
 #include "tokend/config/config.hpp"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -248,7 +250,11 @@ Result<Config> parse_config(const json& doc) {
       section("database", [&](const SettingsReader& s) {
         return first_error({s.read("driver", c.database.driver), s.read("path", c.database.path),
                             s.read("busy_timeout_ms", c.database.busy_timeout_ms),
-                            s.read("synchronous", c.database.synchronous)});
+                            s.read("synchronous", c.database.synchronous), s.read("url", c.database.url),
+                            s.read("password_file", c.database.password_file),
+                            s.read("pool_size", c.database.pool_size, 1, 1000),
+                            s.read("connect_timeout_ms", c.database.connect_timeout_ms, 100, 600'000),
+                            s.read("statement_timeout_ms", c.database.statement_timeout_ms, 100, 3'600'000)});
       }),
       section("tokens", [&](const SettingsReader& s) {
         return first_error({s.read("lifetime_days", c.tokens.lifetime_days),
@@ -303,8 +309,20 @@ Result<Config> parse_config(const json& doc) {
   if (c.tls.enabled && (c.tls.cert_file.empty() || c.tls.key_file.empty())) {
     return Error{ErrorCode::kInvalidConfig, "tls: enabled needs cert_file and key_file"};
   }
-  if (c.database.driver != "sqlite") {
-    return Error{ErrorCode::kInvalidConfig, "database.driver: only \"sqlite\" is built into this binary"};
+  if (c.database.driver != "sqlite" && c.database.driver != "postgresql") {
+    return Error{ErrorCode::kInvalidConfig, "database.driver: must be \"sqlite\" or \"postgresql\""};
+  }
+  if (c.database.driver == "postgresql") {
+    if (c.database.url.empty()) return Error{ErrorCode::kInvalidConfig, "database.url: required with driver \"postgresql\""};
+    // libpq's parser, so that a typo stops the start; its message is left
+    // out, since it may quote the part of the URL holding the password.
+    char* err = nullptr;
+    PQconninfoOption* opts = PQconninfoParse(c.database.url.c_str(), &err);
+    if (err != nullptr) PQfreemem(err);
+    if (opts == nullptr) {
+      return Error{ErrorCode::kInvalidConfig, "database.url: not a libpq connection URI or keyword string"};
+    }
+    PQconninfoFree(opts);
   }
   if (c.database.synchronous != "full" && c.database.synchronous != "normal") {
     return Error{ErrorCode::kInvalidConfig, "database.synchronous: must be \"full\" or \"normal\""};

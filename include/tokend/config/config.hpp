@@ -60,10 +60,19 @@ struct ThreadsConfig {
 };
 
 struct DatabaseConfig {
-  std::string driver = "sqlite";
+  std::string driver = "sqlite";  // sqlite | postgresql
+  // sqlite
   std::string path = "./data/tokend.db";
   int busy_timeout_ms = 5000;
   std::string synchronous = "full";  // full | normal (WAL: normal loses the last commits on power loss, not on a crash)
+  // postgresql (docs/configuration.md, "database"): a libpq URI or keyword
+  // string; the password from password_file (or libpq's own PGPASSFILE /
+  // ~/.pgpass), never logged.
+  std::string url;
+  std::string password_file;
+  int pool_size = 8;                 // connections per instance, at most
+  int connect_timeout_ms = 5000;     // bounds connecting (TCP, TLS, authentication)
+  int statement_timeout_ms = 5000;   // PostgreSQL's statement_timeout for every statement
 };
 
 struct TokenConfig {

@@ -2,7 +2,7 @@
 // fresh, empty database, one SECTION per backend. Shared by the Store
 // conformance suite (store_conformance_test.cpp) and the tests of the services
 // written against the Store interface (the login service). Adding a backend
-// (PostgreSQL) is one line in backends().
+// is one line in backends().
 //
 // Thread-safety: test code; one thread builds a fixture, which may then be
 // used from several.
@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "tokend/config/config.hpp"
+#include "support/pg_cluster.hpp"
+#include "tokend/store/postgres/postgres_store.hpp"
 #include "tokend/store/sqlite/sqlite_store.hpp"
 #include "tokend/store/store.hpp"
 #include "unit/support/temp_dir.hpp"
@@ -45,6 +47,28 @@ class SqliteFixture final : public StoreFixture {
   std::unique_ptr<store::sqlite::SqliteStore> store_;
 };
 
+// A PostgresStore on a fresh database of the run's test cluster
+// (tests/support/pg_cluster.hpp), dropped at the end of the test.
+class PostgresFixture final : public StoreFixture {
+ public:
+  PostgresFixture() {
+    config::DatabaseConfig db;
+    db.driver = "postgresql";
+    db.url = db_.url();
+    db.pool_size = 4;
+    auto opened = store::postgres::PostgresStore::open(db);
+    INFO((opened.ok() ? std::string() : opened.error().message));
+    REQUIRE(opened.ok());
+    store_ = std::move(*opened);
+  }
+  store::Store& store() override { return *store_; }
+  const PgDatabase& database() const { return db_; }
+
+ private:
+  PgDatabase db_;
+  std::unique_ptr<store::postgres::PostgresStore> store_;  // closed before db_ is dropped
+};
+
 struct Backend {
   const char* name;
   std::function<std::unique_ptr<StoreFixture>()> make;
@@ -53,7 +77,7 @@ struct Backend {
 inline const std::vector<Backend>& backends() {
   static const std::vector<Backend> kBackends = {
       {"sqlite", [] { return std::unique_ptr<StoreFixture>(new SqliteFixture()); }},
-      // {"postgres", [] { return std::unique_ptr<StoreFixture>(new PostgresFixture()); }},
+      {"postgresql", [] { return std::unique_ptr<StoreFixture>(new PostgresFixture()); }},
   };
   return kBackends;
 }

@@ -1,0 +1,33 @@
+// AccountQueries: the account primitives of the PostgreSQL store on one
+// connection; also the Transaction of PostgresStore::in_transaction().
+//
+// Thread-safety: as its Connection (one thread at a time).
+#pragma once
+
+#include "store/postgres/connection.hpp"
+#include "tokend/store/store.hpp"
+
+namespace tokend::store::postgres {
+
+// A User from columns first.. of row `row`: id, username, email,
+// display_name, password_hash, disabled, created_at.
+User read_user(const Rows& r, int row, int first);
+
+class AccountQueries final : public Transaction {
+ public:
+  explicit AccountQueries(Connection& c) : c_(c) {}
+
+  Result<User> find_user(std::int64_t id) override;
+  Result<User> find_user_by_username(std::string_view username) override;
+  Result<std::vector<User>> find_users_by_email(std::string_view email) override;
+  Result<User> insert_user(const NewUser& user, TimeMs now) override;
+  Status update_profile(std::int64_t user_id, const ProfileUpdate& profile, TimeMs now) override;
+  Result<Link> find_link(std::string_view provider, std::string_view subject) override;
+  Result<std::vector<Link>> list_links(std::int64_t user_id) override;
+  Status insert_link(const Link& link) override;
+
+ private:
+  Connection& c_;
+};
+
+}  // namespace tokend::store::postgres
