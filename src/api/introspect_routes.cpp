@@ -175,6 +175,9 @@ struct Introspector {
     // Wrong secrets are throttled like logins (per client id and per
     // address): a secret is a password a program holds.
     auto reservation = ctx.throttle->reserve("introspect:" + basic.id, req.peer, now_ms());
+    if (reservation.failed()) {
+      return http::error_response(503, "storage_unavailable", "The service is temporarily unavailable.", 1);
+    }
     if (!reservation.admitted()) {
       // Refused without a hash check, but the secret was just compared with
       // the cache above: counted, or one address could test secrets forever.

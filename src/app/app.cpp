@@ -92,7 +92,9 @@ int serve(const config::Config& config) {
   hasher.count_computations_in(metrics.counter(
       "tokend_password_hash_computations_total",
       "argon2id computations run: password hashes, verifications and the dummy verifications of unknown users."));
-  auth::LoginThrottle throttle(config.throttle);
+  // The throttle's counts live in the database, shared by every instance on
+  // it. No audit sink is built here yet: the lead wires it (nullptr: none).
+  auth::LoginThrottle throttle(config.throttle, *store, nullptr);
   auth::LoginService login(*store, throttle, metrics);
   token::TokenService tokens(*store, config.tokens, metrics);
   session::SessionService sessions(*store, config.sessions);
@@ -167,8 +169,15 @@ int serve(const config::Config& config) {
                      });
                    }
                  });
-  auto purge = [&store] {
-    if (auto s = store->purge(now_ms() - kPurgeAfterMs); !s) spdlog::warn("purge failed: {}", s.error().message);
+  // One instance at a time on a shared database (Store::run_maintenance):
+  // the others skip this round.
+  auto purge = [&store, &throttle] {
+    auto ran = store->run_maintenance([&store, &throttle] {
+      if (auto s = store->purge(now_ms() - kPurgeAfterMs); !s) spdlog::warn("purge failed: {}", s.error().message);
+      if (auto s = throttle.purge(now_ms()); !s) spdlog::warn("throttle purge failed: {}", s.error().message);
+    });
+    if (!ran) spdlog::warn("maintenance skipped: {}", ran.error().message);
+    else if (!*ran) spdlog::info("maintenance skipped: another instance is running it");
   };
   workers.try_post(purge);  // at start too: an instance restarted often must purge as well
   periodic.every(std::chrono::hours(1), [&workers, purge] { workers.try_post(purge); });

@@ -146,7 +146,16 @@ LoginResult LoginService::login(Authenticator& a, AuthRequest request) {
   // The attempt is reserved before the password is checked and counted as a
   // failure until it settles, so parallel guesses cannot all pass the check:
   // at most the limit ever reach the hash or the directory (docs/api.md).
+  // The throttle's counts are in the database: a storage error refuses the
+  // attempt (fails closed) with 503 rather than letting it through unchecked.
+  auto throttle_unavailable = [&] {
+    count("error");
+    LoginResult r;
+    r.failure = FailureKind::kStorageError;
+    return r;
+  };
   LoginThrottle::Reservation reservation = throttle_.reserve(method_key(key), peer, now_ms());
+  if (reservation.failed()) return throttle_unavailable();
   if (!reservation.admitted()) return throttled(reservation.retry_after());
   if (!key.empty()) {
     request.admit_canonical = [&reservation, &key, &method_key](const std::string& canonical) {
@@ -164,6 +173,7 @@ LoginResult LoginService::login(Authenticator& a, AuthRequest request) {
                    {{"method", method}}).inc();
   const AuthOutcome outcome = a.authenticate(request);
   // A rekey to a throttled canonical name released the reservation.
+  if (reservation.failed()) return throttle_unavailable();
   if (!reservation.admitted()) return throttled(reservation.retry_after());
 
   auto fail = [&](const std::string& reason) {

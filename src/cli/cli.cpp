@@ -16,6 +16,7 @@
 #include "tokend/auth/username.hpp"
 #include "tokend/auth/userpass/password_hasher.hpp"
 #include "cli/hash_secret.hpp"
+#include "cli/throttle_command.hpp"
 #include "tokend/cli/command_line.hpp"
 #include "tokend/config/config.hpp"
 #include "tokend/log/log.hpp"
@@ -213,6 +214,16 @@ int run(int argc, char** argv) {
       return serve_command(*cl);
     case Command::kHashSecret:
       return hash_secret_command(cl->config_file);
+    case Command::kThrottleList:
+    case Command::kThrottleUnlock: {
+      auto cfg = load(*cl);
+      if (!cfg) {
+        std::cerr << "tokend: " << cfg.error().message << "\n";
+        return 1;
+      }
+      (void)log::init("warn", "");  // the command's own output is what the operator reads
+      return throttle_command(*cfg, *cl);
+    }
     case Command::kUserAdd:
     case Command::kUserList:
     case Command::kUserDisable:

@@ -106,6 +106,17 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
       "introspection.clients[].secret_hash.");
   hash_secret->add_option("--config", out.config_file, "JSON configuration: its passwords section sets the cost")
       ->type_name("FILE");
+  CLI::App* throttle = app.add_subcommand("throttle", "Inspect and lift login throttle locks in the database.");
+  throttle->require_subcommand(1);
+  CLI::App* throttle_list =
+      throttle->add_subcommand("list", "List the usernames and addresses locked now: failures, until when.");
+  add_store_options(*throttle_list, out);
+  CLI::App* unlock = throttle->add_subcommand(
+      "unlock", "Lift the lock of a username (every login method) or of a client address (an IPv6 address: its /64).");
+  auto* by_user = unlock->add_option("--user", out.throttle_user, "the username to unlock")->type_name("NAME");
+  auto* by_addr = unlock->add_option("--address", out.throttle_address, "the client address to unlock")->type_name("IP");
+  by_user->excludes(by_addr);
+  add_store_options(*unlock, out);
   // Set last: a subcommand copies its parent's footer when it is created.
   app.footer("\nRun 'tokend <command> --help' for the details of a command.");
 
@@ -120,7 +131,7 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
                                       [](const std::string& a) { return a == "--help" || a == "-h"; });
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
   try {
-    if (auto option = option_without_value(args, {serve, add, list, disable, enable, passwd, hash_secret});
+    if (auto option = option_without_value(args, {serve, add, list, disable, enable, passwd, hash_secret, throttle_list, unlock});
         option && !wants_help) {
       // Parsed anyway, to name the command in the hint; the error is ours.
       try {
@@ -162,6 +173,14 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args) {
     out.command = Command::kUserPasswd;
   } else if (hash_secret->parsed()) {
     out.command = Command::kHashSecret;
+  } else if (throttle_list->parsed()) {
+    out.command = Command::kThrottleList;
+  } else if (unlock->parsed()) {
+    if (!out.throttle_user && !out.throttle_address) {
+      return Error{ErrorCode::kUsage,
+                   "throttle unlock needs --user NAME or --address IP\nRun 'tokend throttle unlock --help' for the usage."};
+    }
+    out.command = Command::kThrottleUnlock;
   } else {
     return Error{ErrorCode::kUsage, "a command is required\nRun 'tokend --help' for the usage."};
   }

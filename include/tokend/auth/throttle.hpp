@@ -1,36 +1,54 @@
 // LoginThrottle: the brute-force brake shared by every password login
-// (userpass, ldap, the browser sign-in). Failed attempts are counted per
-// normalised username and per client address in a sliding window; once either
-// reaches its limit, further attempts are refused with 429 and Retry-After
-// until the oldest failure leaves the window. A success clears the username's
-// count. Memory is bounded (max_tracked keys).
+// (userpass, ldap, the browser sign-in) and the introspection client secrets.
+// Failed attempts are counted per normalised username and per client address
+// in a sliding window; once either reaches its limit, further attempts are
+// refused with 429 and Retry-After until the oldest counted failure leaves the
+// window. A success clears the username's count.
 //
-// An attempt is admitted with reserve(), which checks the limits and counts
-// the attempt as a failure in flight in one step under the lock; the
-// Reservation then settles it: fail() turns it into a recorded failure,
-// succeed() drops it and clears the username's count, and destroying an
-// unsettled Reservation (an upstream error, an exception) just drops it. So
-// however many attempts race, no more than max_failures minus the recorded
-// failures are ever admitted at once, and at most max_failures reach the
-// password check within a window (a success resets the username's budget).
+// The counts live in the database (store::ThrottleTransaction), so every
+// instance on one database shares them and a restart keeps them. An attempt
+// is admitted with reserve(), which counts the key's failures and attempts in
+// flight and inserts its own "in flight" row in one throttle transaction (the
+// database serialises those across processes); the Reservation then settles
+// it: fail() keeps the row as a failure, succeed() deletes it and the
+// username's failures, and destroying an unsettled Reservation (an upstream
+// error, an exception) deletes it. So however many attempts race, on however
+// many instances, at most max_failures reach the password check within a
+// window (a success resets the username's budget). A process that dies with
+// an attempt in flight leaves its row: it counts as a failure until it leaves
+// the window (conservative: docs/operations.md).
 //
-// The counts live in this process: several instances behind a load balancer
-// each count on their own (docs/operations.md says so).
+// Rows are bounded: each key keeps its newest max_failures failures, at most
+// max_tracked keys are kept (expired keys go first, then the tenth whose
+// newest row is oldest), and purge() deletes the rows older than the longest
+// window.
 //
-// Thread-safety: all methods are safe from any thread (one mutex). A
-// Reservation is used by one thread at a time; it must not outlive the
-// throttle.
+// Every method blocks on the database: call them from worker threads only.
+// A database error refuses the attempt (Reservation::failed()): the throttle
+// fails closed.
+//
+// Thread-safety: all methods are safe from any thread. A Reservation is used
+// by one thread at a time; it must not outlive the throttle.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
-#include <deque>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <vector>
 
+#include "tokend/common/result.hpp"
 #include "tokend/common/time.hpp"
 #include "tokend/config/config.hpp"
+
+namespace tokend::audit {
+class AuditLog;
+}  // namespace tokend::audit
+
+namespace tokend::store {
+class Store;
+class ThrottleTransaction;
+}  // namespace tokend::store
 
 namespace tokend::auth {
 
@@ -48,14 +66,19 @@ class LoginThrottle final {
 
     // True when the attempt may go ahead (and is held in flight).
     bool admitted() const { return throttle_ != nullptr; }
-    // Seconds to wait when refused (>= 1); 0 when admitted.
+    // Seconds to wait when refused by a limit (>= 1); 0 when admitted or
+    // when failed().
     int retry_after() const { return retry_after_s_; }
+    // True when the throttle could not ask the database (the attempt is
+    // refused: answer 503, not 429).
+    bool failed() const { return failed_; }
 
     // Moves the per-username part of the reservation to `canonical` (the
     // account's real name, learnt from a directory before its password is
     // checked), so that every spelling of one account shares one count.
     // Returns 0 when the attempt may still go ahead; otherwise the seconds to
-    // wait, and the reservation is released (the attempt counts nothing).
+    // wait (or 1 with failed() true on a database error), and the
+    // reservation is released (the attempt counts nothing).
     // Does nothing and returns 0 when `canonical` is the current key or empty.
     // REQUIRES: admitted().
     int rekey(std::string_view canonical, TimeMs now);
@@ -68,44 +91,75 @@ class LoginThrottle final {
 
    private:
     friend class LoginThrottle;
+    void forget();  // drops the held rows from the process's in-flight count
     LoginThrottle* throttle_ = nullptr;
     std::string user_key_;  // empty: no per-username part
     std::string addr_key_;  // empty: no per-address part
+    std::int64_t user_row_ = 0;  // the in-flight rows; 0: none (that rule is off)
+    std::int64_t addr_row_ = 0;
     int retry_after_s_ = 0;
+    bool failed_ = false;
   };
 
-  explicit LoginThrottle(const config::ThrottleConfig& config);
+  // A username or address that is locked now (locks()).
+  struct Lock {
+    std::string kind;    // "username" or "address"
+    std::string name;    // the username; the address (an IPv6 /64 as "prefix/64")
+    std::string method;  // the login method ("userpass", "ldap", "introspect"), usernames only
+    int failures = 0;    // failures in the rule's window
+    TimeMs until = 0;    // when the next attempt will be admitted
+  };
+
+  // REQUIRES: `store` (and `audit`, when given) outlive the throttle.
+  // `audit` (nullable) receives throttle.locked and throttle.unlocked.
+  LoginThrottle(const config::ThrottleConfig& config, store::Store& store, audit::AuditLog* audit = nullptr);
 
   // Admits one attempt for (username, address) when both keys are below their
   // limit, counting the failures recorded in the window plus the attempts in
-  // flight; refused (admitted() false, retry_after() >= 1) otherwise. An empty
-  // username or address leaves that rule out.
+  // flight on every instance; refused (admitted() false, retry_after() >= 1)
+  // otherwise, or failed() on a database error. An empty username or address
+  // leaves that rule out.
   Reservation reserve(std::string_view username, std::string_view address, TimeMs now);
 
-  // Seconds to wait before (username, address) may try again; 0 when allowed.
-  // Only a prediction: reserve() is what admits an attempt.
+  // Seconds to wait before (username, address) may try again; 0 when allowed
+  // (and on a database error: reserve() decides). Only a prediction: reserve()
+  // is what admits an attempt.
   int retry_after(std::string_view username, std::string_view address, TimeMs now);
-  // Direct bookkeeping without a reservation (tests, tools).
+  // Direct bookkeeping without a reservation (tests, tools, a refused
+  // introspection). Database errors are logged.
   void record_failure(std::string_view username, std::string_view address, TimeMs now);
   void record_success(std::string_view username);
 
-  // Attempts currently in flight (reserved, not settled): for tests.
-  int in_flight() const;
+  // Lifts the lock of `username` (normalised here): deletes its recorded
+  // failures under every method. Ok when there were some; kNotFound when it
+  // had none; kStorageError.
+  Status unlock_username(std::string_view username);
+  // The same for a client address (an IPv6 address lifts its /64).
+  Status unlock_address(std::string_view address);
+
+  // The usernames and addresses locked at `now`, usernames first, by name.
+  Result<std::vector<Lock>> locks(TimeMs now);
+  // Deletes the rows that left the longest window at `now`.
+  Status purge(TimeMs now);
+
+  // Attempts of this process currently in flight (reserved, not settled),
+  // one per key: for tests.
+  int in_flight() const { return in_flight_.load(); }
 
  private:
-  int wait_for(const std::string& key, const config::ThrottleRule& rule, TimeMs now);
-  void add(const std::string& key, const config::ThrottleRule& rule, TimeMs now);
-  void make_room(TimeMs now);
-  void unpend(const std::string& key);
-  void sweep(TimeMs now);
-  void evict_oldest();
+  int wait_for(store::ThrottleTransaction& tx, const std::string& key, const config::ThrottleRule& rule, TimeMs now,
+               Status& status);
+  Status make_room(store::ThrottleTransaction& tx, TimeMs now);
+  Status add_failure(store::ThrottleTransaction& tx, const std::string& key, std::int64_t row,
+                     const config::ThrottleRule& rule, TimeMs now, std::vector<std::string>& locked);
+  void audit_locked(const std::vector<std::string>& keys, TimeMs now);
+  void audit_unlocked(const std::string& subject, std::int64_t cleared);
+  const config::ThrottleRule& rule_of(const std::string& key) const;
 
   config::ThrottleConfig config_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, std::deque<TimeMs>> failures_;
-  // Attempts admitted and not yet settled, per key. Bounded by the number of
-  // attempts that can run at once (the worker pools), so never swept.
-  std::unordered_map<std::string, int> pending_;
+  store::Store& store_;
+  audit::AuditLog* audit_;
+  std::atomic<int> in_flight_{0};
 };
 
 }  // namespace tokend::auth

@@ -23,6 +23,8 @@ enum class Command {
   kUserEnable,
   kUserPasswd,
   kHashSecret,  // tokend hash-secret: the argon2id hash of a secret read from stdin
+  kThrottleList,    // tokend throttle list: the usernames and addresses locked now
+  kThrottleUnlock,  // tokend throttle unlock --user NAME | --address IP
 };
 
 struct CommandLine {
@@ -34,6 +36,8 @@ struct CommandLine {
   std::string username;      // add, disable, enable, passwd: as typed, not yet normalised
   std::string email;         // add only
   std::string display_name;  // add only
+  std::optional<std::string> throttle_user;     // throttle unlock --user (exactly one of the two)
+  std::optional<std::string> throttle_address;  // throttle unlock --address
 };
 
 // Parses `args`, argv without the program name. Each command accepts only

@@ -158,6 +158,64 @@ class Transaction {
   virtual Status insert_link(const Link& link) = 0;
 };
 
+// One key's rows in the login throttle's window (ThrottleTransaction::count).
+struct ThrottleCount {
+  int failures = 0;   // settled failures
+  int in_flight = 0;  // attempts admitted and not settled yet
+};
+
+// One key of the login throttle with its failures in a window
+// (ThrottleTransaction::list_keys).
+struct ThrottleKeyCount {
+  std::string key;
+  int failures = 0;
+};
+
+// The login throttle's rows (auth/throttle.hpp): one row per attempt and key,
+// either in flight (admitted, not settled) or a settled failure, with its time.
+// Primitives only: the limits, windows and what they mean live once in
+// LoginThrottle. A Store runs them inside one throttle transaction
+// (Store::in_throttle_transaction), serialised against every other throttle
+// transaction on the same database, from every process: that is what makes
+// "count, then admit" one step across instances.
+//
+// Keys are opaque strings of at most a few hundred bytes.
+//
+// Thread-safety: as Transaction.
+class ThrottleTransaction {
+ public:
+  virtual ~ThrottleTransaction() = default;
+
+  // The failures and attempts in flight of `key` whose time is after `since`.
+  virtual Result<ThrottleCount> count(std::string_view key, TimeMs since) = 0;
+  // The time of the n-th newest failure of `key` after `since` (n >= 1).
+  // Error kNotFound when there are fewer than n.
+  virtual Result<TimeMs> nth_newest_failure(std::string_view key, TimeMs since, int n) = 0;
+  // Inserts a row for `key` at `at`, in flight or a settled failure; returns
+  // its id (unique in the database, never reused while the row exists).
+  virtual Result<std::int64_t> insert(std::string_view key, TimeMs at, bool in_flight) = 0;
+  // Turns the in-flight row `id` into a failure at `at`. Ok (nothing done)
+  // when the row is gone (unlocked, purged).
+  virtual Status settle(std::int64_t id, TimeMs at) = 0;
+  // Moves the row `id` to `key`. Ok (nothing done) when the row is gone.
+  virtual Status move(std::int64_t id, std::string_view key) = 0;
+  // Deletes the row `id`. Ok when it was gone already.
+  virtual Status erase(std::int64_t id) = 0;
+  // Deletes every settled failure of `key` (not its attempts in flight);
+  // returns how many.
+  virtual Result<std::int64_t> clear_failures(std::string_view key) = 0;
+  // Deletes the failures of `key` but its newest `keep` (keep >= 0).
+  virtual Status trim(std::string_view key, int keep) = 0;
+  // How many distinct keys have rows.
+  virtual Result<std::int64_t> count_keys() = 0;
+  // Deletes the rows (in flight or not) whose time is at or before `cutoff`.
+  virtual Status erase_before(TimeMs cutoff) = 0;
+  // Deletes every row of the `n` keys whose newest row is oldest.
+  virtual Status erase_oldest_keys(std::int64_t n) = 0;
+  // Every key with failures after `since`, with their number, by key.
+  virtual Result<std::vector<ThrottleKeyCount>> list_keys(TimeMs since) = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -246,11 +304,32 @@ class Store {
   virtual Status touch_session(std::int64_t session_id, TimeMs now) = 0;
   virtual Status revoke_session(std::int64_t session_id) = 0;
 
+  // ---- login throttle
+  // Runs `body` inside one throttle transaction and commits when it returns
+  // ok; rolls back when it returns an error (which is returned) or throws.
+  // Throttle transactions are serialised across every thread and process
+  // using this database (SQLite: the write lock, BEGIN IMMEDIATE; PostgreSQL:
+  // a transaction-level advisory lock), so a body's counts stay true until it
+  // commits. Returns ok once committed; kStorageError when the transaction
+  // cannot begin or commit. `body` must not call this Store (only `tx`).
+  using ThrottleBody = std::function<Status(ThrottleTransaction& tx)>;
+  virtual Status in_throttle_transaction(const ThrottleBody& body) = 0;
+
   // ---- maintenance
   // Ok when the database answers a trivial query.
   virtual Status ping() = 0;
   // Deletes tokens and sessions that expired or were revoked before `cutoff`.
   virtual Status purge(TimeMs cutoff) = 0;
+  // Runs `body` when no other instance on this database is running
+  // maintenance, and returns true; returns false at once, without running it,
+  // when one is. kStorageError when that cannot be told. The default (SQLite,
+  // whose maintenance is cheap and safe to repeat) always runs it;
+  // PostgreSQL holds pg_try_advisory_lock on a dedicated key around `body`.
+  using MaintenanceBody = std::function<void()>;
+  virtual Result<bool> run_maintenance(const MaintenanceBody& body) {
+    body();
+    return true;
+  }
 };
 
 }  // namespace tokend::store

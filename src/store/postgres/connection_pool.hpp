@@ -65,6 +65,8 @@ class ConnectionPool final {
   // connection frees up in time.
   Result<Lease> lease();
 
+  // The most connections this pool opens at once (database.pool_size).
+  int size() const { return size_; }
   // Whether the migrations have run on this pool's database.
   bool migrated() const;
   // Whether the last failed lease() failed to reach the server (or was

@@ -12,6 +12,7 @@
 #include "store/postgres/connection_pool.hpp"
 #include "store/postgres/migrations.hpp"
 #include "store/postgres/sql_state.hpp"
+#include "store/postgres/throttle_queries.hpp"
 
 namespace tokend::store::postgres {
 
@@ -25,6 +26,13 @@ constexpr std::size_t kMaxGroup = 256;
 
 #define TOKEND_TOKEN_COLUMNS "t.id, t.user_id, t.name, t.source, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.scopes"
 
+// The advisory locks of the login throttle's transactions and of the
+// maintenance run: their own keys, so neither waits for account writers.
+#define TOKEND_THROTTLE_LOCK "7630367537457292"
+#define TOKEND_MAINTENANCE_LOCK "7630367537457293"
+const Query kLockThrottle{"lock_throttle", "SELECT pg_advisory_xact_lock(" TOKEND_THROTTLE_LOCK ")"};
+const Query kTryMaintenance{"try_maintenance", "SELECT pg_try_advisory_lock(" TOKEND_MAINTENANCE_LOCK ")"};
+const Query kEndMaintenance{"end_maintenance", "SELECT pg_advisory_unlock(" TOKEND_MAINTENANCE_LOCK ")"};
 const Query kLockAccounts{"lock_accounts", "SELECT pg_advisory_xact_lock(" TOKEND_ACCOUNT_LOCK ")"};
 // create_user outside a transaction takes the same lock, within its own
 // statement (the CTE runs before the insert), so it cannot slip between a
@@ -526,6 +534,49 @@ Status PostgresStore::purge(TimeMs cutoff) {
   if (auto r = c.exec(kPurgeSessions, Params().add(std::int64_t{cutoff})); !r) return r.error();
   if (auto s = c.exec(kCommit); !s) return s.error();
   return ok_status();
+}
+
+// ---------------------------------------------------------------- login throttle
+
+// One advisory lock for every throttle transaction of every instance: a body
+// counts a key's rows and inserts its own before any other body can count
+// them (READ COMMITTED: each statement after the lock sees everything
+// committed before it). Throttle bodies are a few indexed statements.
+Status PostgresStore::in_throttle_transaction(const ThrottleBody& body) {
+  auto lease = pool_->lease();
+  if (!lease) return lease.error();
+  Connection& c = **lease;
+  if (auto s = c.exec(kBegin); !s) return s.error();
+  if (auto s = c.exec(kLockThrottle); !s) return s.error();
+  ThrottleQueries t(c);
+  // On an error (returned or thrown) the lease's end rolls back.
+  if (auto s = body(t); !s) return s;
+  if (auto s = c.exec(kCommit); !s) return s.error();
+  return ok_status();
+}
+
+// ---------------------------------------------------------------- maintenance
+
+Result<bool> PostgresStore::run_maintenance(const MaintenanceBody& body) {
+  if (pool_->size() < 2) {
+    body();
+    return true;
+  }
+  auto lease = pool_->lease();
+  if (!lease) return lease.error();
+  Connection& c = **lease;
+  auto got = c.exec(kTryMaintenance);
+  if (!got) return got.error();
+  if (!got->boolean(0, 0)) return false;
+  // A session lock: released here, or when the connection closes (a crash).
+  struct Unlock {
+    Connection& c;
+    ~Unlock() {
+      if (auto r = c.exec(kEndMaintenance); !r) spdlog::warn("cannot release the maintenance lock: {}", r.error().message);
+    }
+  } unlock{c};
+  body();
+  return true;
 }
 
 }  // namespace tokend::store::postgres

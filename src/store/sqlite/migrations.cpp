@@ -61,6 +61,18 @@ CREATE INDEX sessions_user ON sessions (user_id);
     R"sql(
 ALTER TABLE tokens ADD COLUMN scopes TEXT;
 )sql",
+    // 3: the login throttle, shared by every instance on this database: one
+    // row per attempt and key (auth/throttle.hpp), in flight or a failure.
+    R"sql(
+CREATE TABLE throttle_attempts (
+  id        INTEGER PRIMARY KEY,
+  key       TEXT NOT NULL,
+  at        INTEGER NOT NULL,
+  in_flight INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX throttle_attempts_key ON throttle_attempts (key, at);
+CREATE INDEX throttle_attempts_at ON throttle_attempts (at);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

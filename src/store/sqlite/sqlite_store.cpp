@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,6 +19,7 @@
 #include "store/sqlite/connection_cache.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/rows.hpp"
+#include "store/sqlite/throttle_queries.hpp"
 
 namespace tokend::store::sqlite {
 
@@ -394,6 +396,26 @@ Status SqliteStore::revoke_session(std::int64_t session_id) {
   st->bind(1, now_ms()).bind(2, session_id);
   if (st->step() != SQLITE_DONE) return db_error(**lease, "revoking a session");
   return ok_status();
+}
+
+// ---------------------------------------------------------------- login throttle
+
+Status SqliteStore::in_throttle_transaction(const ThrottleBody& body) {
+  // The threads of this process queue here, in order, rather than on
+  // SQLite's busy handler, which polls with growing sleeps and can starve one
+  // thread past busy_timeout_ms while the others keep taking the lock (every
+  // login takes it twice). Other processes still queue on the busy handler.
+  std::lock_guard order(throttle_mu_);
+  auto lease = connections_->lease();
+  if (!lease) return lease.error();
+  Connection& c = **lease;
+  // BEGIN IMMEDIATE: the write lock, taken before the first count, is what
+  // makes count-then-insert one step for every process on this file.
+  Tx tx(c);
+  if (auto s = tx.begin(); !s) return s;
+  ThrottleQueries t(c);
+  if (auto s = body(t); !s) return s;  // `tx` rolls back
+  return tx.commit();
 }
 
 // ---------------------------------------------------------------- maintenance

@@ -43,7 +43,8 @@ struct Harness {
     store = std::move(*opened);
     tokens = std::make_unique<tokend::token::TokenService>(*store, config.tokens, metrics);
     sessions = std::make_unique<tokend::session::SessionService>(*store, config.sessions);
-    login = std::make_unique<tokend::auth::LoginService>(*store, throttle, metrics);
+    throttle = std::make_unique<tokend::auth::LoginThrottle>(config.throttle, *store);
+    login = std::make_unique<tokend::auth::LoginService>(*store, *throttle, metrics);
     ctx = std::make_unique<tokend::api::ApiContext>(
         tokend::api::ApiContext{config, *store, metrics, registry, *login, *tokens, *sessions});
   }
@@ -62,7 +63,7 @@ struct Harness {
   tokend::metrics::Metrics metrics;
   tokend::auth::Registry registry =
       tokend::auth::Registry::of(std::vector<std::unique_ptr<tokend::auth::Authenticator>>{});
-  tokend::auth::LoginThrottle throttle{config.throttle};
+  std::unique_ptr<tokend::auth::LoginThrottle> throttle;  // its counts live in `store`
   std::unique_ptr<tokend::auth::LoginService> login;
   std::unique_ptr<tokend::token::TokenService> tokens;
   std::unique_ptr<tokend::session::SessionService> sessions;

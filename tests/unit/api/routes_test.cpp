@@ -29,7 +29,7 @@ TEST_CASE("token listings run on their own pool, apart from token validation", "
   REQUIRE(store.ok());
   tokend::metrics::Metrics metrics;
   auto registry = tokend::auth::Registry::of(std::vector<std::unique_ptr<tokend::auth::Authenticator>>{});
-  tokend::auth::LoginThrottle throttle{config.throttle};
+  tokend::auth::LoginThrottle throttle{config.throttle, **store};
   tokend::auth::LoginService login(**store, throttle, metrics);
   tokend::token::TokenService tokens(**store, config.tokens, metrics);
   tokend::session::SessionService sessions(**store, config.sessions);

@@ -45,7 +45,7 @@ std::int64_t user_count(Store& s) {
 
 // The account LoginService gives an accepted external identity.
 User link(Store& s, const Identity& id, TimeMs now = kT0) {
-  LoginThrottle throttle{tokend::config::ThrottleConfig{}};
+  LoginThrottle throttle{tokend::config::ThrottleConfig{}, s};
   tokend::metrics::Metrics metrics;
   LoginService login(s, throttle, metrics);
   auto u = login.account_for(id, now);
@@ -99,7 +99,7 @@ AuthOutcome accept_local(std::int64_t user_id) {
 // A login service over `store` with the default limits (5 failures per
 // username, 30 per address).
 struct Login {
-  explicit Login(Store& store) : service(store, throttle, metrics) {}
+  explicit Login(Store& store) : store_(store), service(store, throttle, metrics) {}
   LoginResult as(FakeAuthenticator& a, const std::string& username, const std::string& peer = "10.0.0.1") {
     AuthRequest r;
     if (a.credentials() == Authenticator::Credentials::kPassword) {
@@ -115,8 +115,9 @@ struct Login {
   std::uint64_t count(const std::string& method, const std::string& result) {
     return metrics.counter("tokend_logins_total", "", {{"method", method}, {"result", result}}).value();
   }
+  Store& store_;  // first: the throttle keeps its counts there
   tokend::config::ThrottleConfig config;
-  LoginThrottle throttle{config};
+  LoginThrottle throttle{config, store_};
   tokend::metrics::Metrics metrics;
   LoginService service;
 };

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tokend/auth/throttle.hpp"
+#include "unit/store/store_fixture.hpp"
 
 using tokend::TimeMs;
 using tokend::auth::LoginThrottle;
@@ -23,10 +24,19 @@ ThrottleConfig rules(int user_max, int user_window_s, int addr_max, int addr_win
   return c;
 }
 
+// A throttle whose counts live in a fresh database (the first backend of
+// store_fixture.hpp: SQLite), as in the server.
+struct ThrottleFixture {
+  explicit ThrottleFixture(const ThrottleConfig& c) : db(tokend::testing::backends().front().make()), throttle(c, db->store()) {}
+  std::unique_ptr<tokend::testing::StoreFixture> db;
+  LoginThrottle throttle;
+};
+
 }  // namespace
 
 TEST_CASE("LoginThrottle allows attempts below the username limit", "[auth][throttle]") {
-  LoginThrottle t(rules(3, 60, 100, 60));
+  ThrottleFixture f(rules(3, 60, 100, 60));
+  LoginThrottle& t = f.throttle;
   CHECK(t.retry_after("alice", "10.0.0.1", kT0) == 0);
   t.record_failure("alice", "10.0.0.1", kT0);
   t.record_failure("alice", "10.0.0.2", kT0 + 1000);
@@ -34,7 +44,8 @@ TEST_CASE("LoginThrottle allows attempts below the username limit", "[auth][thro
 }
 
 TEST_CASE("LoginThrottle blocks a username after max_failures from any address", "[auth][throttle]") {
-  LoginThrottle t(rules(3, 60, 100, 60));
+  ThrottleFixture f(rules(3, 60, 100, 60));
+  LoginThrottle& t = f.throttle;
   t.record_failure("alice", "10.0.0.1", kT0);
   t.record_failure("alice", "10.0.0.2", kT0 + 1000);
   t.record_failure("alice", "10.0.0.3", kT0 + 2000);
@@ -45,7 +56,8 @@ TEST_CASE("LoginThrottle blocks a username after max_failures from any address",
 }
 
 TEST_CASE("LoginThrottle blocks an address after max_failures for any usernames", "[auth][throttle]") {
-  LoginThrottle t(rules(100, 60, 4, 120));
+  ThrottleFixture f(rules(100, 60, 4, 120));
+  LoginThrottle& t = f.throttle;
   for (int i = 0; i < 4; ++i) t.record_failure("user" + std::to_string(i), "192.0.2.7", kT0 + i * 1000);
   CHECK(t.retry_after("someone-new", "192.0.2.7", kT0 + 4000) == 116);
   CHECK(t.retry_after("someone-new", "192.0.2.8", kT0 + 4000) == 0);
@@ -53,7 +65,8 @@ TEST_CASE("LoginThrottle blocks an address after max_failures for any usernames"
 }
 
 TEST_CASE("LoginThrottle's Retry-After shrinks as time passes", "[auth][throttle]") {
-  LoginThrottle t(rules(2, 300, 100, 300));
+  ThrottleFixture f(rules(2, 300, 100, 300));
+  LoginThrottle& t = f.throttle;
   t.record_failure("alice", "a", kT0);
   t.record_failure("alice", "a", kT0 + 10'000);
   CHECK(t.retry_after("alice", "a", kT0 + 10'000) == 290);
@@ -73,7 +86,8 @@ TEST_CASE("LoginThrottle's Retry-After shrinks as time passes", "[auth][throttle
 }
 
 TEST_CASE("LoginThrottle windows slide: old failures expire", "[auth][throttle]") {
-  LoginThrottle t(rules(2, 60, 100, 60));
+  ThrottleFixture f(rules(2, 60, 100, 60));
+  LoginThrottle& t = f.throttle;
   t.record_failure("alice", "a", kT0);
   t.record_failure("alice", "a", kT0 + 30'000);
   CHECK(t.retry_after("alice", "a", kT0 + 59'999) == 1);
@@ -88,7 +102,8 @@ TEST_CASE("LoginThrottle windows slide: old failures expire", "[auth][throttle]"
 }
 
 TEST_CASE("LoginThrottle reports the longer of both waits", "[auth][throttle]") {
-  LoginThrottle t(rules(2, 100, 2, 400));
+  ThrottleFixture f(rules(2, 100, 2, 400));
+  LoginThrottle& t = f.throttle;
   t.record_failure("alice", "a", kT0);
   t.record_failure("alice", "a", kT0);
   CHECK(t.retry_after("alice", "a", kT0) == 400);
@@ -97,7 +112,8 @@ TEST_CASE("LoginThrottle reports the longer of both waits", "[auth][throttle]") 
 }
 
 TEST_CASE("LoginThrottle: a success clears the username's count only", "[auth][throttle]") {
-  LoginThrottle t(rules(2, 300, 3, 300));
+  ThrottleFixture f(rules(2, 300, 3, 300));
+  LoginThrottle& t = f.throttle;
   t.record_failure("alice", "a", kT0);
   t.record_failure("alice", "a", kT0 + 1000);
   REQUIRE(t.retry_after("alice", "b", kT0 + 2000) > 0);
@@ -114,13 +130,15 @@ TEST_CASE("LoginThrottle: a success clears the username's count only", "[auth][t
 }
 
 TEST_CASE("LoginThrottle with max_failures 0 never blocks", "[auth][throttle]") {
-  LoginThrottle t(rules(0, 300, 0, 300));
+  ThrottleFixture f(rules(0, 300, 0, 300));
+  LoginThrottle& t = f.throttle;
   for (int i = 0; i < 50; ++i) t.record_failure("alice", "a", kT0 + i);
   CHECK(t.retry_after("alice", "a", kT0 + 100) == 0);
 }
 
 TEST_CASE("LoginThrottle keys are exact strings, and usernames and addresses do not mix", "[auth][throttle]") {
-  LoginThrottle t(rules(1, 300, 1, 300));
+  ThrottleFixture f(rules(1, 300, 1, 300));
+  LoginThrottle& t = f.throttle;
   t.record_failure("10.0.0.1", "", kT0);
   // A username equal to an address string does not throttle that address.
   CHECK(t.retry_after("x", "10.0.0.1", kT0) == 0);
@@ -134,7 +152,8 @@ TEST_CASE("LoginThrottle memory is bounded by max_tracked", "[auth][throttle]") 
   // Per-username only (empty address), 1 failure blocks: a name is blocked iff
   // its failure is still tracked. With room for 8 keys, at most 8 of 200 names
   // can still be remembered.
-  LoginThrottle t(rules(1, 3600, 1, 3600, 8));
+  ThrottleFixture f(rules(1, 3600, 1, 3600, 8));
+  LoginThrottle& t = f.throttle;
   for (int i = 0; i < 200; ++i) t.record_failure("user" + std::to_string(i), "", kT0 + i);
   int blocked = 0;
   for (int i = 0; i < 200; ++i) {
@@ -147,7 +166,8 @@ TEST_CASE("LoginThrottle memory is bounded by max_tracked", "[auth][throttle]") 
 }
 
 TEST_CASE("LoginThrottle drops expired keys first when full", "[auth][throttle]") {
-  LoginThrottle t(rules(1, 60, 100, 60, 4));
+  ThrottleFixture f(rules(1, 60, 100, 60, 4));
+  LoginThrottle& t = f.throttle;
   // Three keys that expire, one that is blocked and fresh.
   t.record_failure("old1", "", kT0);
   t.record_failure("old2", "", kT0);
@@ -165,7 +185,8 @@ TEST_CASE("LoginThrottle: a flood of usernames does not reset a throttled addres
   // failure after it, as the API does. One address tries ever new usernames
   // with a small table (max_tracked 3): the per-address limit (5) must still
   // stop it. Overflowing the table must not wipe the address's own count.
-  LoginThrottle t(rules(5, 300, 5, 300, 3));
+  ThrottleFixture f(rules(5, 300, 5, 300, 3));
+  LoginThrottle& t = f.throttle;
   int attempts = 0;
   for (int i = 0; i < 50; ++i) {
     const TimeMs now = kT0 + i * 100;
@@ -180,7 +201,8 @@ TEST_CASE("LoginThrottle counts IPv6 clients per /64", "[auth][throttle]") {
   ThrottleConfig c;
   c.per_username = {0, 0};
   c.per_address = {2, 60};
-  LoginThrottle t(c);
+  ThrottleFixture f(c);
+  LoginThrottle& t = f.throttle;
   const TimeMs now = 1'000'000;
   t.record_failure("a", "2001:db8:1:2::1", now);
   t.record_failure("b", "2001:db8:1:2:ffff:ffff:ffff:ffff", now);
@@ -198,7 +220,8 @@ TEST_CASE("LoginThrottle::reserve admits no more than the limit however many thr
   // 32 threads try one username at once; every admitted attempt fails. The
   // old check-then-record let most of them through; reserve() must admit at
   // most max_failures in total, here over several rounds.
-  LoginThrottle t(rules(5, 300, 1000, 300));
+  ThrottleFixture f(rules(5, 300, 1000, 300));
+  LoginThrottle& t = f.throttle;
   std::atomic<int> admitted{0};
   std::atomic<int> refused{0};
   std::atomic<int> bad_wait{0};
@@ -230,7 +253,8 @@ TEST_CASE("LoginThrottle::reserve admits no more than the limit however many thr
 }
 
 TEST_CASE("LoginThrottle::reserve holds the per-address limit across many usernames", "[auth][throttle][security]") {
-  LoginThrottle t(rules(5, 300, 30, 300));
+  ThrottleFixture f(rules(5, 300, 30, 300));
+  LoginThrottle& t = f.throttle;
   std::atomic<int> admitted{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 64; ++i) {
@@ -249,7 +273,8 @@ TEST_CASE("LoginThrottle::reserve holds the per-address limit across many userna
 }
 
 TEST_CASE("LoginThrottle reservations settle as failure, success or nothing", "[auth][throttle]") {
-  LoginThrottle t(rules(2, 60, 100, 60));
+  ThrottleFixture f(rules(2, 60, 100, 60));
+  LoginThrottle& t = f.throttle;
   SECTION("attempts in flight count until they settle; Retry-After 1 while only they fill the budget") {
     auto a = t.reserve("alice", "a", kT0);
     auto b = t.reserve("alice", "a", kT0);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tokend/auth/throttle.hpp"
+#include "unit/store/store_fixture.hpp"
 
 using tokend::TimeMs;
 using tokend::auth::LoginThrottle;
@@ -22,7 +23,8 @@ TEST_CASE("LoginThrottle from several threads at once keeps exact counts", "[aut
   c.per_username = {kThreads * kRounds, 600};
   c.per_address = {1'000'000, 600};
   c.max_tracked = 1000;
-  LoginThrottle throttle(c);
+  auto db = tokend::testing::backends().front().make();
+  LoginThrottle throttle(c, db->store());
 
   std::atomic<int> blocked_early{0};
   std::vector<std::thread> threads;

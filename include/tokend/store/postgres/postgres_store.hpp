@@ -85,6 +85,13 @@ class PostgresStore final : public Store {
   // kStorageError (fast while PostgreSQL is known down) otherwise.
   Status ping() override;
   Status purge(TimeMs cutoff) override;
+  // Holds pg_try_advisory_lock on a dedicated key (on one pooled connection)
+  // around `body`; false when another session holds it. With pool_size 1 the
+  // body runs without it (it needs a connection of its own, and maintenance
+  // is safe to repeat).
+  Result<bool> run_maintenance(const MaintenanceBody& body) override;
+  // BEGIN, then pg_advisory_xact_lock on the throttle's key, then `body`.
+  Status in_throttle_transaction(const ThrottleBody& body) override;
 
  private:
   explicit PostgresStore(std::unique_ptr<ConnectionPool> pool);

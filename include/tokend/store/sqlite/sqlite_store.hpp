@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,8 @@ class SqliteStore final : public Store {
   Status touch_session(std::int64_t session_id, TimeMs now) override;
   Status revoke_session(std::int64_t session_id) override;
 
+  Status in_throttle_transaction(const ThrottleBody& body) override;
+
   Status ping() override;
   Status purge(TimeMs cutoff) override;
 
@@ -86,6 +89,7 @@ class SqliteStore final : public Store {
   std::vector<Result<TokenRecord>> commit_tokens(const std::vector<const NewToken*>& group);
 
   config::DatabaseConfig config_;
+  std::mutex throttle_mu_;  // orders this process's throttle transactions (in_throttle_transaction)
   std::unique_ptr<ConnectionCache> connections_;  // this store's per-thread connections
   std::unique_ptr<GroupCommitter> committer_;     // last: destroyed first, while the connections are open
 };

@@ -39,6 +39,7 @@ class RefusingStore final : public store::Store {
   Status set_disabled(std::int64_t, bool, tokend::TimeMs) override { return no(); }
   Status revoke_sessions(std::int64_t, tokend::TimeMs) override { return no(); }
   Status in_transaction(const TransactionBody&) override { return no(); }
+  Status in_throttle_transaction(const ThrottleBody&) override { return no(); }
   Result<store::TokenRecord> insert_token(const store::NewToken&) override { return no(); }
   Result<store::TokenLookup> find_token(const tokend::crypto::Sha256&) override { return no(); }
   Result<std::vector<store::TokenRecord>> list_live_tokens(std::int64_t, tokend::TimeMs) override { return no(); }
