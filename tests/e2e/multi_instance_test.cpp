@@ -4,7 +4,9 @@
 // shared through the database: tokens (issued on A, valid on B and C; revoked
 // on C, refused on A at its next request), accounts (disabled on one, its
 // tokens and sessions refused on all), browser sessions (signed in on A, used
-// on B), and the settings each instance needs behind the proxy. And what the
+// on B), the login throttle (five wrong passwords over three instances: 429
+// on all, and after a restart), and the settings each instance needs behind
+// the proxy. And what the
 // proxy gives: requests spread over every instance, and one instance killed
 // with kill -9 under load while the others keep answering.
 #include <catch2/catch.hpp>
@@ -209,6 +211,40 @@ TEST_CASE("several instances: an account disabled through one instance's CLI is 
   REQUIRE(inst[0].cli({"enable", "alice"}).exit_code == 0);
   CHECK(inst[1].get("/api/user", bearer(token)).status == 401);
   CHECK(!login(inst[2].port(), "alice", "alices password").empty());
+}
+
+TEST_CASE("several instances: five wrong passwords for one user spread over three instances give 429 on all",
+          "[e2e][multi][postgresql]") {
+  PgDatabase db;
+  Instances inst(db, 3);
+  inst[0].add_user("alice", "alices password");
+  NginxFixture nginx(e2e::nginx_upstream_conf(inst.ports()));
+  const std::string wrong = json{{"username", "alice"}, {"password", "not her password"}}.dump();
+  // Five failures (throttle.per_username.max_failures), one instance after
+  // the other: 2 on A, 2 on B, 1 on C. Each instance alone saw fewer than
+  // five.
+  for (int i = 0; i < 5; ++i) {
+    auto r = inst[i % 3].post("/api/authenticate/userpass", wrong);
+    INFO("attempt " << i << ": " << r.body);
+    REQUIRE(r.status == 401);
+  }
+  // The sixth, on any instance, with the right password too: 429.
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto r = inst[i].post("/api/authenticate/userpass",
+                          json{{"username", "alice"}, {"password", "alices password"}}.dump());
+    INFO("instance " << i << ": " << r.body);
+    CHECK(r.status == 429);
+    CHECK(r.json()["error"] == "too_many_attempts");
+    CHECK_FALSE(r.header("retry-after").empty());
+  }
+  // Through nginx, wherever it lands.
+  CHECK(via(nginx.port(), "POST", "/api/authenticate/userpass", wrong).status == 429);
+  // A restart of every instance does not reset the count.
+  for (std::size_t i = 0; i < 3; ++i) {
+    REQUIRE(inst[i].terminate() == 0);
+    inst[i].restart();
+  }
+  CHECK(inst[1].post("/api/authenticate/userpass", wrong).status == 429);
 }
 
 TEST_CASE("several instances behind nginx: one instance killed with kill -9 under load, the others keep answering",
