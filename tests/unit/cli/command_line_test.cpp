@@ -189,3 +189,26 @@ TEST_CASE("parse_command_line reads hash-secret, which takes only --config", "[c
   CHECK(contains(usage_error({"hash-secret", "--db", "x.db"}), "--db"));
   CHECK(contains(usage_error({"hash-secret", "--config"}), "--config"));
 }
+
+TEST_CASE("parse_command_line reads throttle list and unlock", "[cli]") {
+  auto list = parsed({"throttle", "list", "--db", "x.db"});
+  CHECK(list.command == Command::kThrottleList);
+  CHECK(list.db_path == "x.db");
+
+  auto user = parsed({"throttle", "unlock", "--user", "Alice", "--config", "c.json"});
+  CHECK(user.command == Command::kThrottleUnlock);
+  CHECK(user.throttle_user == "Alice");
+  CHECK_FALSE(user.throttle_address);
+  CHECK(user.config_file == "c.json");
+
+  auto addr = parsed({"throttle", "unlock", "--address=2001:db8::1"});
+  CHECK(addr.command == Command::kThrottleUnlock);
+  CHECK(addr.throttle_address == "2001:db8::1");
+  CHECK_FALSE(addr.throttle_user);
+
+  CHECK(contains(usage_error({"throttle", "unlock"}), "--user NAME or --address IP"));
+  CHECK(contains(usage_error({"throttle", "unlock", "--user", "a", "--address", "10.0.0.1"}), "--address"));
+  CHECK(contains(usage_error({"throttle", "unlock", "--user"}), "--user"));
+  CHECK(contains(usage_error({"throttle"}), "throttle"));
+  CHECK(contains(usage_error({"throttle", "list", "extra"}), "extra"));
+}
