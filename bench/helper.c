@@ -10,6 +10,9 @@
 //       that of the fastest way tokend itself hashes, not of a cold malloc.
 //       Prints one "sample_ms=<milliseconds>" line per computation, then
 //       "hash_ms=<median>".
+//   helper hash-time-phc PHC PASSWORD N
+//       The same with the stored hash given (the PostgreSQL backend: bench/run
+//       reads it with psql).
 //   helper idle PORT N
 //       Opens N keep-alive connections to 127.0.0.1:PORT, sends one
 //       "GET /healthz" on each and reads its answer, so that every connection
@@ -63,6 +66,8 @@ static void warm_free(uint8_t* memory, size_t bytes) {
   (void)bytes;
 }
 
+static int time_phc(const char* phc, const char* password, int n);
+
 static int hash_time(const char* db_path, const char* username, const char* password, int n) {
   sqlite3* db = NULL;
   if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
@@ -83,6 +88,13 @@ static int hash_time(const char* db_path, const char* username, const char* pass
     fprintf(stderr, "helper: no password hash for %s in %s\n", username, db_path);
     return 1;
   }
+  const int rc = time_phc(phc, password, n);
+  free(phc);
+  return rc;
+}
+
+// Checks PASSWORD against PHC, then times N computations at PHC's cost.
+static int time_phc(const char* phc, const char* password, int n) {
   const int rc = argon2id_verify(phc, password, strlen(password));
   if (rc != ARGON2_OK) {
     fprintf(stderr, "helper: the password does not verify: %s\n", argon2_error_message(rc));
@@ -133,7 +145,6 @@ static int hash_time(const char* db_path, const char* username, const char* pass
   const double median = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
   printf("hash_ms=%.3f\n", median);
   free(t);
-  free(phc);
   return 0;
 }
 
@@ -191,7 +202,8 @@ static int idle(int port, int n) {
 
 int main(int argc, char** argv) {
   if (argc == 6 && strcmp(argv[1], "hash-time") == 0) return hash_time(argv[2], argv[3], argv[4], atoi(argv[5]));
+  if (argc == 5 && strcmp(argv[1], "hash-time-phc") == 0) return time_phc(argv[2], argv[3], atoi(argv[4]));
   if (argc == 4 && strcmp(argv[1], "idle") == 0) return idle(atoi(argv[2]), atoi(argv[3]));
-  fprintf(stderr, "usage: helper hash-time DB USERNAME PASSWORD N | helper idle PORT N\n");
+  fprintf(stderr, "usage: helper hash-time DB USERNAME PASSWORD N | helper hash-time-phc PHC PASSWORD N | helper idle PORT N\n");
   return 2;
 }

@@ -1,4 +1,6 @@
-// GET /healthz, GET /metrics.
+// GET /healthz (readiness), GET /livez (liveness), GET /metrics.
+#include <memory>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -7,6 +9,8 @@
 #include "tokend/config/config.hpp"
 #include "tokend/crypto/crypto.hpp"
 #include "tokend/metrics/metrics.hpp"
+#include "tokend/store/health_check.hpp"
+#include "tokend/store/store.hpp"
 
 namespace tokend::api {
 
@@ -35,13 +39,26 @@ http::HttpResponse metrics_unauthenticated() {
 void register_system_routes(http::Router& router, ApiContext& ctx) {
   using http::HttpRequest;
   using http::RouteParams;
-  // The health check really asks the database (on a worker: it may block), so
-  // a load balancer takes an instance whose disk is gone out of rotation.
-  router.add("GET", "/healthz", http::RunOn::kWorker, [&ctx](const HttpRequest&, const RouteParams&) {
-    if (auto s = ctx.store.ping(); !s) {
-      spdlog::error("health check failed: {}", s.error().message);
-      return http::error_response(503, "unhealthy", "The database does not answer.", 5);
+  // Readiness: whether this instance can serve, i.e. whether its database
+  // answers, so a load balancer takes an instance whose database is gone out
+  // of rotation. It asks the database at most once a second and one probe at
+  // a time (store/health_check.hpp), on a worker (a check may block up to the
+  // store's timeouts), so probes from many balancers cost no query each and
+  // a dead database holds at most one worker.
+  auto health = std::make_shared<store::HealthCheck>([&store = ctx.store] { return store.ping(); });
+  router.add("GET", "/healthz", http::RunOn::kWorker, [health](const HttpRequest&, const RouteParams&) {
+    if (!health->check().ready) {
+      http::HttpResponse r = http::json_response(
+          503, {{"status", "unavailable"}, {"error", "storage_unavailable"}, {"message", "The database does not answer."}});
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
     }
+    return http::json_response(200, {{"status", "ok"}});
+  });
+  // Liveness: the process runs and its I/O threads answer. It never touches
+  // the database (answered inline, from memory), so a database outage does
+  // not make an orchestrator restart every instance at once.
+  router.add("GET", "/livez", http::RunOn::kInline, [](const HttpRequest&, const RouteParams&) {
     return http::json_response(200, {{"status", "ok"}});
   });
   // metrics.enabled false: no route at all, so /metrics is the plain 404 of

@@ -4,7 +4,8 @@
 # ({"machine": {...}, "cases": {"validate": {"rps", "p50_ms", "p99_ms",
 # "errors", "ratio_to_nginx", "cpu_us_per_request"}, ...}}) with no errors, and
 # that neither a finished run nor one interrupted with Ctrl-C leaves a process
-# behind.
+# behind; then the same, cheaply, for --backend postgresql (validate, exchange,
+# pair), which must also leave no PostgreSQL cluster behind.
 # usage: smoke.sh TOKEND_BINARY
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -15,6 +16,18 @@ mkdir -p "$out/run" "$out/int"
 TMPDIR="$out/run" "$repo/bench/run" --quick --binary "$1" --out "$out/latest.json"
 left="$(pgrep -af -- "$out/run/" || true)"
 [[ -z "$left" ]] || { echo "bench smoke: processes left running after bench/run:"; echo "$left"; exit 1; }
+
+# The PostgreSQL path, cheaply: a throwaway cluster, validate, exchange and
+# the two instances behind nginx; nothing of it (tokend, nginx, PostgreSQL)
+# is left afterwards.
+mkdir -p "$out/pg"
+TMPDIR="$out/pg" "$repo/bench/run" --quick --backend postgresql --binary "$1" --cases "validate exchange pair" \
+  --out "$out/pg.json" 2>&1 | tee "$out/pg.log"
+pg_dir="$(sed -n 's/^bench: PostgreSQL .* on port [0-9]* (\(.*\)), fsync on$/\1/p' "$out/pg.log")"
+[[ -n "$pg_dir" ]] || { echo "bench smoke: bench/run --backend postgresql did not report its cluster"; exit 1; }
+left="$(pgrep -af -- "$out/pg/" || true; pgrep -af -- "$pg_dir/" || true)"
+[[ -z "$left" ]] || { echo "bench smoke: processes left running after bench/run --backend postgresql:"; echo "$left"; exit 1; }
+[[ ! -e "$pg_dir" ]] || { echo "bench smoke: the PostgreSQL cluster's folder $pg_dir was left behind"; exit 1; }
 
 # Ctrl-C in the middle of a run stops tokend and nginx too. (Job control on,
 # so that the background run does not ignore SIGINT as a non-interactive
@@ -57,4 +70,22 @@ for (const c of ['validate', 'exchange', 'userpass', 'reject']) {
 if (!(r.cases.userpass.fraction_of_hashing_bound > 0)) fail('userpass.fraction_of_hashing_bound missing');
 if (!(r.cases.idle && r.cases.idle.rss_mib > 0)) fail('idle.rss_mib missing');
 console.log('bench smoke: the JSON has every case and field, no errors');
+JS
+node - "$out/pg.json" <<'JS'
+const fs = require('fs');
+const r = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const fail = (m) => { console.error('bench smoke (postgresql): ' + m); process.exit(1); };
+if (r.settings.backend !== 'postgresql') fail('settings.backend is not postgresql');
+if (typeof r.software.postgresql !== 'string') fail('software.postgresql missing');
+for (const c of ['validate', 'exchange', 'pair']) {
+  const x = r.cases && r.cases[c];
+  if (!x) fail(`case ${c} missing`);
+  for (const k of ['rps', 'p50_ms', 'p99_ms', 'errors', 'ratio_to_nginx', 'cpu_us_per_request', 'cpu_us_per_request_postgresql']) {
+    if (typeof x[k] !== 'number') fail(`${c}.${k} is not a number`);
+  }
+  if (!(x.rps > 0)) fail(`${c}: no request completed`);
+  if (x.errors !== 0) fail(`${c}: ${x.errors} errors`);
+}
+if (!(r.cases.pair.ratio_to_validate > 0)) fail('pair.ratio_to_validate missing');
+console.log('bench smoke (postgresql): the JSON has every case and field, no errors');
 JS

@@ -221,6 +221,22 @@ TEST_CASE("GET /healthz and /metrics", "[e2e][http]") {
   CHECK(m.body.find("tokend_failed_logins_total{method=\"userpass\"} 1") != std::string::npos);
 }
 
+TEST_CASE("GET /livez answers from memory and GET /healthz asks the database", "[e2e][http]") {
+  TokendProcess t;
+  auto live = t.get("/livez");
+  CHECK(live.status == 200);
+  CHECK(live.json()["status"] == "ok");
+  CHECK(live.header("cache-control") == "no-store");
+  CHECK(e2e::http(t.port(), "HEAD", "/livez").status == 200);
+  auto ready = t.get("/healthz");
+  CHECK(ready.status == 200);
+  CHECK(ready.json() == nlohmann::json{{"status", "ok"}});
+  // Many probes in a row: all answered (within a second they share one
+  // database check; tests/unit/store/health_check_test.cpp).
+  for (int i = 0; i < 20; ++i) CHECK(t.get("/healthz").status == 200);
+  CHECK(e2e::metric(t.port(), "tokend_http_requests_total{route=\"/livez\",status=\"200\"}") == 2);
+}
+
 TEST_CASE("an endless chunk extension cannot grow the server's memory", "[e2e][http]") {
   TokendProcess t;
   int fd = e2e::connect_to(t.port());
