@@ -282,6 +282,11 @@ LoginResult LoginService::login(Authenticator& a, AuthRequest request, const aud
     user->admin = *id.admin;
     spdlog::info("admin role {}: method={} user={} (admin_group)", *id.admin ? "granted" : "withdrawn", method,
                  log::printable(user->username));
+    audit::record(audit_,
+                  audit::Event{*id.admin ? "admin.granted" : "admin.revoked", "system",
+                               "user:" + std::to_string(user->id), "", "",
+                               {{"method", method}, {"username", user->username}, {"reason", "admin_group"}}},
+                  rc);
   }
   reservation.succeed();
   count("success");

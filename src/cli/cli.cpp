@@ -177,6 +177,7 @@ int user_command(const CommandLine& cl) {
       std::cerr << "tokend: " << s.error().message << "\n";
       return 1;
     }
+    record(grant ? "admin.granted" : "admin.revoked", u, nlohmann::json::object());
     std::cout << "user " << log::printable(u.username)
               << (grant ? " is an admin\n" : " is no longer an admin\n");
     return 0;
@@ -207,7 +208,14 @@ int token_command(const CommandLine& cl) {
     std::cerr << "tokend: " << store.error().message << "\n";
     return 1;
   }
-  return run_token_command(cl, **store);
+  // A revocation goes to the server's audit destination; a command that
+  // cannot record does not change anything.
+  auto audit_log = app::open_audit(*cfg, /*cli=*/true);
+  if (!audit_log) {
+    std::cerr << "tokend: " << audit_log.error().message << "\n";
+    return 1;
+  }
+  return run_token_command(cl, **store, audit_log->get());
 }
 
 // tokend db copy --from FILE: reads the whole SQLite file (which must exist:
@@ -320,7 +328,12 @@ int run(int argc, char** argv) {
         return 1;
       }
       (void)log::init("warn", "");  // the command's own output is what the operator reads
-      return throttle_command(*cfg, *cl);
+      auto audit_log = app::open_audit(*cfg, /*cli=*/true);
+      if (!audit_log) {
+        std::cerr << "tokend: " << audit_log.error().message << "\n";
+        return 1;
+      }
+      return throttle_command(*cfg, *cl, audit_log->get());
     }
     case Command::kDbCopy:
       return db_copy_command(*cl);

@@ -4,19 +4,19 @@
 #include <iostream>
 
 #include "tokend/auth/throttle.hpp"
+#include "tokend/auth/username.hpp"
 #include "tokend/common/time.hpp"
 #include "tokend/log/log.hpp"
 #include "tokend/store/open.hpp"
 
 namespace tokend::cli {
 
-int throttle_command(const config::Config& config, const CommandLine& cl) {
+int throttle_command(const config::Config& config, const CommandLine& cl, audit::AuditLog* audit) {
   auto store = store::open(config.database);
   if (!store) {
     std::cerr << "tokend: " << store.error().message << "\n";
     return 1;
   }
-  // No audit sink in the CLI: the unlock is logged on stdout only.
   auth::LoginThrottle throttle(config.throttle, **store, nullptr);
   if (cl.command == Command::kThrottleList) {
     const TimeMs now = now_ms();
@@ -51,6 +51,9 @@ int throttle_command(const config::Config& config, const CommandLine& cl) {
     }
     return 1;
   }
+  audit::record(audit, audit::Event{"throttle.unlocked", "cli",
+                                    by_user ? "username:" + auth::normalize_username(name) : "address:" + name, "", "",
+                                    nlohmann::json::object()});
   std::cout << (by_user ? "username " : "address ") << log::printable(name) << " unlocked\n";
   return 0;
 }

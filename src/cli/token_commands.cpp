@@ -60,7 +60,7 @@ int list_tokens(const CommandLine& cl, store::Store& store) {
   return 0;
 }
 
-int revoke_token(const CommandLine& cl, store::Store& store) {
+int revoke_token(const CommandLine& cl, store::Store& store, audit::AuditLog* audit) {
   auto revoked = store.revoke_any_token(cl.token_id, now_ms());
   if (!revoked) {
     if (revoked.error().is_not_found()) {
@@ -72,14 +72,16 @@ int revoke_token(const CommandLine& cl, store::Store& store) {
   }
   std::string owner = "user id " + std::to_string(revoked->user_id);
   if (auto u = store.find_user(revoked->user_id)) owner = log::printable(u->username);
+  audit::record(audit, audit::Event{"token.revoked", "cli", "token:" + std::to_string(cl.token_id), "", "",
+                                    {{"by", "cli"}, {"userId", revoked->user_id}}});
   std::cout << "token " << cl.token_id << " of " << owner << " revoked\n";
   return 0;
 }
 
 }  // namespace
 
-int run_token_command(const CommandLine& cl, store::Store& store) {
-  return cl.command == Command::kTokenList ? list_tokens(cl, store) : revoke_token(cl, store);
+int run_token_command(const CommandLine& cl, store::Store& store, audit::AuditLog* audit) {
+  return cl.command == Command::kTokenList ? list_tokens(cl, store) : revoke_token(cl, store, audit);
 }
 
 }  // namespace tokend::cli

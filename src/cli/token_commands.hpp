@@ -8,6 +8,7 @@
 #pragma once
 
 #include "tokend/cli/command_line.hpp"
+#include "tokend/audit/audit_log.hpp"
 #include "tokend/store/store.hpp"
 
 namespace tokend::cli {
@@ -15,6 +16,7 @@ namespace tokend::cli {
 // REQUIRES: cl.command is kTokenList or kTokenRevoke.
 // Exit code: 0 done; 1 no such user (list --user) or no such live token
 // (revoke), or the database failed; 2 an invalid username.
-int run_token_command(const CommandLine& cl, store::Store& store);
+// Revocations are recorded to `audit` (may be null) as "token.revoked", actor "cli".
+int run_token_command(const CommandLine& cl, store::Store& store, audit::AuditLog* audit);
 
 }  // namespace tokend::cli

@@ -130,6 +130,18 @@ TEST_CASE("the audit trail of a whole session records every event and no secret"
   secrets.push_back("tok-alice");
   const std::string t4 = g.json()["token"];
   secrets.push_back(t4);
+  // The admin CLI: a role granted, the GitHub token revoked, a throttle lock lifted.
+  REQUIRE(t.cli({"grant-admin", "alice"}).exit_code == 0);
+  auto me4 = t.get("/api/user", bearer(t4));
+  REQUIRE(me4.status == 200);
+  const std::int64_t t4_id = me4.json()["token"]["id"];
+  REQUIRE(e2e::run_process({e2e::binary_path(), "token", "revoke", std::to_string(t4_id), "--config", t.config_path()}).exit_code ==
+          0);
+  // The wrong password above left a failure of this address (a success
+  // clears only the username's).
+  REQUIRE(e2e::run_process({e2e::binary_path(), "throttle", "unlock", "--address", "127.0.0.1", "--config",
+                            t.config_path()})
+              .exit_code == 0);
   // The CLI disables the account.
   auto dis = t.cli({"disable", "alice"});
   REQUIRE(dis.exit_code == 0);
@@ -176,11 +188,22 @@ TEST_CASE("the audit trail of a whole session records every event and no secret"
   CHECK(rotated[0]["token_id"] == t2_id);
   CHECK(rotated[0]["new_token_id"] == t3_id);
   const auto revoked = events(lines, "token.revoked");
-  REQUIRE(revoked.size() == 2);
+  REQUIRE(revoked.size() == 3);  // the owner, the holder, then the CLI (below)
   CHECK(revoked[0]["by"] == "owner");
   CHECK(revoked[1]["by"] == "holder");
   CHECK(events(lines, "session.created").size() == 1);
   CHECK(events(lines, "session.ended").size() == 1);
+  const auto granted = events(lines, "admin.granted");
+  REQUIRE(granted.size() == 1);
+  CHECK(granted[0]["actor"] == "cli");
+  const auto by_cli = events(lines, "token.revoked");
+  REQUIRE(by_cli.size() == 3);
+  CHECK(by_cli[2]["actor"] == "cli");
+  CHECK(by_cli[2]["subject"] == "token:" + std::to_string(t4_id));
+  const auto unlocked = events(lines, "throttle.unlocked");
+  REQUIRE(unlocked.size() == 1);
+  CHECK(unlocked[0]["actor"] == "cli");
+  CHECK(unlocked[0]["subject"] == "address:127.0.0.1");
   const auto disabled = events(lines, "account.disabled");
   REQUIRE(disabled.size() == 1);
   CHECK(disabled[0]["actor"] == "cli");

@@ -19,6 +19,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The regular files of a web folder: what tokend's "web page: N files" line counts.
+std::size_t web_file_count(const std::string& dir) {
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) n += e.is_regular_file() ? 1 : 0;
+  return n;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
@@ -116,7 +123,7 @@ TEST_CASE("the installed binary serves its installed web page without web.root, 
   t.start();
 
   const std::string web = fs::canonical(p + "/share/tokend/web").string();
-  CHECK(t.log().find("web page: 5 files from " + web) != std::string::npos);
+  CHECK(t.log().find("web page: " + std::to_string(web_file_count(web)) + " files from " + web) != std::string::npos);
   auto page = t.get("/");
   CHECK(page.status == 200);
   CHECK(page.header("content-type") == "text/html; charset=utf-8");
@@ -152,7 +159,8 @@ TEST_CASE("an explicit web.root wins over the installed web page", "[e2e][instal
 
 TEST_CASE("the binary in the build folder finds the source tree's web page without web.root", "[e2e][install]") {
   TokendProcess t(nlohmann::json{{"web", nullptr}});
-  CHECK(t.log().find("web page: 5 files from " + e2e::source_dir() + "/web") != std::string::npos);
+  CHECK(t.log().find("web page: " + std::to_string(web_file_count(e2e::source_dir() + "/web")) + " files from " +
+                     e2e::source_dir() + "/web") != std::string::npos);
   auto page = t.get("/");
   CHECK(page.status == 200);
   CHECK(page.body == read_file(e2e::source_dir() + "/web/index.html"));

@@ -56,6 +56,20 @@ Link read_link(const Rows& r, int row) {
 
 }  // namespace
 
+TokenRecord read_token(const Rows& r, int row) {
+  TokenRecord t;
+  t.id = r.int64(row, 0);
+  t.user_id = r.int64(row, 1);
+  t.name = r.text(row, 2);
+  t.source = r.text(row, 3);
+  t.created_at = r.int64(row, 4);
+  t.expires_at = r.int64(row, 5);
+  t.last_used_at = r.opt_int64(row, 6);
+  t.revoked_at = r.opt_int64(row, 7);
+  t.scopes = r.opt_text(row, 8);
+  return t;
+}
+
 User read_user(const Rows& r, int row, int first) {
   User u;
   u.id = r.int64(row, first);

@@ -10,8 +10,11 @@
 namespace tokend::store::postgres {
 
 // A User from columns first.. of row `row`: id, username, email,
-// display_name, password_hash, disabled, created_at.
+// display_name, password_hash, disabled, created_at, admin.
 User read_user(const Rows& r, int row, int first);
+// A TokenRecord from columns 0..8 of row `row`: id, user_id, name, source,
+// created_at, expires_at, last_used_at, revoked_at, scopes.
+TokenRecord read_token(const Rows& r, int row);
 
 class AccountQueries final : public Transaction {
  public:

@@ -56,20 +56,6 @@ const Query kRotateInsert{"rotate_insert",
                           "INSERT INTO tokens (digest, user_id, name, source, created_at, expires_at, scopes) "
                           "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (digest) DO NOTHING RETURNING id"};
 
-TokenRecord read_admin_token(const Rows& r, int row) {
-  TokenRecord t;
-  t.id = r.int64(row, 0);
-  t.user_id = r.int64(row, 1);
-  t.name = r.text(row, 2);
-  t.source = r.text(row, 3);
-  t.created_at = r.int64(row, 4);
-  t.expires_at = r.int64(row, 5);
-  t.last_used_at = r.opt_int64(row, 6);
-  t.revoked_at = r.opt_int64(row, 7);
-  t.scopes = r.opt_text(row, 8);
-  return t;
-}
-
 SessionRecord read_session(const Rows& r, int row) {
   SessionRecord s;
   s.id = r.int64(row, 0);
@@ -114,7 +100,7 @@ Result<TokenRecord> PostgresStore::revoke_any_token(std::int64_t token_id, TimeM
   auto r = (*lease)->exec(kRevokeAny, Params().add(std::int64_t{now}).add(token_id));
   if (!r) return r.error();
   if (r->size() == 0) return Error{ErrorCode::kNotFound, "no such live token"};
-  TokenRecord t = read_admin_token(*r, 0);
+  TokenRecord t = read_token(*r, 0);
   t.revoked_at.reset();  // as it was before
   return t;
 }
@@ -127,7 +113,7 @@ Result<std::vector<TokenRecord>> PostgresStore::list_all_live_tokens(std::int64_
                           Params().add(user_id).add(std::int64_t{now}).add(static_cast<std::int64_t>(limit)));
   if (!r) return r.error();
   std::vector<TokenRecord> out;
-  for (int i = 0; i < r->size(); ++i) out.push_back(read_admin_token(*r, i));
+  for (int i = 0; i < r->size(); ++i) out.push_back(read_token(*r, i));
   return out;
 }
 

@@ -98,20 +98,6 @@ const Query kPing{"ping", "SELECT count(*) FROM schema_migrations"};
 const Query kPurgeTokens{"purge_tokens", "DELETE FROM tokens WHERE expires_at < $1 OR revoked_at < $1"};
 const Query kPurgeSessions{"purge_sessions", "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1"};
 
-TokenRecord read_token(const Rows& r, int row) {
-  TokenRecord t;
-  t.id = r.int64(row, 0);
-  t.user_id = r.int64(row, 1);
-  t.name = r.text(row, 2);
-  t.source = r.text(row, 3);
-  t.created_at = r.int64(row, 4);
-  t.expires_at = r.int64(row, 5);
-  t.last_used_at = r.opt_int64(row, 6);
-  t.revoked_at = r.opt_int64(row, 7);
-  t.scopes = r.opt_text(row, 8);
-  return t;
-}
-
 Params token_params(const NewToken& t) {
   Params p;
   p.add_bytes(t.digest.data(), t.digest.size())
