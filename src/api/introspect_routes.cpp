@@ -168,7 +168,9 @@ struct Introspector {
     // up its own budget is refused before the cache too, and every attempt
     // refused below counts against its address.
     if (ctx.throttle) {
-      if (const int wait = ctx.throttle->retry_after("", req.peer, now_ms()); wait > 0) return throttled(wait);
+      const int wait = ctx.throttle->retry_after("", req.peer, now_ms());
+      if (wait < 0) return http::error_response(503, "storage_unavailable", "The service is temporarily unavailable.", 1);
+      if (wait > 0) return throttled(wait);
     }
     if (client && verified.known(client->id, basic.secret)) return std::nullopt;
     if (!ctx.hasher || !ctx.throttle) return client_unauthenticated();

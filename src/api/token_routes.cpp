@@ -140,8 +140,12 @@ std::optional<std::int64_t> token_id_param(const http::RouteParams& params) {
   return id;
 }
 
-// POST /api/tokens/{id}/rotate: the caller's rules are DELETE /api/tokens/{id}'s
-// (a token or the cookie; with the cookie, the CSRF origin check).
+// POST /api/tokens/{id}/rotate: the signed-in page (the cookie, with the CSRF
+// origin check) rotates any token of its account; a token rotates only
+// itself. Security: rotation hands out a new secret with the old token's
+// scopes, so a token rotating another would turn a narrow token into a wide
+// one, or let a leaked token, still in a rotation's grace period, take over
+// the token that replaced it.
 HttpResponse handle_rotate(const HttpRequest& req, const http::RouteParams& params, ApiContext& ctx) {
   auto caller = authenticate_caller(req, ctx, Accept::kTokenOrCookie);
   if (auto* err = std::get_if<HttpResponse>(&caller)) return std::move(*err);
@@ -151,6 +155,18 @@ HttpResponse handle_rotate(const HttpRequest& req, const http::RouteParams& para
   }
   const auto id = token_id_param(params);
   if (!id) return error_response(404, "not_found", "No such token.");
+  if (c.token && c.token->id != *id) {
+    return error_response(403, "forbidden", "A token can rotate only itself; sign in to rotate another token.");
+  }
+  // A rotation creates a token: the account's creation rate applies, and
+  // with a grace period (two live tokens for a while) its live-token cap.
+  const TimeMs now = now_ms();
+  if (const int wait = ctx.tokens.admit_creation(c.user.id, now); wait > 0) {
+    return error_response(429, "rate_limited",
+                          "Too many tokens created in the last minute. Try again in " + std::to_string(wait) +
+                              " seconds.",
+                          wait);
+  }
   auto body = parse_body(req);
   if (!body) return body_error(body.error());
   std::int64_t grace = 0;
@@ -163,6 +179,15 @@ HttpResponse handle_rotate(const HttpRequest& req, const http::RouteParams& para
                                                        std::to_string(max) + "."},
                                        {"field", "graceSeconds"},
                                        {"maxGraceSeconds", max}});
+    }
+  }
+  if (const std::int64_t cap = ctx.config.tokens.max_live_per_account; cap > 0 && grace > 0) {
+    auto live = ctx.store.count_live_tokens(c.user.id, now);
+    if (!live) return storage_unavailable(live.error(), "counting tokens");
+    if (*live >= cap) {
+      return error_response(409, "too_many_tokens",
+                            "This account already holds " + std::to_string(cap) +
+                                " live tokens: rotate without a grace period, or revoke some first.");
     }
   }
   auto rotated = ctx.tokens.rotate(c.user.id, *id, grace, request_context(req));

@@ -155,7 +155,7 @@ int LoginThrottle::retry_after(std::string_view username, std::string_view addre
   });
   if (!s) {
     spdlog::error("throttle: cannot read the counts: {}", s.error().message);
-    return 0;
+    return -1;
   }
   return wait;
 }

@@ -121,9 +121,9 @@ class LoginThrottle final {
   // leaves that rule out.
   Reservation reserve(std::string_view username, std::string_view address, TimeMs now);
 
-  // Seconds to wait before (username, address) may try again; 0 when allowed
-  // (and on a database error: reserve() decides). Only a prediction: reserve()
-  // is what admits an attempt.
+  // Seconds to wait before (username, address) may try again; 0 when allowed;
+  // -1 on a database error (fail closed: the caller answers 503). Only a
+  // prediction: reserve() is what admits an attempt.
   int retry_after(std::string_view username, std::string_view address, TimeMs now);
   // Direct bookkeeping without a reservation (tests, tools, a refused
   // introspection). Database errors are logged.

@@ -44,6 +44,13 @@ const Query kEndSession{"admin_end_session",
                         "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL AND expires_at > $1 "
                         "RETURNING " TOKEND_ADMIN_SESSION_COLUMNS};
 const Query kRotateBegin{"rotate_begin", "BEGIN"};
+// Security: the account's row, share-locked first. set_disabled updates that
+// row before it revokes the account's tokens, so the two serialise: either
+// this sees the account disabled (and rotates nothing), or the disable waits
+// for this commit, and its token UPDATE (a statement started after it) also
+// revokes the new token. Without it, the new row, not yet committed when the
+// disable's UPDATE began, would escape it and work again after an enable.
+const Query kRotateUser{"rotate_lock_user", "SELECT 1 FROM users WHERE id = $1 AND NOT disabled FOR SHARE"};
 const Query kRotateCommit{"rotate_commit", "COMMIT"};
 // The row lock this UPDATE takes makes a concurrent rotation of the same
 // token wait; it then re-reads the row (READ COMMITTED), finds revoked_at set
@@ -145,6 +152,9 @@ Result<TokenRecord> PostgresStore::rotate_token(std::int64_t user_id, std::int64
   Connection& c = **lease;
   // An open transaction left by a failure is rolled back when the lease ends.
   if (auto s = c.exec(kRotateBegin); !s) return s.error();
+  auto account = c.exec(kRotateUser, Params().add(user_id));
+  if (!account) return account.error();
+  if (account->size() == 0) return Error{ErrorCode::kNotFound, "no such token to rotate (account disabled)"};
   auto old = c.exec(kRotateEnd,
                     Params().add(std::int64_t{old_ends_at}).add(token_id).add(user_id).add(std::int64_t{now}));
   if (!old) return old.error();

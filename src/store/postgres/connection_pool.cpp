@@ -41,7 +41,12 @@ void ConnectionPool::give_back(std::unique_ptr<Connection> c) {
   std::vector<std::unique_ptr<Connection>> dropped;  // closed outside the lock
   {
     std::lock_guard l(mu_);
-    if (c->broken()) {
+    if (!c->broken() && c->in_transaction()) {
+      // The ROLLBACK failed without breaking the connection: close it
+      // rather than hand a transaction to the next borrower.
+      dropped.push_back(std::move(c));
+      --open_;
+    } else if (c->broken()) {
       dropped.push_back(std::move(c));
       --open_;
       // The others most likely went with it (a restart, a failover): drop
