@@ -83,7 +83,15 @@ Status init(std::string_view level, const std::string& file) {
   return ok_status();
 }
 
-void shutdown() { spdlog::shutdown(); }
+void shutdown() {
+  // The writer thread first: destroying the pool drains its queue (every
+  // line is written) and joins the thread. Only then are the loggers
+  // dropped, so nothing a line used is freed while the thread could still
+  // touch it (a join is an ordering ThreadSanitizer sees; the reference
+  // counts inside the uninstrumented libspdlog are not).
+  spdlog::details::registry::instance().set_tp(nullptr);
+  spdlog::shutdown();
+}
 
 Result<bool> reopen() {
   auto logger = spdlog::default_logger();
