@@ -72,7 +72,7 @@ struct Api {
     store = std::move(*opened);
     registry = std::make_unique<tokend::auth::Registry>(
         tokend::auth::Registry::of(std::vector<std::unique_ptr<tokend::auth::Authenticator>>{}));
-    throttle = std::make_unique<tokend::auth::LoginThrottle>(config.throttle);
+    throttle = std::make_unique<tokend::auth::LoginThrottle>(config.throttle, *store);
     login = std::make_unique<tokend::auth::LoginService>(*store, *throttle, metrics);
     tokens = std::make_unique<tokend::token::TokenService>(*store, config.tokens, metrics);
     sessions = std::make_unique<tokend::session::SessionService>(*store, config.sessions);
