@@ -167,6 +167,64 @@ struct DatabaseContents {
   std::vector<ExportedSession> sessions;
 };
 
+// ---- the change feed (token/validation_cache.hpp)
+//
+// Every write that can make a remembered answer wrong records a Change in the
+// same transaction, in a table every instance reads (Store::read_changes), and
+// hands it, once committed, to this process's ChangeListener: a validation
+// cache in this process forgets at once (no window), one in another process
+// within its poll interval.
+struct Change {
+  // Non-zero: what is remembered of this account (its tokens, its sessions,
+  // its profile and role) may be wrong now: forget it. Recorded by
+  // revoke_token, revoke_any_token, rotate_token, set_disabled, set_admin,
+  // revoke_sessions, revoke_session, end_session, Transaction::update_profile.
+  std::int64_t user_id = 0;
+  // Non-zero: a token with this digest prefix was added (insert_token,
+  // insert_token_async, rotate_token, import_contents): the first 8 bytes of
+  // its SHA-256 digest, big-endian (token_prefix()). Zero when none.
+  std::uint64_t token_prefix = 0;
+};
+
+// The first 8 bytes of a token digest, big-endian; never 0 (a digest whose
+// first 8 bytes are zero maps to 1, so that 0 can mean "none").
+inline std::uint64_t token_prefix(const crypto::Sha256& digest) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < 8; ++i) v = (v << 8) | digest[i];
+  return v == 0 ? 1 : v;
+}
+
+// Where a reader of the feed is: opaque to everyone but the backend that made
+// it (SQLite: the last change's sequence number; PostgreSQL: the oldest
+// transaction id that was still running when it was read).
+struct ChangeCursor {
+  std::int64_t position = 0;
+};
+
+struct ChangeBatch {
+  // The changes committed after the cursor was made, oldest first. May repeat
+  // changes read before (PostgreSQL re-reads those of transactions that were
+  // running at the last read): applying a change twice must be harmless.
+  std::vector<Change> changes;
+  ChangeCursor next;  // where to read from next time
+};
+
+// The prefixes of every token that is live at `now`, and the cursor of the
+// same snapshot: reading the feed from it misses nothing committed after it.
+struct TokenPrefixes {
+  std::vector<std::uint64_t> prefixes;
+  ChangeCursor cursor;
+};
+
+// Told of changes this process committed, right after the commit returns
+// (before the call that made them returns), on the thread that committed.
+// Must not block and must not call the Store.
+class ChangeListener {
+ public:
+  virtual ~ChangeListener() = default;
+  virtual void on_committed(const std::vector<Change>& changes) = 0;
+};
+
 // The account primitives that must see one consistent database: a Store runs
 // them inside one transaction (Store::in_transaction). No policy lives here:
 // which account an external identity gets is the login service's rule
@@ -412,10 +470,30 @@ class Store {
     return Error{ErrorCode::kInternalError, "this store cannot import contents"};
   }
 
+  // ---- the change feed (see Change)
+  // Whom to tell of this process's committed changes; null: nobody. Set
+  // before serving; the listener outlives the store's use.
+  virtual void set_change_listener(ChangeListener* listener) { (void)listener; }
+  // Every live token's prefix, and the feed's cursor, in one snapshot.
+  virtual Result<TokenPrefixes> load_live_token_prefixes(TimeMs now) {
+    (void)now;
+    return Error{ErrorCode::kInternalError, "this store has no change feed"};
+  }
+  // The changes committed since `from` (every one: no limit), and the next
+  // cursor. Changes are kept kChangeRetentionMs after they were recorded
+  // (purge() removes older ones): a reader whose cursor is older than that
+  // must reload (load_live_token_prefixes) instead.
+  virtual Result<ChangeBatch> read_changes(ChangeCursor from) {
+    (void)from;
+    return Error{ErrorCode::kInternalError, "this store has no change feed"};
+  }
+  static constexpr TimeMs kChangeRetentionMs = 10 * 60 * 1000;
+
   // ---- maintenance
   // Ok when the database answers a trivial query.
   virtual Status ping() = 0;
-  // Deletes tokens and sessions that expired or were revoked before `cutoff`.
+  // Deletes tokens and sessions that expired or were revoked before `cutoff`,
+  // and changes recorded more than kChangeRetentionMs before now.
   virtual Status purge(TimeMs cutoff) = 0;
   // Runs `body` when no other instance on this database is running
   // maintenance, and returns true; returns false at once, without running it,
