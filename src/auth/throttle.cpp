@@ -89,14 +89,26 @@ int LoginThrottle::wait_for(store::ThrottleTransaction& tx, const std::string& k
 }
 
 Status LoginThrottle::make_room(store::ThrottleTransaction& tx, TimeMs now) {
+  const auto cap = static_cast<std::int64_t>(config_.max_tracked);
+  // This runs on every failure, and counting the distinct keys reads the
+  // whole table. The span of the row ids bounds the rows, so the keys, for
+  // the price of two index lookups: keys are counted only when that bound
+  // reaches the cap even without the expired rows. Once those are gone the
+  // span covers the row ids handed out within the longest window (every
+  // reserve() takes one or two), so keys are counted on each failure only
+  // while attempts come faster than about max_tracked per window.
+  auto bound = tx.rows_upper_bound();
+  if (!bound) return bound.error();
+  if (*bound < cap) return ok_status();
+  const TimeMs longest = static_cast<TimeMs>(std::max(config_.per_username.window_s, config_.per_address.window_s)) * 1000;
+  // Expired rows count for nothing: deleting them early changes no answer.
+  if (auto s = tx.erase_before(now - longest); !s) return s;
+  bound = tx.rows_upper_bound();
+  if (!bound) return bound.error();
+  if (*bound < cap) return ok_status();
   auto keys = tx.count_keys();
   if (!keys) return keys.error();
-  if (*keys < static_cast<std::int64_t>(config_.max_tracked)) return ok_status();
-  const TimeMs longest = static_cast<TimeMs>(std::max(config_.per_username.window_s, config_.per_address.window_s)) * 1000;
-  if (auto s = tx.erase_before(now - longest); !s) return s;
-  keys = tx.count_keys();
-  if (!keys) return keys.error();
-  if (*keys < static_cast<std::int64_t>(config_.max_tracked)) return ok_status();
+  if (*keys < cap) return ok_status();
   // Still full after dropping expired rows: a flood of distinct usernames.
   // Forget the tenth of the keys whose newest row is oldest. Never all of
   // them: a flood must not reset the count of the flooder's own address or of

@@ -21,7 +21,10 @@
 // Rows are bounded: each key keeps its newest max_failures failures, at most
 // max_tracked keys are kept (expired keys go first, then the tenth whose
 // newest row is oldest), and purge() deletes the rows older than the longest
-// window.
+// window. The cap is checked before each failure is recorded: first against
+// the span of the row ids (two index lookups, an upper bound on the rows),
+// and only when that reaches max_tracked after the expired rows are deleted
+// by counting the keys (which reads the whole table).
 //
 // Every method blocks on the database: call them from worker threads only.
 // A database error refuses the attempt (Reservation::failed()): the throttle

@@ -307,8 +307,12 @@ class ThrottleTransaction {
   virtual Result<std::int64_t> clear_failures(std::string_view key) = 0;
   // Deletes the failures of `key` but its newest `keep` (keep >= 0).
   virtual Status trim(std::string_view key, int keep) = 0;
-  // How many distinct keys have rows.
+  // How many distinct keys have rows. Reads every row: see rows_upper_bound().
   virtual Result<std::int64_t> count_keys() = 0;
+  // An upper bound on the number of rows, hence on count_keys(), that costs
+  // two primary-key lookups: max(id) - min(id) + 1 (row ids are distinct
+  // integers), 0 when there are no rows.
+  virtual Result<std::int64_t> rows_upper_bound() = 0;
   // Deletes the rows (in flight or not) whose time is at or before `cutoff`.
   virtual Status erase_before(TimeMs cutoff) = 0;
   // Deletes every row of the `n` keys whose newest row is oldest.

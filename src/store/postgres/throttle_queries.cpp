@@ -20,6 +20,9 @@ const Query kTrim{"thr_trim",
                   "(SELECT id FROM throttle_attempts WHERE key = $1 AND NOT in_flight ORDER BY at DESC, id DESC "
                   "LIMIT $2)"};
 const Query kCountKeys{"thr_count_keys", "SELECT count(DISTINCT key) FROM throttle_attempts"};
+const Query kRowsBound{"thr_rows_bound",
+                       "SELECT COALESCE((SELECT max(id) FROM throttle_attempts) - "
+                       "(SELECT min(id) FROM throttle_attempts) + 1, 0)"};
 const Query kEraseBefore{"thr_erase_before", "DELETE FROM throttle_attempts WHERE at <= $1"};
 const Query kEraseOldest{"thr_erase_oldest",
                          "DELETE FROM throttle_attempts WHERE key IN (SELECT key FROM throttle_attempts GROUP BY key "
@@ -77,6 +80,12 @@ Status ThrottleQueries::trim(std::string_view key, int keep) {
 
 Result<std::int64_t> ThrottleQueries::count_keys() {
   auto r = c_.exec(kCountKeys);
+  if (!r) return r.error();
+  return r->int64(0, 0);
+}
+
+Result<std::int64_t> ThrottleQueries::rows_upper_bound() {
+  auto r = c_.exec(kRowsBound);
   if (!r) return r.error();
   return r->int64(0, 0);
 }

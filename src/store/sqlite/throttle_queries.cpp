@@ -81,6 +81,16 @@ Result<std::int64_t> ThrottleQueries::count_keys() {
   return st->int64(0);
 }
 
+Result<std::int64_t> ThrottleQueries::rows_upper_bound() {
+  // Two scalar subqueries: SQLite answers a lone max() or min() from the
+  // primary key's b-tree, but scans the table for both in one SELECT.
+  auto st = c_.prepare(
+      "SELECT COALESCE((SELECT max(id) FROM throttle_attempts) - (SELECT min(id) FROM throttle_attempts) + 1, 0)");
+  if (!st) return st.error();
+  if (st->step() != SQLITE_ROW) return db_error(c_, "bounding the throttle rows");
+  return st->int64(0);
+}
+
 Status ThrottleQueries::erase_before(TimeMs cutoff) {
   auto st = c_.prepare("DELETE FROM throttle_attempts WHERE at <= ?");
   if (!st) return st.error();

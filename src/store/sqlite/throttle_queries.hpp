@@ -31,6 +31,7 @@ class ThrottleQueries final : public ThrottleTransaction {
   Result<std::int64_t> clear_failures(std::string_view key) override;
   Status trim(std::string_view key, int keep) override;
   Result<std::int64_t> count_keys() override;
+  Result<std::int64_t> rows_upper_bound() override;
   Status erase_before(TimeMs cutoff) override;
   Status erase_oldest_keys(std::int64_t n) override;
   Result<std::vector<ThrottleKeyCount>> list_keys(TimeMs since) override;

@@ -4,6 +4,7 @@
 // instance sharing the database.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -147,6 +148,67 @@ TEST_CASE("Store throttle rows: count, settle, move, erase, clear and trim", "[s
 
 // Two throttles on one store are two instances on one database: their
 // reservations race through the database only.
+TEST_CASE("Store throttle rows_upper_bound bounds the rows by the span of their ids", "[store][throttle]") {
+  for_each_backend([](Store& s) {
+    in_tx(s, [&](ThrottleTransaction& tx) {
+      CHECK(*tx.rows_upper_bound() == 0);
+      const std::int64_t a = *tx.insert("k1", kT0, false);
+      const std::int64_t b = *tx.insert("k2", kT0, true);
+      const std::int64_t c = *tx.insert("k2", kT0, false);
+      // Three rows with distinct ids: at least 3, exactly the span of the ids.
+      CHECK(*tx.rows_upper_bound() == std::max({a, b, c}) - std::min({a, b, c}) + 1);
+      CHECK(*tx.rows_upper_bound() >= 3);
+      CHECK(*tx.rows_upper_bound() >= *tx.count_keys());
+      // A hole in the middle keeps the bound (still an upper bound).
+      REQUIRE(tx.erase(b).ok());
+      CHECK(*tx.rows_upper_bound() >= 2);
+      REQUIRE(tx.erase(a).ok());
+      REQUIRE(tx.erase(c).ok());
+      CHECK(*tx.rows_upper_bound() == 0);
+      CHECK(*tx.count_keys() == 0);
+    });
+  });
+}
+
+TEST_CASE("Store-backed throttle keeps at most max_tracked keys on every backend", "[store][throttle][security]") {
+  for_each_backend([](Store& s) {
+    ThrottleConfig c;
+    c.per_username = {1, 3600};
+    c.per_address = {5, 3600};
+    c.max_tracked = 8;
+    LoginThrottle t(c, s);
+    // Successful attempts take row ids and give their rows back: the ids
+    // spread out (on PostgreSQL they are never reused) without adding keys.
+    for (int i = 0; i < 20; ++i) t.reserve("ok" + std::to_string(i), "", kT0).succeed();
+    std::int64_t most = 0;
+    for (int i = 0; i < 200; ++i) {
+      t.record_failure("user" + std::to_string(i), "", kT0 + i);
+      in_tx(s, [&](ThrottleTransaction& tx) { most = std::max(most, *tx.count_keys()); });
+    }
+    CHECK(most <= 8);
+    // Full, it forgets a key at a time (the tenth, at least one), not all.
+    in_tx(s, [&](ThrottleTransaction& tx) { CHECK(*tx.count_keys() >= 7); });
+    // The newest failure is still counted after all that eviction.
+    CHECK(t.retry_after("user199", "", kT0 + 1000) > 0);
+
+    // An hour later those keys have expired: the next failures delete them
+    // first, and a flood of usernames from one address is still stopped by
+    // the address's limit.
+    int admitted = 0;
+    for (int i = 0; i < 40; ++i) {
+      const TimeMs now = kT0 + 3'700'000 + i;
+      if (t.retry_after("v" + std::to_string(i), "203.0.113.9", now) > 0) break;
+      t.record_failure("v" + std::to_string(i), "203.0.113.9", now);
+      ++admitted;
+    }
+    CHECK(admitted == 5);
+    in_tx(s, [&](ThrottleTransaction& tx) {
+      CHECK(*tx.count_keys() == 6);                    // v0..v4 and the address
+      CHECK(tx.count("u:user199", 0)->failures == 0);  // expired: deleted
+    });
+  });
+}
+
 TEST_CASE("Store-backed throttle: 32 concurrent wrong passwords verify at most max_failures hashes",
           "[store][throttle][security]") {
   for_each_backend([](Store& s) {
