@@ -34,6 +34,19 @@ ConnectionPool::Lease::~Lease() {
   if (pool_ != nullptr && conn_) pool_->give_back(std::move(conn_));
 }
 
+void ConnectionPool::Lease::discard() {
+  if (pool_ != nullptr && conn_) pool_->drop(std::move(conn_));
+}
+
+void ConnectionPool::drop(std::unique_ptr<Connection> c) {
+  {
+    std::lock_guard l(mu_);
+    --open_;
+  }
+  c.reset();  // closed outside the lock: the server ends the session and its locks
+  freed_.notify_all();
+}
+
 void ConnectionPool::give_back(std::unique_ptr<Connection> c) {
   // A transaction left open (a body that threw, a failed COMMIT) must not
   // reach the next borrower.

@@ -50,6 +50,11 @@ class ConnectionPool final {
     // Whether the connection had served earlier leases (it may have gone
     // stale meanwhile, e.g. across a server restart).
     bool reused() const { return reused_; }
+    // Closes the connection now instead of returning it to the pool (it
+    // holds session state that must not reach the next borrower, e.g. a
+    // session-level advisory lock it could not release); the pool opens a
+    // fresh one when needed. Other connections are untouched.
+    void discard();
 
    private:
     friend class ConnectionPool;
@@ -75,6 +80,7 @@ class ConnectionPool final {
 
  private:
   void give_back(std::unique_ptr<Connection> c);
+  void drop(std::unique_ptr<Connection> c);
 
   const ConnectSettings settings_;
   const int size_;

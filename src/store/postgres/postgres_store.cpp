@@ -553,17 +553,27 @@ Result<bool> PostgresStore::run_maintenance(const MaintenanceBody& body) {
   }
   auto lease = pool_->lease();
   if (!lease) return lease.error();
-  Connection& c = **lease;
-  auto got = c.exec(kTryMaintenance);
+  auto got = (*lease)->exec(kTryMaintenance);
   if (!got) return got.error();
   if (!got->boolean(0, 0)) return false;
   // A session lock: released here, or when the connection closes (a crash).
+  // Should the unlock fail, the lock would stay with the session, and a
+  // pooled connection lives as long as the process: every other instance
+  // would skip maintenance from then on. So the connection is closed
+  // instead, which ends the session and its locks. (In practice the unlock
+  // fails only with a lost connection, whose session ended already, or on a
+  // timeout, which marks the connection broken; the test terminates the
+  // backend during the body. A failure that leaves the session open cannot
+  // be provoked from outside, so closing on any failure is the safe rule.)
   struct Unlock {
-    Connection& c;
+    ConnectionPool::Lease& lease;
     ~Unlock() {
-      if (auto r = c.exec(kEndMaintenance); !r) spdlog::warn("cannot release the maintenance lock: {}", r.error().message);
+      if (auto r = lease->exec(kEndMaintenance); !r) {
+        spdlog::warn("cannot release the maintenance lock, closing its connection: {}", r.error().message);
+        lease.discard();
+      }
     }
-  } unlock{c};
+  } unlock{*lease};
   body();
   return true;
 }

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +66,48 @@ TEST_CASE("PostgresStore::run_maintenance runs on one instance at a time", "[sto
     CHECK(*r);
     CHECK(runs == 1);
   }
+}
+
+TEST_CASE("PostgresStore::run_maintenance leaves no lock behind when its connection dies in the body",
+          "[store][postgres][throttle]") {
+  PgDatabase db;
+  auto a = open_on(db);
+  const std::string advisory_locks =
+      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = "
+      "(SELECT oid FROM pg_database WHERE datname = '" + db.name() + "')";
+  std::string held;
+  bool gone = false;
+  auto r = a->run_maintenance([&] {
+    held = db.exec(advisory_locks);
+    // The session holding the lock dies (and is gone before the body ends):
+    // the unlock after the body fails.
+    const std::string pid = db.exec(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = "
+        "(SELECT oid FROM pg_database WHERE datname = '" + db.name() + "')");
+    REQUIRE_FALSE(pid.empty());
+    db.exec("SELECT pg_terminate_backend(" + pid + ")");
+    for (int i = 0; i < 500 && !gone; ++i) {
+      gone = db.exec("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid) == "0";
+      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  REQUIRE(r.ok());
+  CHECK(*r);
+  CHECK(held == "1");
+  REQUIRE(gone);
+  CHECK(db.exec(advisory_locks) == "0");
+  // Another instance gets the lock, and so does this one again, at once: the
+  // dead connection was closed, the pool's other connections still serve.
+  auto b = open_on(db);
+  int runs = 0;
+  auto other = b->run_maintenance([&] { ++runs; });
+  REQUIRE(other.ok());
+  CHECK(*other);
+  auto again = a->run_maintenance([&] { ++runs; });
+  REQUIRE(again.ok());
+  CHECK(*again);
+  CHECK(runs == 2);
+  CHECK(db.exec(advisory_locks) == "0");
 }
 
 TEST_CASE("Two PostgresStores on one database admit max_failures attempts in all", "[store][postgres][throttle][security]") {
