@@ -277,37 +277,48 @@ HttpResponse handle_account_change(const HttpRequest& req, const RouteParams& pa
   return http::json_response(200, {{"user", user_json(u)}});
 }
 
-HttpResponse handle_revoke_token(const HttpRequest& req, const RouteParams& params, ApiContext& ctx) {
-  auto caller = authorize_admin(req, ctx, Effect::kChange);
-  if (auto* err = std::get_if<HttpResponse>(&caller)) return std::move(*err);
-  const Caller& admin = std::get<Caller>(caller);
-  const auto id = parse_id(params.get("id"));
-  if (!id) return no_such("live token");
-  auto revoked = ctx.store.revoke_any_token(*id, now_ms());
-  if (!revoked) {
-    if (revoked.error().is_not_found()) return no_such("live token");
-    return storage_unavailable(revoked.error(), "revoking a token");
-  }
-  spdlog::info("admin: token revoked: token_id={} owner={} by admin={}", *id, revoked->user_id,
-               log::printable(admin.user.username));
-  record_audit(ctx, req, admin, "token.revoked", "token:" + std::to_string(*id), {{"userId", revoked->user_id}});
-  return http::no_content();
+// DELETE /api/admin/tokens/{id} and /api/admin/sessions/{id}: one credential
+// of any account ended, in the words of its kind.
+struct CredentialEnd {
+  const char* noun;     // the 404's "no such ...": "live token"
+  const char* doing;    // the 503's log context: "revoking a token"
+  const char* logged;   // the log line's "<what>: <kind>_id": "token revoked: token_id"
+  const char* event;    // the audit event: "token.revoked"
+  const char* subject;  // the audit subject's prefix: "token:"
+  // Ends credential `id` at `now`; the owner's account id, or kNotFound when
+  // it is not live.
+  Result<std::int64_t> (*end)(store::Store& store, std::int64_t id, TimeMs now);
+};
+
+// The owner's account id of an ended credential (a TokenRecord, a
+// SessionRecord), or its error.
+template <typename Record>
+Result<std::int64_t> owner_of(const Result<Record>& ended) {
+  if (!ended) return ended.error();
+  return ended->user_id;
 }
 
-HttpResponse handle_end_session(const HttpRequest& req, const RouteParams& params, ApiContext& ctx) {
+constexpr CredentialEnd kRevokeToken{
+    "live token", "revoking a token", "token revoked: token_id", "token.revoked", "token:",
+    [](store::Store& store, std::int64_t id, TimeMs now) { return owner_of(store.revoke_any_token(id, now)); }};
+constexpr CredentialEnd kEndSession{
+    "live session", "ending a session", "session ended: session_id", "session.ended", "session:",
+    [](store::Store& store, std::int64_t id, TimeMs now) { return owner_of(store.end_session(id, now)); }};
+
+HttpResponse handle_end_credential(const HttpRequest& req, const RouteParams& params, ApiContext& ctx,
+                                   const CredentialEnd& kind) {
   auto caller = authorize_admin(req, ctx, Effect::kChange);
   if (auto* err = std::get_if<HttpResponse>(&caller)) return std::move(*err);
   const Caller& admin = std::get<Caller>(caller);
   const auto id = parse_id(params.get("id"));
-  if (!id) return no_such("live session");
-  auto ended = ctx.store.end_session(*id, now_ms());
-  if (!ended) {
-    if (ended.error().is_not_found()) return no_such("live session");
-    return storage_unavailable(ended.error(), "ending a session");
+  if (!id) return no_such(kind.noun);
+  auto owner = kind.end(ctx.store, *id, now_ms());
+  if (!owner) {
+    if (owner.error().is_not_found()) return no_such(kind.noun);
+    return storage_unavailable(owner.error(), kind.doing);
   }
-  spdlog::info("admin: session ended: session_id={} owner={} by admin={}", *id, ended->user_id,
-               log::printable(admin.user.username));
-  record_audit(ctx, req, admin, "session.ended", "session:" + std::to_string(*id), {{"userId", ended->user_id}});
+  spdlog::info("admin: {}={} owner={} by admin={}", kind.logged, *id, *owner, log::printable(admin.user.username));
+  record_audit(ctx, req, admin, kind.event, kind.subject + std::to_string(*id), {{"userId", *owner}});
   return http::no_content();
 }
 
@@ -372,10 +383,12 @@ void register_admin_routes(http::Router& router, ApiContext& ctx) {
                  return handle_account_change(r, p, ctx, change);
                });
   }
-  router.add("DELETE", "/api/admin/tokens/{id}", RunOn::kWorker,
-             [&ctx](const HttpRequest& r, const RouteParams& p) { return handle_revoke_token(r, p, ctx); });
-  router.add("DELETE", "/api/admin/sessions/{id}", RunOn::kWorker,
-             [&ctx](const HttpRequest& r, const RouteParams& p) { return handle_end_session(r, p, ctx); });
+  router.add("DELETE", "/api/admin/tokens/{id}", RunOn::kWorker, [&ctx](const HttpRequest& r, const RouteParams& p) {
+    return handle_end_credential(r, p, ctx, kRevokeToken);
+  });
+  router.add("DELETE", "/api/admin/sessions/{id}", RunOn::kWorker, [&ctx](const HttpRequest& r, const RouteParams& p) {
+    return handle_end_credential(r, p, ctx, kEndSession);
+  });
   router.add("POST", "/api/admin/throttle/unlock", RunOn::kWorker,
              [&ctx](const HttpRequest& r, const RouteParams&) { return handle_unlock(r, ctx); });
 }
