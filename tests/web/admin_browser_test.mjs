@@ -7,125 +7,24 @@
 // the account, each taking effect on the server at once. Screenshots go to the
 // artifacts folder (docs/images/web-admin-*.png are copies).
 //
-// Environment: as tests/web/browser_test.mjs (TOKEND_BINARY, TOKEND_SOURCE_DIR,
+// Environment: see harness.mjs (TOKEND_BINARY, TOKEND_SOURCE_DIR,
 // TOKEND_WEB_ARTIFACTS, CHROMIUM_PATH).
 //
 // Prints one line per check and a final "N passed, M failed"; exits non-zero
 // when anything failed. tokend and the browser are stopped on every path.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const binary = process.env.TOKEND_BINARY;
-const sourceDir = path.resolve(process.env.TOKEND_SOURCE_DIR || path.join(here, '..', '..'));
-const artifacts = path.resolve(process.env.TOKEND_WEB_ARTIFACTS || 'web-artifacts');
-const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+import {
+  UI_TIMEOUT_MS, check, http, launchChromium, problems, runSuite, shot, signInWithForm, visible, watch,
+} from './harness.mjs';
 
 const ADMIN = { username: 'root', password: 'admin password 0001', email: 'root@example.org', display: 'Rita Root' };
 const ALICE = { username: 'alice', password: 'correct horse battery staple', email: 'alice@example.org', display: 'Alice Example' };
 const BOB = { username: 'bob_smith', password: 'bob password 000001', email: 'bob@example.org', display: 'Bob Smith' };
-const UI_TIMEOUT_MS = 8000;
-const START_TIMEOUT_MS = 20000;
-const HTTP_TIMEOUT_MS = 5000;
-
-const results = [];
-
-async function check(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`ok   - ${name} (${Date.now() - started} ms)`);
-  } catch (err) {
-    results.push({ name, ok: false });
-    console.log(`FAIL - ${name} (${Date.now() - started} ms)`);
-    console.log(String(err && err.stack ? err.stack : err).replace(/^/gm, '       '));
-  }
-}
-
-async function waitFor(what, fn, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-function runSync(args, input) {
-  const r = spawnSync(binary, args, { input, encoding: 'utf8', timeout: 30000 });
-  if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`tokend ${args.join(' ')} exited with ${r.status}: ${r.stderr}`);
-  return r;
-}
+// 401 (signed out) and the 403 this test provokes on purpose are answers.
+const watchOptions = { answers: [401, 403] };
 
 // ---- tokend -----------------------------------------------------------------
-
-class Tokend {
-  constructor(dir) {
-    this.dir = dir;
-    this.configPath = path.join(dir, 'tokend.json');
-    this.logPath = path.join(dir, 'tokend.log');
-    this.output = '';
-    this.proc = null;
-    this.exited = null;
-    fs.writeFileSync(this.configPath, JSON.stringify({
-      listen: { host: '127.0.0.1', port: 0 },
-      database: { path: path.join(dir, 'tokend.db') },
-      log: { file: this.logPath },
-      web: { root: path.join(sourceDir, 'web') },
-    }, null, 2));
-  }
-
-  addUser(u, extra = []) {
-    runSync(['user', 'add', u.username, '--email', u.email, '--display-name', u.display, ...extra,
-      '--config', this.configPath], `${u.password}\n`);
-  }
-
-  async start() {
-    this.proc = spawn(binary, ['serve', '--config', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc.stdout.on('data', (d) => { this.output += d; });
-    this.proc.stderr.on('data', (d) => { this.output += d; });
-    this.exitPromise = new Promise((resolve) => {
-      this.proc.on('exit', (code, signal) => { this.exited = { code, signal }; resolve(); });
-    });
-    this.port = await waitFor('the "listening on" log line', () => {
-      if (this.exited) throw new Error(`tokend exited early (${JSON.stringify(this.exited)}): ${this.output}${this.log()}`);
-      const m = /listening on [^ ]*:([0-9]+)/.exec(this.log() + this.output);
-      return m ? Number(m[1]) : 0;
-    }, START_TIMEOUT_MS);
-    this.base = `http://127.0.0.1:${this.port}`;
-  }
-
-  log() {
-    try { return fs.readFileSync(this.logPath, 'utf8'); } catch { return ''; }
-  }
-
-  async stop() {
-    if (!this.proc || this.exited) return;
-    this.proc.kill('SIGTERM');
-    const timer = setTimeout(() => { if (!this.exited) this.proc.kill('SIGKILL'); }, 10000);
-    await this.exitPromise;
-    clearTimeout(timer);
-  }
-}
-
-async function http(tokend, method, target, { headers = {}, body } = {}) {
-  const response = await fetch(tokend.base + target, {
-    method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
-  });
-  const text = await response.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { json = null; }
-  return { status: response.status, text, json };
-}
 
 // A token for `u` from the form login, named `name`.
 async function tokenFor(tokend, u, name) {
@@ -142,38 +41,9 @@ async function userStatus(tokend, token) {
 
 // ---- the browser side -------------------------------------------------------
 
-const problems = [];
-
-function watch(page, label) {
-  page.on('pageerror', (err) => problems.push(`${label}: page error: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error' && msg.type() !== 'warning') return;
-    const text = msg.text();
-    // 401 (signed out) and the 403 this test provokes on purpose are answers.
-    if (/^Failed to load resource: the server responded with a status of (401|403) /.test(text)) return;
-    problems.push(`${label}: console ${msg.type()}: ${text}`);
-  });
-  page.on('response', (response) => {
-    const url = new URL(response.url());
-    if (response.status() >= 400 && !url.pathname.startsWith('/api/')) {
-      problems.push(`${label}: ${response.status()} for ${url.pathname}`);
-    }
-  });
-}
-
-async function shot(page, name, options = {}) {
-  await page.screenshot({ path: path.join(artifacts, name), ...options });
-}
-
-const visible = (page, selector) => page.locator(selector).waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-
 async function signIn(page, tokend, u) {
   await page.goto(tokend.base + '/', { timeout: UI_TIMEOUT_MS });
-  await visible(page, '#view-signin');
-  await page.fill('#username', u.username);
-  await page.fill('#password', u.password);
-  await page.click('#signin-submit');
-  await visible(page, '#view-tokens');
+  await signInWithForm(page, u.username, u.password);
 }
 
 async function signOut(page) {
@@ -214,19 +84,14 @@ async function runChecks(tokend, setBrowser) {
   const aliceLaptop = await tokenFor(tokend, ALICE, 'laptop scripts');
   const bobToken = await tokenFor(tokend, BOB, 'bob tool');
 
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    timeout: 30000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   setBrowser(browser);
   const context = await browser.newContext({
     viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC', colorScheme: 'light',
   });
   context.setDefaultTimeout(UI_TIMEOUT_MS);
   const page = await context.newPage();
-  watch(page, 'page');
+  watch(page, 'page', watchOptions);
 
   await check('a non-admin sees no admin view, and the admin API refuses them with 403', async () => {
     await signIn(page, tokend, ALICE);
@@ -354,43 +219,13 @@ async function runChecks(tokend, setBrowser) {
   await context.close();
 }
 
-async function main() {
-  assert.ok(binary, 'TOKEND_BINARY must name the tokend executable');
-  assert.ok(fs.existsSync(binary), `TOKEND_BINARY does not exist: ${binary}`);
-  assert.ok(fs.existsSync(chromiumPath), `Chromium not found at ${chromiumPath} (apt-get install chromium)`);
-  fs.mkdirSync(artifacts, { recursive: true });
-
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokend-web-admin-'));
-  const tokend = new Tokend(dir);
-  let browser = null;
-  const stopAll = async () => {
-    if (browser) await browser.close().catch(() => {});
-    browser = null;
-    await tokend.stop();
-  };
-  for (const signal of ['SIGINT', 'SIGTERM']) {
-    process.once(signal, () => { stopAll().finally(() => process.exit(2)); });
-  }
-  try {
+await runSuite({
+  tmpPrefix: 'tokend-web-admin-',
+  logName: 'tokend-admin.log',
+  setup: (tokend) => {
     tokend.addUser(ADMIN, ['--admin']);
     tokend.addUser(ALICE);
     tokend.addUser(BOB);
-    await tokend.start();
-    console.log(`tokend listening on ${tokend.base}, temp dir ${dir}`);
-    await runChecks(tokend, (b) => { browser = b; });
-  } catch (err) {
-    results.push({ name: 'setup', ok: false });
-    console.log(`FAIL - setup\n${String(err && err.stack ? err.stack : err).replace(/^/gm, '       ')}`);
-  } finally {
-    await stopAll();
-    try { fs.copyFileSync(tokend.logPath, path.join(artifacts, 'tokend-admin.log')); } catch { /* no log */ }
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-  const passed = results.filter((r) => r.ok).length;
-  const failed = results.length - passed;
-  console.log(`screenshots in ${artifacts}`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
-}
-
-await main();
+  },
+  runChecks,
+});

@@ -6,181 +6,33 @@
 // throttling, server down, expired session). Screenshots of each main screen go
 // to the artifacts folder.
 //
-// Environment:
-//   TOKEND_BINARY         the tokend executable (required)
-//   TOKEND_SOURCE_DIR     the repository (default: two folders up from here)
-//   TOKEND_WEB_ARTIFACTS  folder for screenshots and the server log
-//                         (default: ./web-artifacts)
-//   CHROMIUM_PATH         the browser (default: /usr/bin/chromium)
+// Environment: see harness.mjs (TOKEND_BINARY, TOKEND_SOURCE_DIR,
+// TOKEND_WEB_ARTIFACTS, CHROMIUM_PATH).
 //
 // Prints one line per check and a final "N passed, M failed"; exits non-zero
 // when anything failed. tokend and the browser are stopped on every path.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import {
+  HTTP_TIMEOUT_MS, UI_TIMEOUT_MS, check, hiddenOrGone, http, launchChromium, problems, runSuite, shot,
+  signInWithForm, visible, waitFor, watch,
+} from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const binary = process.env.TOKEND_BINARY;
-const sourceDir = path.resolve(process.env.TOKEND_SOURCE_DIR || path.join(here, '..', '..'));
-const artifacts = path.resolve(process.env.TOKEND_WEB_ARTIFACTS || 'web-artifacts');
-const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-
-const USERNAME = 'alice';
-const PASSWORD = 'correct horse battery staple';
-const DISPLAY_NAME = 'Alice Example';
+const ALICE = { username: 'alice', password: 'correct horse battery staple', email: 'alice@example.org',
+  display: 'Alice Example' };
+const USERNAME = ALICE.username;
+const PASSWORD = ALICE.password;
+const DISPLAY_NAME = ALICE.display;
 const EXPIRED_MESSAGE = 'Your session has expired. Please sign in again.';
-const UI_TIMEOUT_MS = 8000;      // any single wait in the browser
-const START_TIMEOUT_MS = 20000;  // tokend start-up
-const HTTP_TIMEOUT_MS = 5000;    // any request made from node
 
-// ---- small helpers ----------------------------------------------------------
-
-const results = [];
-
-async function check(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`ok   - ${name} (${Date.now() - started} ms)`);
-  } catch (err) {
-    results.push({ name, ok: false });
-    console.log(`FAIL - ${name} (${Date.now() - started} ms)`);
-    console.log(String(err && err.stack ? err.stack : err).replace(/^/gm, '       '));
-  }
-}
-
-// Polls `fn` until it returns a truthy value; throws after `timeoutMs`.
-async function waitFor(what, fn, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-function runSync(args, input) {
-  const r = spawnSync(binary, args, { input, encoding: 'utf8', timeout: 30000 });
-  if (r.error) throw r.error;
-  if (r.status !== 0) {
-    throw new Error(`tokend ${args.join(' ')} exited with ${r.status}: ${r.stderr}`);
-  }
-  return r;
-}
-
-// ---- tokend -----------------------------------------------------------------
-
-class Tokend {
-  constructor(dir) {
-    this.dir = dir;
-    this.configPath = path.join(dir, 'tokend.json');
-    this.logPath = path.join(dir, 'tokend.log');
-    this.output = '';
-    this.proc = null;
-    this.exited = null;
-    fs.writeFileSync(this.configPath, JSON.stringify({
-      listen: { host: '127.0.0.1', port: 0 },
-      database: { path: path.join(dir, 'tokend.db') },
-      log: { file: this.logPath },
-      web: { root: path.join(sourceDir, 'web') },
-      // Declared scopes: the create form shows one checkbox each.
-      scopes: [
-        { name: 'repo:read', description: 'Read repositories', default: true },
-        { name: 'repo:write', description: 'Push to repositories', default: true },
-        { name: 'admin', description: 'Administration' },
-      ],
-    }, null, 2));
-  }
-
-  addUser(username, password, email, displayName) {
-    runSync(['user', 'add', username, '--email', email, '--display-name', displayName,
-      '--config', this.configPath], `${password}\n`);
-  }
-
-  async start() {
-    this.proc = spawn(binary, ['serve', '--config', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc.stdout.on('data', (d) => { this.output += d; });
-    this.proc.stderr.on('data', (d) => { this.output += d; });
-    this.exitPromise = new Promise((resolve) => {
-      this.proc.on('exit', (code, signal) => { this.exited = { code, signal }; resolve(); });
-    });
-    const port = await waitFor('the "listening on" log line', () => {
-      if (this.exited) {
-        throw new Error(`tokend exited early (${JSON.stringify(this.exited)}): ${this.output}${this.log()}`);
-      }
-      const m = /listening on [^ ]*:([0-9]+)/.exec(this.log() + this.output);
-      return m ? Number(m[1]) : 0;
-    }, START_TIMEOUT_MS);
-    this.port = port;
-    this.base = `http://127.0.0.1:${port}`;
-    return port;
-  }
-
-  log() {
-    try { return fs.readFileSync(this.logPath, 'utf8'); } catch { return ''; }
-  }
-
-  async stop() {
-    if (!this.proc || this.exited) return;
-    this.proc.kill('SIGTERM');
-    const timer = setTimeout(() => { if (!this.exited) this.proc.kill('SIGKILL'); }, 10000);
-    await this.exitPromise;
-    clearTimeout(timer);
-  }
-}
-
-async function http(tokend, method, target, headers = {}) {
-  const response = await fetch(tokend.base + target, {
-    method, headers, redirect: 'manual', signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
-  });
-  const text = await response.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { json = null; }
-  return { status: response.status, headers: response.headers, text, json };
-}
-
-// ---- the browser side -------------------------------------------------------
-
-const problems = [];  // console errors, page errors, CSP violations, failed loads
 // Console errors a check provokes on purpose (it fakes a 503 or a network
 // failure); set only while that check runs.
 let expectedConsole = [];
+// The API's 401 (not signed in, wrong password, expired session) and 429
+// (throttled) are answers the page handles.
+const watchOptions = { answers: [401, 429], expected: () => expectedConsole };
 
-// Records everything a page reports that would be a bug in the page.
-function watch(page, label) {
-  page.on('pageerror', (err) => problems.push(`${label}: page error: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error' && msg.type() !== 'warning') return;
-    const text = msg.text();
-    // Chromium logs every non-2xx fetch. The API's 401 (not signed in, wrong
-    // password, expired session) and 429 (throttled) are answers the page
-    // handles; the response listener below checks that no other load failed.
-    if (/^Failed to load resource: the server responded with a status of (401|429) /.test(text)) return;
-    if (expectedConsole.some((re) => re.test(text))) return;
-    problems.push(`${label}: console ${msg.type()}: ${text}`);
-  });
-  page.on('response', (response) => {
-    const url = new URL(response.url());
-    if (response.status() >= 400 && !url.pathname.startsWith('/api/')) {
-      problems.push(`${label}: ${response.status()} for ${url.pathname}`);
-    }
-  });
-  page.on('requestfailed', (request) => {
-    const failure = request.failure();
-    const text = `${request.url()} ${failure && failure.errorText}`;
-    // A navigation (reload) cancels the page's requests in flight: not an error.
-    if (failure && failure.errorText === 'net::ERR_ABORTED') return;
-    if (expectedConsole.some((re) => re.test(text))) return;
-    problems.push(`${label}: request failed: ${text}`);
-  });
-}
+// ---- the browser side -------------------------------------------------------
 
 // Runs in every page before its own scripts: collects CSP violation reports.
 function cspRecorder() {
@@ -189,13 +41,6 @@ function cspRecorder() {
     window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`);
   });
 }
-
-async function shot(page, name, options = {}) {
-  await page.screenshot({ path: path.join(artifacts, name), ...options });
-}
-
-const visible = (page, selector) => page.locator(selector).waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-const hiddenOrGone = (page, selector) => page.locator(selector).waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
 
 async function noticeText(page, region) {
   const notice = page.locator(`${region} .notice`);
@@ -220,14 +65,6 @@ function assertReadable(text) {
   assert.ok(!/"error"\s*:/.test(text), `message contains a JSON error field: ${text}`);
 }
 
-async function signInWithMouse(page) {
-  await visible(page, '#view-signin');
-  await page.fill('#username', USERNAME);
-  await page.fill('#password', PASSWORD);
-  await page.click('#signin-submit');
-  await visible(page, '#view-tokens');
-}
-
 async function createToken(page, name, days) {
   await page.fill('#token-name', name);
   await page.selectOption('#token-expiry', String(days));
@@ -247,46 +84,6 @@ function rowFor(page, name) {
 
 // ---- the test ----------------------------------------------------------------
 
-async function main() {
-  assert.ok(binary, 'TOKEND_BINARY must name the tokend executable');
-  assert.ok(fs.existsSync(binary), `TOKEND_BINARY does not exist: ${binary}`);
-  assert.ok(fs.existsSync(chromiumPath), `Chromium not found at ${chromiumPath} (apt-get install chromium)`);
-  fs.mkdirSync(artifacts, { recursive: true });
-
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokend-web-'));
-  const tokend = new Tokend(dir);
-  let browser = null;
-  const stopAll = async () => {
-    if (browser) await browser.close().catch(() => {});
-    browser = null;
-    await tokend.stop();
-  };
-  // ctest's timeout and ^C send signals: still stop tokend and Chromium.
-  for (const signal of ['SIGINT', 'SIGTERM']) {
-    process.once(signal, () => { stopAll().finally(() => process.exit(2)); });
-  }
-
-  try {
-    tokend.addUser(USERNAME, PASSWORD, 'alice@example.org', DISPLAY_NAME);
-    await tokend.start();
-    console.log(`tokend listening on ${tokend.base}, temp dir ${dir}`);
-    await runChecks(tokend, (b) => { browser = b; });
-  } catch (err) {
-    results.push({ name: 'setup', ok: false });
-    console.log(`FAIL - setup\n${String(err && err.stack ? err.stack : err).replace(/^/gm, '       ')}`);
-  } finally {
-    await stopAll();
-    try { fs.copyFileSync(tokend.logPath, path.join(artifacts, 'tokend.log')); } catch { /* no log */ }
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-
-  const passed = results.filter((r) => r.ok).length;
-  const failed = results.length - passed;
-  console.log(`screenshots in ${artifacts}`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
-}
-
 async function runChecks(tokend, setBrowser) {
   await check('static page is served with a CSP that forbids inline script and style', async () => {
     for (const file of ['/', '/app.js', '/app.css']) {
@@ -305,12 +102,7 @@ async function runChecks(tokend, setBrowser) {
     assert.match((await http(tokend, 'GET', '/app.css')).headers.get('content-type') || '', /^text\/css/);
   });
 
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    timeout: 30000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   setBrowser(browser);
   const context = await browser.newContext({
     viewport: { width: 1280, height: 860 },
@@ -322,7 +114,7 @@ async function runChecks(tokend, setBrowser) {
   context.setDefaultTimeout(UI_TIMEOUT_MS);
   await context.addInitScript(cspRecorder);
   const page = await context.newPage();
-  watch(page, 'page');
+  watch(page, 'page', watchOptions);
 
   let tokenA = '';
   let tokenB = '';
@@ -545,7 +337,7 @@ async function runChecks(tokend, setBrowser) {
   });
 
   await check('the token authenticates GET /api/user from outside the browser', async () => {
-    const r = await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${tokenA}` });
+    const r = await http(tokend, 'GET', '/api/user', { headers: { Authorization: `Bearer ${tokenA}` } });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.username, USERNAME);
     assert.equal(r.json.token.name, nameA);
@@ -562,7 +354,7 @@ async function runChecks(tokend, setBrowser) {
     await page.keyboard.press('Escape');
     await hiddenOrGone(page, '#revoke-dialog');
     assert.equal(await row.count(), 1, 'Escape must not revoke');
-    assert.equal((await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${tokenA}` })).status, 200);
+    assert.equal((await http(tokend, 'GET', '/api/user', { headers: { Authorization: `Bearer ${tokenA}` } })).status, 200);
 
     await row.locator('button.revoke').focus();
     await page.keyboard.press('Enter');
@@ -577,7 +369,7 @@ async function runChecks(tokend, setBrowser) {
   });
 
   await check('the revoked token is refused by GET /api/user', async () => {
-    const r = await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${tokenA}` });
+    const r = await http(tokend, 'GET', '/api/user', { headers: { Authorization: `Bearer ${tokenA}` } });
     assert.equal(r.status, 401, r.text);
   });
 
@@ -591,7 +383,7 @@ async function runChecks(tokend, setBrowser) {
     assert.match(await page.textContent('#rotate-name'), new RegExp(nameB));
     await page.keyboard.press('Escape');
     await hiddenOrGone(page, '#rotate-dialog');
-    assert.equal((await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${tokenB}` })).status, 200,
+    assert.equal((await http(tokend, 'GET', '/api/user', { headers: { Authorization: `Bearer ${tokenB}` } })).status, 200,
       'Escape must not rotate');
 
     await row.locator('button.rotate').click();
@@ -610,8 +402,8 @@ async function runChecks(tokend, setBrowser) {
       return rows.length > 0 && rows.every((r) => r.dataset.tokenId !== id);
     }, oldId, { timeout: UI_TIMEOUT_MS });
     assert.equal(await rowFor(page, nameB).count(), 1);
-    assert.equal((await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${tokenB}` })).status, 401);
-    const me = await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${fresh}` });
+    assert.equal((await http(tokend, 'GET', '/api/user', { headers: { Authorization: `Bearer ${tokenB}` } })).status, 401);
+    const me = await http(tokend, 'GET', '/api/user', { headers: { Authorization: `Bearer ${fresh}` } });
     assert.equal(me.status, 200, me.text);
     assert.equal(me.json.token.name, nameB);
     await page.click('#dismiss-token');
@@ -623,7 +415,7 @@ async function runChecks(tokend, setBrowser) {
   await check('a 10-minute token: the expiry choice below a day asks for expiresInSeconds', async () => {
     const before = Date.now();
     const short = await createToken(page, 'ten minutes', '600s');
-    const me = await http(tokend, 'GET', '/api/user', { Authorization: `Bearer ${short}` });
+    const me = await http(tokend, 'GET', '/api/user', { headers: { Authorization: `Bearer ${short}` } });
     assert.equal(me.status, 200, me.text);
     const expires = Date.parse(me.json.token.expiresOn);
     assert.ok(expires >= before + 600000 && expires <= Date.now() + 600000, me.json.token.expiresOn);
@@ -657,7 +449,7 @@ async function runChecks(tokend, setBrowser) {
 
   await check('after sign-out in another tab, the next action shows the session-expired message', async () => {
     const other = await context.newPage();
-    watch(other, 'other tab');
+    watch(other, 'other tab', watchOptions);
     await other.goto(tokend.base + '/', { timeout: UI_TIMEOUT_MS });
     await visible(other, '#view-tokens');
     await other.click('#signout');
@@ -678,7 +470,7 @@ async function runChecks(tokend, setBrowser) {
   });
 
   await check('signing in again and signing out returns to the sign-in form', async () => {
-    await signInWithMouse(page);
+    await signInWithForm(page, USERNAME, PASSWORD);
     await rowFor(page, nameB).waitFor({ state: 'visible' });
     assert.equal(await rowFor(page, 'should not be created').count(), 0);
     await page.click('#signout');
@@ -715,4 +507,17 @@ async function runChecks(tokend, setBrowser) {
   await context.close();
 }
 
-await main();
+await runSuite({
+  tmpPrefix: 'tokend-web-',
+  logName: 'tokend.log',
+  // Declared scopes: the create form shows one checkbox each.
+  extraConfig: {
+    scopes: [
+      { name: 'repo:read', description: 'Read repositories', default: true },
+      { name: 'repo:write', description: 'Push to repositories', default: true },
+      { name: 'admin', description: 'Administration' },
+    ],
+  },
+  setup: (tokend) => tokend.addUser(ALICE),
+  runChecks,
+});
