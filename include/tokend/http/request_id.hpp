@@ -3,8 +3,8 @@
 // anything else is replaced by a fresh random one, so a header cannot put
 // line breaks, escapes or megabytes into the access log and the audit trail.
 //
-// Thread-safety: pure functions (make_request_id reads OpenSSL's RNG, which
-// is thread-safe).
+// Thread-safety: safe from any thread (make_request_id keeps its state per
+// thread, seeded from OpenSSL's RNG).
 #pragma once
 
 #include <string>
@@ -19,8 +19,9 @@ inline constexpr std::size_t kMaxRequestIdBytes = 128;
 // True when `id` is 1 to 128 characters of [A-Za-z0-9._:-].
 bool acceptable_request_id(std::string_view id);
 
-// A fresh id: a random (version 4) UUID, 36 characters, lower-case hex,
-// e.g. "3f2c1b0e-9a8d-4c7b-b6a5-0f1e2d3c4b5a".
+// A fresh id in the form of a version 4 UUID, 36 characters, lower-case hex,
+// e.g. "3f2c1b0e-9a8d-4c7b-b6a5-0f1e2d3c4b5a": unique (per thread a random
+// 64-bit prefix and a numbered, mixed suffix), not secret.
 std::string make_request_id();
 
 // The id of a request with these header fields: the X-Request-Id value
