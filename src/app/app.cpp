@@ -129,7 +129,7 @@ int serve(const config::Config& config) {
   token::ValidationCache validation_cache(config.validation_cache, metrics);
   if (validation_cache.enabled()) store->set_change_listener(&validation_cache);
   metrics.gauge("tokend_validation_cache_fresh", "1 while validations may be answered from memory, 0 in fallback.",
-                [&validation_cache] { return validation_cache.fresh(now_ms()) ? 1.0 : 0.0; });
+                [&validation_cache] { return validation_cache.fresh(steady_ms()) ? 1.0 : 0.0; });
   metrics.gauge("tokend_validation_cache_entries", "Tokens remembered by the validation cache.",
                 [&validation_cache] { return static_cast<double>(validation_cache.entries()); });
   metrics.gauge("tokend_token_filter_prefixes", "Token digest prefixes in the validation cache's filter.",

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <exception>
+#include <string>
 
 namespace tokend::app {
 
@@ -29,8 +31,17 @@ void CachePoller::run() {
   bool ever_fresh = false;
   bool in_fallback = false;
   while (true) {
-    const TimeMs started = now_ms();
-    const Status s = cache_.refresh(store_, started);
+    // The monotonic start, before the read: what committed before it is
+    // seen by the read (ValidationCache::refresh).
+    const TimeMs started = steady_ms();
+    Status s = ok_status();
+    try {
+      s = cache_.refresh(store_, now_ms(), started);
+    } catch (const std::exception& e) {
+      // A failed read (e.g. bad_alloc loading a huge filter), not the end of
+      // the process: the cache stays in fallback until a read succeeds.
+      s = Error{ErrorCode::kInternalError, std::string("reading the change feed threw: ") + e.what()};
+    }
     if (s) {
       if (!ever_fresh) {
         spdlog::info("validation cache: {} token prefixes loaded; validations answered from memory",

@@ -10,6 +10,11 @@ TimeMs now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+TimeMs steady_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 namespace {
 
 // Howard Hinnant's civil_from_days, on int64 so that kNever (year 292278994)

@@ -352,7 +352,17 @@ Result<Config> parse_config(const json& doc) {
       section("validation_cache", [&](const SettingsReader& s) {
         return first_error({s.read("max_tokens", c.validation_cache.max_tokens, 0, 100'000'000),
                             s.read("poll_interval_ms", c.validation_cache.poll_interval_ms, 1, 1000),
-                            s.read("max_staleness_ms", c.validation_cache.max_staleness_ms, 1, 1000)});
+                            s.read("max_staleness_ms", c.validation_cache.max_staleness_ms, 1, 1000),
+                            [&]() -> Status {
+                              // A poll must be able to land inside the bound,
+                              // or the cache is in fallback most of the time.
+                              if (c.validation_cache.poll_interval_ms < c.validation_cache.max_staleness_ms) {
+                                return ok_status();
+                              }
+                              return Error{ErrorCode::kInvalidConfig,
+                                           "validation_cache.poll_interval_ms must be less than "
+                                           "validation_cache.max_staleness_ms"};
+                            }()});
       }),
       section("audit", [&](const SettingsReader& s) {
         return first_error({s.read("enabled", c.audit.enabled), s.read("path", c.audit.path)});

@@ -201,7 +201,7 @@ Result<store::TokenLookup> TokenService::validate(std::string_view token) {
     if (!found) return found.error();  // kNotFound: no token has this digest
     return accept_live(std::move(*found), now_ms());
   }
-  ValidationCache::Answer a = cache_->lookup(digest, now_ms());
+  ValidationCache::Answer a = cache_->lookup(digest, steady_ms());
   if (a.kind == ValidationCache::Kind::kHit) return accept_live(std::move(a.lookup), now_ms());
   if (a.kind == ValidationCache::Kind::kUnknown) return Error{ErrorCode::kNotFound, "unknown token prefix"};
   cache_->count_miss();
@@ -218,7 +218,7 @@ std::optional<Result<store::TokenLookup>> TokenService::validate_in_memory(std::
   if (!well_formed_token(token)) return Result<store::TokenLookup>(Error{ErrorCode::kNotFound, "malformed token"});
   if (cache_ == nullptr) return std::nullopt;
   const TimeMs now = now_ms();
-  ValidationCache::Answer a = cache_->lookup(crypto::sha256(token), now);
+  ValidationCache::Answer a = cache_->lookup(crypto::sha256(token), steady_ms());
   switch (a.kind) {
     case ValidationCache::Kind::kHit:
       return accept_live(std::move(a.lookup), now);

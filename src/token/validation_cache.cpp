@@ -110,15 +110,15 @@ std::uint64_t ValidationCache::epoch_locked(const EpochShard& s, std::int64_t us
   return e;
 }
 
-bool ValidationCache::fresh(TimeMs now) const {
+bool ValidationCache::fresh(TimeMs mono) const {
   if (!enabled()) return false;
   const TimeMs since = fresh_since_.load(std::memory_order_acquire);
-  return since != 0 && now - since < max_staleness_ms_;
+  return since != kNotYet && mono >= since && mono - since < max_staleness_ms_;
 }
 
-ValidationCache::Answer ValidationCache::lookup(const crypto::Sha256& digest, TimeMs now) {
+ValidationCache::Answer ValidationCache::lookup(const crypto::Sha256& digest, TimeMs mono) {
   Answer a;
-  if (!fresh(now)) return a;
+  if (!fresh(mono)) return a;
   if (!contains_prefix(store::token_prefix(digest))) {
     rejects_->inc();
     a.kind = Kind::kUnknown;
@@ -273,21 +273,30 @@ void ValidationCache::forget_all() {
   }
 }
 
-Status ValidationCache::reload(store::Store& store, TimeMs now) {
+Status ValidationCache::reload(store::Store& store, TimeMs now, TimeMs mono) {
   if (!enabled()) return ok_status();
   std::lock_guard feed(feed_mu_);
+  return reload_locked(store, now, mono);
+}
+
+Status ValidationCache::reload_locked(store::Store& store, TimeMs now, TimeMs mono) {
   {
     std::lock_guard w(filter_write_mu_);
     reloading_ = true;
     added_in_reload_.clear();
   }
+  // Whatever way this ends (an error, or an exception such as bad_alloc for
+  // a million prefixes), prefixes are no longer set aside for a reload.
+  struct EndReload {
+    ValidationCache& c;
+    ~EndReload() {
+      std::lock_guard w(c.filter_write_mu_);
+      c.reloading_ = false;
+      c.added_in_reload_.clear();
+    }
+  } end_reload{*this};
   auto loaded = store.load_live_token_prefixes(now);
-  if (!loaded) {
-    std::lock_guard w(filter_write_mu_);
-    reloading_ = false;
-    added_in_reload_.clear();
-    return loaded.error();
-  }
+  if (!loaded) return loaded.error();
   auto table = std::make_unique<PrefixFilter>(loaded->prefixes.size());
   for (std::uint64_t p : loaded->prefixes) {
     if (p != 0) table->insert(p);
@@ -300,6 +309,7 @@ Status ValidationCache::reload(store::Store& store, TimeMs now) {
     for (std::uint64_t p : added_in_reload_) table->insert(p);
     reloading_ = false;
     added_in_reload_.clear();
+    prefixes_at_load_ = table->size();
     std::unique_lock x(filter_mu_);
     filter_.swap(table);
   }
@@ -307,30 +317,34 @@ Status ValidationCache::reload(store::Store& store, TimeMs now) {
   forget_all();
   cursor_ = loaded->cursor;
   loaded_ = true;
-  last_success_started_ = now;
-  fresh_since_.store(now, std::memory_order_release);
+  last_success_started_ = mono;
+  last_reload_started_ = mono;
+  fresh_since_.store(mono, std::memory_order_release);
   return ok_status();
 }
 
-Status ValidationCache::refresh(store::Store& store, TimeMs now) {
+Status ValidationCache::refresh(store::Store& store, TimeMs now, TimeMs mono) {
   if (!enabled()) return ok_status();
-  bool must_reload;
-  {
-    std::lock_guard feed(feed_mu_);
-    must_reload = !loaded_ || now - last_success_started_ > kReloadAfterMs;
-    if (!must_reload) return read_feed(store, now);
-  }
-  return reload(store, now);
+  std::lock_guard feed(feed_mu_);
+  const bool must_reload = !loaded_ || mono - last_success_started_ > kReloadAfterMs ||
+                           mono - last_reload_started_ > kFullReloadEveryMs ||
+                           filter_prefixes() > 2 * prefixes_at_load_ + 65'536;
+  if (must_reload) return reload_locked(store, now, mono);
+  Status s = read_feed(store, mono);
+  // The cursor cannot be continued (the database was replaced or restored
+  // under the server): start again from a new snapshot.
+  if (!s && s.error().code == ErrorCode::kConflict) return reload_locked(store, now, mono);
+  return s;
 }
 
-Status ValidationCache::read_feed(store::Store& store, TimeMs now) {
+Status ValidationCache::read_feed(store::Store& store, TimeMs mono) {
   auto batch = store.read_changes(cursor_);
   if (!batch) return batch.error();
   on_committed(batch->changes);
   cursor_ = batch->next;
-  last_success_started_ = now;
+  last_success_started_ = mono;
   // Fresh from the moment the read began: what committed before it is applied.
-  fresh_since_.store(now, std::memory_order_release);
+  fresh_since_.store(mono, std::memory_order_release);
   return ok_status();
 }
 

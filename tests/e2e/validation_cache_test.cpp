@@ -184,4 +184,10 @@ TEST_CASE("validation cache: bad settings stop the start, naming the key", "[e2e
     CHECK(r.exit_code != 0);
     CHECK(r.output.find("validation_cache." + key) != std::string::npos);
   }
+  // A poll interval that cannot land inside the bound.
+  TokendProcess t(nlohmann::json{{"validation_cache", {{"poll_interval_ms", 500}, {"max_staleness_ms", 500}}}}, false);
+  auto r = e2e::run_process({e2e::binary_path(), "serve", "--config", t.config_path()});
+  CHECK(r.exit_code != 0);
+  CHECK(r.output.find("validation_cache.poll_interval_ms must be less than validation_cache.max_staleness_ms") !=
+        std::string::npos);
 }

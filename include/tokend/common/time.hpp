@@ -17,6 +17,10 @@ inline constexpr TimeMs kNever = std::numeric_limits<std::int64_t>::max();
 
 // The current time in milliseconds since the epoch.
 TimeMs now_ms();
+// Milliseconds on a monotonic clock (steady_clock): for intervals and
+// deadlines, which a step of the wall clock (NTP, a resumed VM) must not move.
+// Not a date.
+TimeMs steady_ms();
 
 // Formats `t` as ISO-8601 UTC with milliseconds, e.g. "2027-03-01T12:00:00.000Z".
 // Years beyond 9999 are printed in full, so kNever gives the original API's text.

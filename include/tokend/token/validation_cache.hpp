@@ -41,6 +41,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -90,6 +91,8 @@ class ValidationCache final : public store::ChangeListener {
   // feed keeps Store::kChangeRetentionMs, and a reload after a long gap also
   // drops the prefixes of tokens that died meanwhile.
   static constexpr TimeMs kReloadAfterMs = std::min<TimeMs>(60'000, store::Store::kChangeRetentionMs);
+  // A full reload at least this often (see refresh()).
+  static constexpr TimeMs kFullReloadEveryMs = 5 * 60'000;
 
   // `config.max_tokens` 0: enabled() is false and lookup() always says kMiss.
   ValidationCache(const config::ValidationCacheConfig& config, metrics::Metrics& metrics);
@@ -110,7 +113,8 @@ class ValidationCache final : public store::ChangeListener {
   // filter in the metrics (a miss is counted by count_miss(), by whoever then
   // reads the database: an I/O thread's miss is looked up again on a worker).
   // Never blocks on I/O.
-  Answer lookup(const crypto::Sha256& digest, TimeMs now);
+  // `mono`: steady_ms() (freshness; expiry is the caller's, on the wall clock).
+  Answer lookup(const crypto::Sha256& digest, TimeMs mono);
   void count_miss();
 
   // Call before reading the database for a fill; pass the result to fill().
@@ -127,12 +131,21 @@ class ValidationCache final : public store::ChangeListener {
   // when the last successful read started more than kReloadAfterMs before
   // `now`. Ok when the read succeeded (answers may come from memory for
   // max_staleness_ms after `now`); the store's error otherwise.
-  Status refresh(store::Store& store, TimeMs now);
+  // `now` is the wall clock (what is live), `mono` steady_ms() taken before
+  // the read began: freshness is measured on the monotonic clock, so a step
+  // of the wall clock can neither stretch nor shorten the bound. Also
+  // reloads every kFullReloadEveryMs, and when the filter has grown to twice
+  // its size at the last load (prefixes of dead tokens are dropped only by a
+  // reload; writers that do not announce their changes, such as an instance
+  // of a version before the feed during a rolling upgrade, are caught up with
+  // at least that often), and when the store says the cursor cannot be
+  // continued (kConflict: a database restored under the server).
+  Status refresh(store::Store& store, TimeMs now, TimeMs mono);
   // Loads the filter from the database and forgets every entry.
-  Status reload(store::Store& store, TimeMs now);
+  Status reload(store::Store& store, TimeMs now, TimeMs mono);
 
-  // True while answers may come from memory at `now`.
-  bool fresh(TimeMs now) const;
+  // True while answers may come from memory at monotonic time `mono`.
+  bool fresh(TimeMs mono) const;
   std::size_t entries() const { return count_.load(std::memory_order_relaxed); }
   std::size_t filter_prefixes() const;
   std::size_t filter_bytes() const;
@@ -164,7 +177,8 @@ class ValidationCache final : public store::ChangeListener {
   void invalidate(std::int64_t user_id);
   void add_prefix(std::uint64_t prefix);
   void forget_all();
-  Status read_feed(store::Store& store, TimeMs now);
+  Status read_feed(store::Store& store, TimeMs mono);
+  Status reload_locked(store::Store& store, TimeMs now, TimeMs mono);
 
   const std::size_t max_tokens_;
   const TimeMs max_staleness_ms_;
@@ -190,9 +204,13 @@ class ValidationCache final : public store::ChangeListener {
   std::mutex feed_mu_;
   bool loaded_ = false;  // under feed_mu_
   store::ChangeCursor cursor_;
-  TimeMs last_success_started_ = 0;  // under feed_mu_
-  // What fresh() reads: the start of the last successful read; 0: never.
-  std::atomic<TimeMs> fresh_since_{0};
+  TimeMs last_success_started_ = 0;  // steady_ms(), under feed_mu_
+  TimeMs last_reload_started_ = 0;   // steady_ms(), under feed_mu_
+  std::size_t prefixes_at_load_ = 0; // under feed_mu_
+  // What fresh() reads: the start of the last successful read (steady_ms());
+  // kNotYet: never.
+  static constexpr TimeMs kNotYet = std::numeric_limits<TimeMs>::min();
+  std::atomic<TimeMs> fresh_since_{kNotYet};
 
   metrics::Counter* hits_;
   metrics::Counter* misses_;

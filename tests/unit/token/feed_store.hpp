@@ -32,6 +32,9 @@ class FeedStore final : public store::Store {
   }
 
   std::atomic<bool> fail_feed{false};
+  // read_changes says the cursor cannot be continued (kConflict), as a store
+  // restored under a running server does.
+  std::atomic<bool> conflict_feed{false};
   std::atomic<int> feed_reads{0};
   // Called by load_live_token_prefixes once its snapshot is taken.
   std::function<void()> after_snapshot;
@@ -123,6 +126,7 @@ class FeedStore final : public store::Store {
   Result<store::ChangeBatch> read_changes(store::ChangeCursor from) override {
     feed_reads.fetch_add(1);
     if (fail_feed) return Error{ErrorCode::kStorageError, "feed lost (test)"};
+    if (conflict_feed) return Error{ErrorCode::kConflict, "cursor ahead of the feed (test)"};
     std::lock_guard lock(mu_);
     store::ChangeBatch b;
     for (auto i = static_cast<std::size_t>(from.position); i < changes_.size(); ++i) b.changes.push_back(changes_[i]);

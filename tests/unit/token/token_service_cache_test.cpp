@@ -13,6 +13,7 @@
 #include "unit/token/feed_store.hpp"
 
 using tokend::now_ms;
+using tokend::steady_ms;
 using tokend::TimeMs;
 using tokend::token::TokenService;
 using tokend::token::ValidationCache;
@@ -38,7 +39,7 @@ struct CachedHarness {
     return c;
   }
   void fresh() {
-    if (cache.enabled()) REQUIRE(cache.refresh(store, now_ms()).ok());
+    if (cache.enabled()) REQUIRE(cache.refresh(store, now_ms(), steady_ms()).ok());
   }
   std::string issue(std::optional<std::int64_t> lifetime_ms = std::nullopt) {
     auto t = tokens->issue(user_id, "userpass", "t", lifetime_ms);
@@ -192,8 +193,8 @@ TEST_CASE("TokenService reads the database while the cache is not fresh", "[toke
   REQUIRE(h.tokens->validate(t).ok());
   h.store.fail_feed = true;
   // The last successful read began long enough ago: fallback.
-  while (h.cache.fresh(now_ms())) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  CHECK_FALSE(h.cache.refresh(h.store, now_ms()).ok());
+  while (h.cache.fresh(steady_ms())) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK_FALSE(h.cache.refresh(h.store, now_ms(), steady_ms()).ok());
   CHECK_FALSE(h.tokens->validate_in_memory(t).has_value());
   CHECK_FALSE(h.tokens->validate_in_memory(std::string(256, 'a')).has_value());
   const int finds = h.store.finds.load();

@@ -48,13 +48,16 @@ tokend::config::ValidationCacheConfig cfg(std::size_t max_tokens = 1000, TimeMs 
 // A cache loaded (fresh at `t0`) from an empty FeedStore.
 struct Loaded {
   explicit Loaded(tokend::config::ValidationCacheConfig c = cfg()) : cache(c, metrics) {
-    REQUIRE(cache.reload(store, t0).ok());
+    REQUIRE(cache.reload(store, t0, t0).ok());
   }
   // Fills `d` as a database read begun now would.
   void fill(const Sha256& d, std::int64_t token_id, std::int64_t user_id) {
     cache.fill(d, lookup_for(token_id, user_id), cache.begin_fill());
   }
-  Kind kind(const Sha256& d, TimeMs at = 0) { return cache.lookup(d, at == 0 ? t0 + 1 : at).kind; }
+  Kind kind(const Sha256& d, TimeMs at = 0) {
+    const TimeMs when = at == 0 ? t0 + 1 : at;
+    return cache.lookup(d, when).kind;
+  }
   tokend::testing::FeedStore store;
   tokend::metrics::Metrics metrics;
   ValidationCache cache;
@@ -120,7 +123,7 @@ TEST_CASE("ValidationCache answers nothing from memory before its first load", "
   cache.fill(digest_of(1), lookup_for(1, 1), cache.begin_fill());
   CHECK(cache.lookup(digest_of(1), 5'000).kind == Kind::kMiss);
   CHECK(cache.lookup(digest_of(2), 5'000).kind == Kind::kMiss);  // not refused: not loaded
-  REQUIRE(cache.refresh(store, 5'000).ok());                     // the first refresh loads
+  REQUIRE(cache.refresh(store, 5'000, 5'000).ok());                     // the first refresh loads
   CHECK(cache.fresh(5'000));
   CHECK(cache.lookup(digest_of(2), 5'001).kind == Kind::kUnknown);
 }
@@ -206,13 +209,13 @@ TEST_CASE("ValidationCache answers from memory only while fresh, then recovers",
   CHECK(l.kind(digest_of(2), l.t0 + 100) == Kind::kMiss);
   // The feed is lost: still no answers from memory.
   l.store.fail_feed = true;
-  CHECK_FALSE(l.cache.refresh(l.store, l.t0 + 150).ok());
+  CHECK_FALSE(l.cache.refresh(l.store, l.t0 + 150, l.t0 + 150).ok());
   CHECK_FALSE(l.cache.fresh(l.t0 + 160));
   CHECK(l.kind(d, l.t0 + 160) == Kind::kMiss);
   // It comes back: what happened meanwhile is applied, then answers resume.
   l.store.record_external(Change{1, 0});
   l.store.fail_feed = false;
-  REQUIRE(l.cache.refresh(l.store, l.t0 + 200).ok());
+  REQUIRE(l.cache.refresh(l.store, l.t0 + 200, l.t0 + 200).ok());
   CHECK(l.cache.fresh(l.t0 + 201));
   CHECK(l.kind(d, l.t0 + 201) == Kind::kMiss);  // invalidated by the change it missed
   CHECK(l.kind(digest_of(2), l.t0 + 201) == Kind::kUnknown);
@@ -228,7 +231,7 @@ TEST_CASE("ValidationCache applies other writers' changes at its next feed read"
   // Not read yet: memory does not know.
   CHECK(l.kind(d) == Kind::kHit);
   CHECK(l.kind(fresh_token) == Kind::kUnknown);
-  REQUIRE(l.cache.refresh(l.store, l.t0 + 10).ok());
+  REQUIRE(l.cache.refresh(l.store, l.t0 + 10, l.t0 + 10).ok());
   CHECK(l.kind(d, l.t0 + 11) == Kind::kMiss);
   CHECK(l.kind(fresh_token, l.t0 + 11) == Kind::kMiss);  // maybe: read the database
 }
@@ -248,14 +251,14 @@ TEST_CASE("ValidationCache reloads the filter and forgets every entry after a lo
   dead.digest = digest_of(101);
   auto dead_rec = l.store.insert_token(dead);
   REQUIRE(dead_rec.ok());
-  REQUIRE(l.cache.refresh(l.store, l.t0 + 10).ok());
+  REQUIRE(l.cache.refresh(l.store, l.t0 + 10, l.t0 + 10).ok());
   CHECK(l.cache.contains_prefix(tokend::store::token_prefix(dead.digest)));
   l.fill(digest_of(1), 1, 77);
   REQUIRE(l.cache.entries() == 1);
   REQUIRE(l.store.inner().revoke_token(user->id, dead_rec->id, l.t0 + 20).ok());  // unheard of
   const int reads = l.store.feed_reads.load();
   const TimeMs later = l.t0 + 10 + ValidationCache::kReloadAfterMs + 1;
-  REQUIRE(l.cache.refresh(l.store, later).ok());
+  REQUIRE(l.cache.refresh(l.store, later, later).ok());
   CHECK(l.store.feed_reads.load() == reads + 1);
   CHECK(l.cache.entries() == 0);
   CHECK(l.kind(digest_of(1), later + 1) == Kind::kUnknown);
@@ -274,7 +277,7 @@ TEST_CASE("ValidationCache keeps a prefix added while a reload reads its snapsho
   // Committed by this process after the snapshot was taken, before the swap:
   // the new filter must have it (the feed is read again only at the next poll).
   l.store.after_snapshot = [&] { l.cache.on_committed({Change{0, tokend::store::token_prefix(during)}}); };
-  REQUIRE(l.cache.reload(l.store, l.t0 + 5).ok());
+  REQUIRE(l.cache.reload(l.store, l.t0 + 5, l.t0 + 5).ok());
   CHECK_FALSE(l.cache.contains_prefix(tokend::store::token_prefix(before)));
   CHECK(l.cache.contains_prefix(tokend::store::token_prefix(during)));
 }
@@ -314,7 +317,7 @@ TEST_CASE("ValidationCache memory per entry and per prefix (printed, for docs/op
   tokend::testing::FeedStore store;
   tokend::metrics::Metrics metrics;
   ValidationCache cache(cfg(kTokens), metrics);
-  REQUIRE(cache.reload(store, 1000).ok());
+  REQUIRE(cache.reload(store, 1000, 1000).ok());
   const long before = rss_bytes();
   for (int i = 0; i < kTokens; ++i) {
     // A realistic record: a token name, an email, a display name, scopes.
@@ -335,4 +338,54 @@ TEST_CASE("ValidationCache memory per entry and per prefix (printed, for docs/op
   // Sanity, not a target: the entries exist and are not absurdly large.
   CHECK(per_token > 64);
   CHECK(per_token < 4096);
+}
+
+TEST_CASE("ValidationCache measures freshness on the monotonic clock only", "[token][cache]") {
+  // lookup(), fresh() and refresh() take the monotonic time (steady_ms())
+  // for freshness; the wall clock only says what is live (load, expiry). So
+  // a refresh whose wall time is an hour in the past (the clock stepped
+  // back) is fresh for exactly max_staleness_ms of monotonic time.
+  Loaded l(cfg(1000, 100));
+  const Sha256 d = digest_of(1);
+  l.fill(d, 1, 1);
+  const TimeMs mono = l.t0 + 1000;
+  REQUIRE(l.cache.refresh(l.store, l.t0 - 3'600'000, mono).ok());
+  CHECK(l.cache.lookup(d, mono + 99).kind == Kind::kHit);
+  CHECK(l.cache.lookup(d, mono + 100).kind == Kind::kMiss);
+  // A monotonic time before the read (cannot happen) is never fresh.
+  CHECK_FALSE(l.cache.fresh(mono - 1));
+  // And TokenService passes steady_ms(), never now_ms().
+  CHECK(tokend::steady_ms() < tokend::now_ms() / 2);  // since boot, not since 1970
+}
+
+TEST_CASE("ValidationCache reloads every kFullReloadEveryMs even while the feed is read", "[token][cache]") {
+  Loaded l;
+  l.fill(digest_of(1), 1, 1);
+  TimeMs t = l.t0;
+  // Polls 30 s apart (each well inside kReloadAfterMs): feed reads only.
+  while (t + 30'000 - l.t0 <= ValidationCache::kFullReloadEveryMs) {
+    t += 30'000;
+    REQUIRE(l.cache.refresh(l.store, t, t).ok());
+    REQUIRE(l.cache.entries() == 1);
+  }
+  // The first poll past it reloads: entries forgotten, the filter rebuilt,
+  // so a writer that announced nothing (an older version during a rolling
+  // upgrade) is caught up with within kFullReloadEveryMs.
+  t += 30'000;
+  REQUIRE(l.cache.refresh(l.store, t, t).ok());
+  CHECK(l.cache.entries() == 0);
+  CHECK(l.kind(digest_of(1), t + 1) == Kind::kUnknown);
+}
+
+TEST_CASE("ValidationCache reloads when the store says its cursor cannot be continued", "[token][cache]") {
+  Loaded l;
+  l.fill(digest_of(1), 1, 1);
+  l.store.conflict_feed = true;
+  const int reads = l.store.feed_reads.load();
+  // read_changes says kConflict (a database restored under the server): the
+  // refresh loads a new snapshot instead and is fresh.
+  REQUIRE(l.cache.refresh(l.store, l.t0 + 10, l.t0 + 10).ok());
+  CHECK(l.store.feed_reads.load() == reads + 2);  // the refused read, then the load
+  CHECK(l.cache.entries() == 0);
+  CHECK(l.cache.fresh(l.t0 + 11));
 }
