@@ -380,6 +380,15 @@ void issue_token(const store::User& user, const std::string& source, const Token
         // Committed or failed: no longer in flight, before anyone hears of it.
         in_flight.reset();
         // On the store's committer thread: answer and return, nothing slow.
+        // kNotFound: the account was disabled (or deleted) after this request
+        // checked it; the store refused the row atomically
+        // (Store::insert_token). The answer a disabled account gets.
+        if (!issued && issued.error().is_not_found()) {
+          spdlog::warn("token refused: user={} was disabled meanwhile", log::printable(username));
+          return respond(source == "session"
+                             ? http::error_response(401, "unauthenticated", "Sign in first: a valid session is required.")
+                             : http::error_response(401, "invalid_credentials", "Invalid credentials."));
+        }
         if (!issued) return respond(storage_unavailable(issued.error(), "issuing a token"));
         spdlog::info("token issued: user={} source={} token_id={}", log::printable(username), source,
                      issued->record.id);

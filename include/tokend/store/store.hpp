@@ -181,8 +181,12 @@ struct Change {
   // revoke_sessions, revoke_session, end_session, Transaction::update_profile.
   std::int64_t user_id = 0;
   // Non-zero: a token with this digest prefix was added (insert_token,
-  // insert_token_async, rotate_token, import_contents): the first 8 bytes of
+  // insert_token_async, rotate_token; not import_contents, which fills an
+  // empty database for processes started after it): the first 8 bytes of
   // its SHA-256 digest, big-endian (token_prefix()). Zero when none.
+  // A write records one row per call, never one per token it touches
+  // (set_disabled revoking 1,000 tokens is one change of its user_id), and
+  // nothing when it fails or changes nothing.
   std::uint64_t token_prefix = 0;
 };
 
@@ -472,7 +476,9 @@ class Store {
 
   // ---- the change feed (see Change)
   // Whom to tell of this process's committed changes; null: nobody. Set
-  // before serving; the listener outlives the store's use.
+  // before serving; the listener outlives the store's use. (Both backends
+  // keep it in an atomic pointer: setting it later is safe too, and a commit
+  // tells the listener set at the time.)
   virtual void set_change_listener(ChangeListener* listener) { (void)listener; }
   // Every live token's prefix, and the feed's cursor, in one snapshot.
   virtual Result<TokenPrefixes> load_live_token_prefixes(TimeMs now) {

@@ -29,7 +29,9 @@ const Query kUpdateProfile{"acct_update_profile",
                            "WITH target AS (SELECT id FROM users WHERE id = $5), "
                            "clash AS (SELECT id FROM users WHERE username = $1 AND id <> $5), "
                            "upd AS (UPDATE users SET username = $1, email = $2, display_name = $3, updated_at = $4 "
-                           "WHERE id = $5 AND NOT EXISTS (SELECT 1 FROM clash) RETURNING id) "
+                           "WHERE id = $5 AND NOT EXISTS (SELECT 1 FROM clash) RETURNING id), "
+                           // The change-feed row: the account's remembered tokens carry its old name.
+                           "ch AS (INSERT INTO changes (user_id) SELECT id FROM upd) "
                            "SELECT (SELECT count(*) FROM target), (SELECT count(*) FROM clash), "
                            "(SELECT count(*) FROM upd)"};
 const Query kFindLink{"acct_find_link",
@@ -138,6 +140,7 @@ Status AccountQueries::update_profile(std::int64_t user_id, const ProfileUpdate&
   }
   if (r->int64(0, 0) == 0) return Error{ErrorCode::kNotFound, "no such user"};
   if (r->int64(0, 1) != 0 || r->int64(0, 2) == 0) return Error{ErrorCode::kConflict, "the username is taken"};
+  changes_.push_back(Change{user_id, 0});
   return ok_status();
 }
 

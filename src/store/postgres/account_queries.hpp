@@ -4,6 +4,8 @@
 // Thread-safety: as its Connection (one thread at a time).
 #pragma once
 
+#include <vector>
+
 #include "store/postgres/connection.hpp"
 #include "tokend/store/store.hpp"
 
@@ -29,8 +31,13 @@ class AccountQueries final : public Transaction {
   Result<std::vector<Link>> list_links(std::int64_t user_id) override;
   Status insert_link(const Link& link) override;
 
+  // The change-feed rows recorded so far (update_profile), for the store's
+  // listener once the transaction has committed.
+  const std::vector<Change>& changes() const { return changes_; }
+
  private:
   Connection& c_;
+  std::vector<Change> changes_;
 };
 
 }  // namespace tokend::store::postgres

@@ -5,6 +5,7 @@
 // the conformance suite runs both.
 #include <string>
 
+#include "store/announce.hpp"
 #include "store/postgres/account_queries.hpp"
 #include "store/postgres/connection_pool.hpp"
 #include "tokend/store/like_pattern.hpp"
@@ -18,7 +19,12 @@ namespace {
   "t.id, t.user_id, t.name, t.source, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.scopes"
 #define TOKEND_ADMIN_SESSION_COLUMNS "id, user_id, method, created_at, last_seen_at, expires_at, revoked_at"
 
-const Query kSetAdmin{"admin_set_admin", "UPDATE users SET admin = $1, updated_at = $2 WHERE id = $3"};
+// Each write adds its change-feed row in a CTE of the same statement (see
+// postgres_store.cpp): atomic, no extra round trip, none when nothing matched.
+const Query kSetAdmin{"admin_set_admin",
+                      "WITH upd AS (UPDATE users SET admin = $1, updated_at = $2 WHERE id = $3 RETURNING id), "
+                      "ch AS (INSERT INTO changes (user_id) SELECT id FROM upd) "
+                      "SELECT count(*) FROM upd"};
 // ILIKE: the search ignores case, as SQLite's LIKE does for ASCII.
 const Query kUsersPage{"admin_users_page",
                        "SELECT id, username, email, display_name, '', disabled, created_at, admin FROM users "
@@ -28,9 +34,11 @@ const Query kUsersPage{"admin_users_page",
 // A token in a rotation's grace period (revoked_at in the future) is live:
 // revoking ends it now.
 const Query kRevokeAny{"admin_revoke_any",
-                       "UPDATE tokens t SET revoked_at = $1 WHERE t.id = $2 "
+                       "WITH upd AS (UPDATE tokens t SET revoked_at = $1 WHERE t.id = $2 "
                        "AND (t.revoked_at IS NULL OR t.revoked_at > $1) AND t.expires_at > $1 "
-                       "RETURNING " TOKEND_ADMIN_TOKEN_COLUMNS};
+                       "RETURNING " TOKEND_ADMIN_TOKEN_COLUMNS "), "
+                       "ch AS (INSERT INTO changes (user_id) SELECT user_id FROM upd) "
+                       "SELECT * FROM upd"};
 const Query kAllLive{"admin_all_live",
                      "SELECT " TOKEND_ADMIN_TOKEN_COLUMNS " FROM tokens t "
                      "WHERE ($1::bigint = 0 OR t.user_id = $1::bigint) "
@@ -41,8 +49,10 @@ const Query kLiveSessions{"admin_live_sessions",
                           "WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 "
                           "ORDER BY created_at DESC, id DESC"};
 const Query kEndSession{"admin_end_session",
-                        "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL AND expires_at > $1 "
-                        "RETURNING " TOKEND_ADMIN_SESSION_COLUMNS};
+                        "WITH upd AS (UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL "
+                        "AND expires_at > $1 RETURNING " TOKEND_ADMIN_SESSION_COLUMNS "), "
+                        "ch AS (INSERT INTO changes (user_id) SELECT user_id FROM upd) "
+                        "SELECT * FROM upd"};
 const Query kRotateBegin{"rotate_begin", "BEGIN"};
 // Security: the account's row, share-locked first. set_disabled updates that
 // row before it revokes the account's tokens, so the two serialise: either
@@ -52,6 +62,9 @@ const Query kRotateBegin{"rotate_begin", "BEGIN"};
 // disable's UPDATE began, would escape it and work again after an enable.
 const Query kRotateUser{"rotate_lock_user", "SELECT 1 FROM users WHERE id = $1 AND NOT disabled FOR SHARE"};
 const Query kRotateCommit{"rotate_commit", "COMMIT"};
+// One change row says both: the old token ends (forget the account's) and a
+// new prefix exists.
+const Query kRotateChange{"rotate_change", "INSERT INTO changes (user_id, token_prefix) VALUES ($1, $2)"};
 // The row lock this UPDATE takes makes a concurrent rotation of the same
 // token wait; it then re-reads the row (READ COMMITTED), finds revoked_at set
 // and matches nothing: two rotations never both succeed.
@@ -82,7 +95,8 @@ Status PostgresStore::set_admin(std::int64_t user_id, bool admin, TimeMs now) {
   if (!lease) return lease.error();
   auto r = (*lease)->exec(kSetAdmin, Params().add(admin).add(std::int64_t{now}).add(user_id));
   if (!r) return r.error();
-  if (r->affected() == 0) return Error{ErrorCode::kNotFound, "no such user"};
+  if (r->int64(0, 0) == 0) return Error{ErrorCode::kNotFound, "no such user"};
+  announce(listener_, {Change{user_id, 0}});
   return ok_status();
 }
 
@@ -109,6 +123,7 @@ Result<TokenRecord> PostgresStore::revoke_any_token(std::int64_t token_id, TimeM
   if (r->size() == 0) return Error{ErrorCode::kNotFound, "no such live token"};
   TokenRecord t = read_token(*r, 0);
   t.revoked_at.reset();  // as it was before
+  announce(listener_, {Change{t.user_id, 0}});
   return t;
 }
 
@@ -142,6 +157,7 @@ Result<SessionRecord> PostgresStore::end_session(std::int64_t session_id, TimeMs
   if (r->size() == 0) return Error{ErrorCode::kNotFound, "no such live session"};
   SessionRecord s = read_session(*r, 0);
   s.revoked = false;  // as it was before
+  announce(listener_, {Change{s.user_id, 0}});
   return s;
 }
 
@@ -177,7 +193,12 @@ Result<TokenRecord> PostgresStore::rotate_token(std::int64_t user_id, std::int64
   if (!ins) return ins.error();
   if (ins->size() == 0) return Error{ErrorCode::kConflict, "a token with this digest exists"};
   r.id = ins->int64(0, 0);
+  const Change change{user_id, token_prefix(digest)};
+  if (auto s = c.exec(kRotateChange, Params().add(user_id).add(static_cast<std::int64_t>(change.token_prefix))); !s) {
+    return s.error();
+  }
   if (auto s = c.exec(kRotateCommit); !s) return s.error();
+  announce(listener_, {change});
   return r;
 }
 

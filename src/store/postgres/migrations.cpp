@@ -83,6 +83,24 @@ CREATE INDEX throttle_attempts_at ON throttle_attempts (at);
     R"sql(
 ALTER TABLE users ADD COLUMN admin boolean NOT NULL DEFAULT false;
 )sql",
+    // 5: the change feed (store.hpp, Change), as SQLite's migration 5, plus
+    // the writing transaction's id: several connections commit here at once,
+    // and seq order is not commit order (a transaction may take its seq
+    // first and commit last), so readers follow transaction ids instead
+    // (postgres_store's read_changes explains how). token_prefix is the
+    // uint64 prefix's int64 bit pattern; 0 is "none", as is user_id 0.
+    R"sql(
+CREATE TABLE changes (
+  seq          bigserial PRIMARY KEY,
+  xid          xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  -- The server's clock (ms), one clock for every instance: purge() compares
+  -- it with the same clock.
+  at           bigint NOT NULL DEFAULT (extract(epoch from clock_timestamp()) * 1000)::bigint,
+  user_id      bigint NOT NULL DEFAULT 0,
+  token_prefix bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX changes_xid ON changes (xid);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "store/announce.hpp"
 #include "store/group_committer.hpp"
 #include "store/postgres/account_queries.hpp"
 #include "store/postgres/connection_pool.hpp"
@@ -50,13 +51,39 @@ const Query kRevokeUserTokens{"revoke_user_tokens",
                               "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND (revoked_at IS NULL OR revoked_at > $1)"};
 const Query kRevokeUserSessions{"revoke_user_sessions",
                                 "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL"};
+// The change-feed rows (store.hpp, Change). A write of one statement adds its
+// row in a data-modifying CTE of that statement: atomic with it, no extra
+// round trip, and no row when the write matched nothing. The `at` column
+// defaults to the server's clock.
+const Query kRecordUserChange{"record_user_change", "INSERT INTO changes (user_id) VALUES ($1)"};
+const Query kRevokeSessionsFeed{"revoke_sessions_feed",
+                                "WITH upd AS (UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL "
+                                "RETURNING user_id), "
+                                "ch AS (INSERT INTO changes (user_id) SELECT $2 WHERE EXISTS (SELECT 1 FROM upd)) "
+                                "SELECT count(*) FROM upd"};
 const Query kBegin{"begin", "BEGIN"};
 const Query kCommit{"commit", "COMMIT"};
-// ON CONFLICT DO NOTHING: a duplicate digest returns no row and fails that
+// One row: whether the account is there and enabled (0 or 1), and the new
+// token's id (NULL when none was written).
+// ON CONFLICT DO NOTHING: a duplicate digest writes no row and fails that
 // row alone, without aborting the transaction the others share.
+// Security: the account's row is share-locked and must be enabled, as in
+// rotate_token (admin_queries.cpp). set_disabled updates that row before it
+// revokes the account's tokens, so the two serialise: either this waits for
+// the disable's commit, re-reads the row (READ COMMITTED), finds it disabled
+// and writes nothing (kNotFound), or the disable waits for this commit and
+// its token UPDATE, a statement started after it, revokes the new row too. A
+// disabled account never keeps a token that works again after an enable.
+// The casts: an INSERT ... SELECT does not type its parameters from the
+// target columns (and $1 arrives as binary bytea).
+// The change row (the new prefix, $8) rides in the same statement.
 const Query kInsertToken{"insert_token",
-                         "INSERT INTO tokens (digest, user_id, name, source, created_at, expires_at, scopes) "
-                         "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (digest) DO NOTHING RETURNING id"};
+                         "WITH u AS (SELECT id FROM users WHERE id = $2 AND NOT disabled FOR SHARE), "
+                         "ins AS (INSERT INTO tokens (digest, user_id, name, source, created_at, expires_at, scopes) "
+                         "SELECT $1::bytea, u.id, $3::text, $4::text, $5::bigint, $6::bigint, $7::text FROM u "
+                         "ON CONFLICT (digest) DO NOTHING RETURNING id), "
+                         "ch AS (INSERT INTO changes (token_prefix) SELECT $8::bigint FROM ins) "
+                         "SELECT (SELECT count(*) FROM u), (SELECT id FROM ins)"};
 const Query kFindToken{"find_token",
                        "SELECT " TOKEND_TOKEN_COLUMNS ", "
                        // Not the password hash: the token path has no use for it.
@@ -76,8 +103,11 @@ const Query kCountLive{"count_live",
                        "SELECT count(*) FROM tokens WHERE user_id = $1 AND (revoked_at IS NULL OR revoked_at > $2) "
                        "AND expires_at > $2"};
 const Query kRevokeToken{"revoke_token",
-                         "UPDATE tokens SET revoked_at = $1 "
-                         "WHERE id = $2 AND user_id = $3 AND (revoked_at IS NULL OR revoked_at > $1) AND expires_at > $1"};
+                         "WITH upd AS (UPDATE tokens SET revoked_at = $1 "
+                         "WHERE id = $2 AND user_id = $3 AND (revoked_at IS NULL OR revoked_at > $1) AND expires_at > $1 "
+                         "RETURNING user_id), "
+                         "ch AS (INSERT INTO changes (user_id) SELECT user_id FROM upd) "
+                         "SELECT count(*) FROM upd"};
 // One statement for the whole batch; the latest time per token wins.
 const Query kRecordUse{"record_use",
                        "UPDATE tokens t SET last_used_at = GREATEST(COALESCE(t.last_used_at, 0), u.at) "
@@ -92,11 +122,24 @@ const Query kFindSession{"find_session",
                          "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.digest = $1"};
 const Query kTouchSession{"touch_session",
                           "UPDATE sessions SET last_seen_at = GREATEST(last_seen_at, $1) WHERE id = $2"};
+// The session's account comes from the statement that revokes it.
 const Query kRevokeSession{"revoke_session",
-                           "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"};
+                           "WITH upd AS (UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL "
+                           "RETURNING user_id), "
+                           "ch AS (INSERT INTO changes (user_id) SELECT user_id FROM upd) "
+                           "SELECT user_id FROM upd"};
 const Query kPing{"ping", "SELECT count(*) FROM schema_migrations"};
 const Query kPurgeTokens{"purge_tokens", "DELETE FROM tokens WHERE expires_at < $1 OR revoked_at < $1"};
 const Query kPurgeSessions{"purge_sessions", "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1"};
+// Changes older than the retention ($1 ms) by the server's clock, which wrote
+// them. seq order is time order but for the jitter of concurrent inserts, so
+// the boundary is the first row young enough, found on the primary key from
+// its oldest end: the cost is the rows deleted, with no index on `at` for
+// every token insert to maintain.
+const Query kPurgeChanges{"purge_changes",
+                          "DELETE FROM changes WHERE seq < COALESCE("
+                          "(SELECT seq FROM changes WHERE at >= (extract(epoch from clock_timestamp()) * 1000)::bigint - $1 "
+                          "ORDER BY seq LIMIT 1), (SELECT max(seq) + 1 FROM changes))"};
 
 Params token_params(const NewToken& t) {
   Params p;
@@ -106,7 +149,8 @@ Params token_params(const NewToken& t) {
       .add(t.source)
       .add(std::int64_t{t.created_at})
       .add(std::int64_t{t.expires_at})
-      .add(t.scopes);
+      .add(t.scopes)
+      .add(static_cast<std::int64_t>(token_prefix(t.digest)));  // its int64 bit pattern
   return p;
 }
 
@@ -122,7 +166,12 @@ TokenRecord token_record(const NewToken& t, std::int64_t id) {
   return r;
 }
 
-Error duplicate_digest() { return Error{ErrorCode::kConflict, "a token with this digest exists"}; }
+// The result of one kInsertToken row.
+Result<TokenRecord> inserted_token(const NewToken& t, const Rows& rows) {
+  if (rows.size() == 0 || rows.int64(0, 0) == 0) return Error{ErrorCode::kNotFound, "no such enabled account"};
+  if (rows.is_null(0, 1)) return Error{ErrorCode::kConflict, "a token with this digest exists"};
+  return token_record(t, rows.int64(0, 1));
+}
 
 Result<std::string> read_password_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -253,15 +302,19 @@ Status PostgresStore::set_disabled(std::int64_t user_id, bool disabled, TimeMs n
     if (auto t = c.exec(kRevokeUserTokens, Params().add(std::int64_t{now}).add(user_id)); !t) return t.error();
     if (auto s = c.exec(kRevokeUserSessions, Params().add(std::int64_t{now}).add(user_id)); !s) return s.error();
   }
+  // Enabling changes what is remembered of the account too (its state).
+  if (auto s = c.exec(kRecordUserChange, Params().add(user_id)); !s) return s.error();
   if (auto s = c.exec(kCommit); !s) return s.error();
+  announce(listener_, {Change{user_id, 0}});
   return ok_status();
 }
 
 Status PostgresStore::revoke_sessions(std::int64_t user_id, TimeMs now) {
   auto lease = pool_->lease();
   if (!lease) return lease.error();
-  auto r = (*lease)->exec(kRevokeUserSessions, Params().add(std::int64_t{now}).add(user_id));
+  auto r = (*lease)->exec(kRevokeSessionsFeed, Params().add(std::int64_t{now}).add(user_id));
   if (!r) return r.error();
+  if (r->int64(0, 0) > 0) announce(listener_, {Change{user_id, 0}});
   return ok_status();
 }
 
@@ -284,6 +337,7 @@ Status PostgresStore::in_transaction(const TransactionBody& body) {
   // On an error (returned or thrown) the lease's end rolls back.
   if (auto s = body(t); !s) return s;
   if (auto s = c.exec(kCommit); !s) return s.error();
+  announce(listener_, t.changes());
   return ok_status();
 }
 
@@ -313,14 +367,25 @@ std::vector<Result<TokenRecord>> PostgresStore::commit_tokens(const std::vector<
     return results;
   }
   Connection& c = **lease;
+  // The committed rows' changes, told to the listener before this returns,
+  // i.e. before the GroupCommitter calls anyone back: a client that
+  // validates its new token at once on this instance finds its prefix known.
+  std::vector<Change> changes;
+  auto committed = [&]() {
+    changes.clear();
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      if (results[i]) changes.push_back(Change{0, token_prefix(group[i]->digest)});
+    }
+    announce(listener_, changes);
+  };
   auto one = [&](const NewToken& t) -> Result<TokenRecord> {
-    auto r = c.exec(kInsertToken, token_params(t));
+    auto r = c.exec(kInsertToken, token_params(t));  // autocommit: the row and its change, atomically
     if (!r) return r.error();
-    if (r->size() == 0) return duplicate_digest();
-    return token_record(t, r->int64(0, 0));
+    return inserted_token(t, *r);
   };
   if (group.size() == 1) {
     results.push_back(one(*group[0]));
+    committed();
     return results;
   }
   for (const Query* q : {&kBegin, &kInsertToken, &kCommit}) {
@@ -354,16 +419,11 @@ std::vector<Result<TokenRecord>> PostgresStore::commit_tokens(const std::vector<
     }
     if (c.in_transaction()) (void)c.exec_simple("ROLLBACK");
     for (const NewToken* row : group) results.push_back(one(*row));
+    committed();
     return results;
   }
-  for (std::size_t i = 0; i < group.size(); ++i) {
-    const Rows& rows = *out[i + 1];
-    if (rows.size() == 0) {
-      results.emplace_back(duplicate_digest());
-    } else {
-      results.emplace_back(token_record(*group[i], rows.int64(0, 0)));
-    }
-  }
+  for (std::size_t i = 0; i < group.size(); ++i) results.push_back(inserted_token(*group[i], *out[i + 1]));
+  committed();
   return results;
 }
 
@@ -418,7 +478,8 @@ Status PostgresStore::revoke_token(std::int64_t user_id, std::int64_t token_id, 
   if (!lease) return lease.error();
   auto r = (*lease)->exec(kRevokeToken, Params().add(std::int64_t{now}).add(token_id).add(user_id));
   if (!r) return r.error();
-  if (r->affected() == 0) return Error{ErrorCode::kNotFound, "no such live token"};
+  if (r->int64(0, 0) == 0) return Error{ErrorCode::kNotFound, "no such live token"};
+  announce(listener_, {Change{user_id, 0}});
   return ok_status();
 }
 
@@ -496,6 +557,7 @@ Status PostgresStore::revoke_session(std::int64_t session_id) {
   if (!lease) return lease.error();
   auto r = (*lease)->exec(kRevokeSession, Params().add(std::int64_t{now_ms()}).add(session_id));
   if (!r) return r.error();
+  if (r->size() > 0) announce(listener_, {Change{r->int64(0, 0), 0}});  // none: revoked already, or no such session
   return ok_status();
 }
 
@@ -521,6 +583,7 @@ Status PostgresStore::purge(TimeMs cutoff) {
   if (auto s = c.exec(kBegin); !s) return s.error();
   if (auto r = c.exec(kPurgeTokens, Params().add(std::int64_t{cutoff})); !r) return r.error();
   if (auto r = c.exec(kPurgeSessions, Params().add(std::int64_t{cutoff})); !r) return r.error();
+  if (auto r = c.exec(kPurgeChanges, Params().add(std::int64_t{kChangeRetentionMs})); !r) return r.error();
   if (auto s = c.exec(kCommit); !s) return s.error();
   return ok_status();
 }

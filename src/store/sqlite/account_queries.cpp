@@ -1,5 +1,6 @@
 #include "store/sqlite/account_queries.hpp"
 
+#include "store/sqlite/change_rows.hpp"
 #include "store/sqlite/rows.hpp"
 
 namespace tokend::store::sqlite {
@@ -87,7 +88,8 @@ Status AccountQueries::update_profile(std::int64_t user_id, const ProfileUpdate&
   if (rc == SQLITE_CONSTRAINT_UNIQUE) return Error{ErrorCode::kConflict, "the username is taken"};
   if (rc != SQLITE_DONE) return db_error(c, "updating a profile");
   if (c.changes() == 0) return Error{ErrorCode::kNotFound, "no such user"};
-  return ok_status();
+  // The remembered tokens of this account carry its old name and email.
+  return record_change(c, Change{user_id, 0}, changes_);
 }
 
 Result<Link> AccountQueries::find_link(std::string_view provider, std::string_view subject) {

@@ -3,6 +3,8 @@
 // transaction for Store::in_transaction (as the Transaction the body gets), and
 // in autocommit for its own find_user / find_user_by_username / create_user.
 // No policy: which account an identity gets is the login service's rule.
+// update_profile records a change-feed row (store.hpp, Change): it needs the
+// transaction of in_transaction.
 //
 // Thread-safety: as its Connection: one thread at a time.
 #pragma once
@@ -31,8 +33,13 @@ class AccountQueries final : public Transaction {
   Result<std::vector<Link>> list_links(std::int64_t user_id) override;
   Status insert_link(const Link& link) override;
 
+  // The changes recorded so far (update_profile), for the store's listener
+  // once the transaction has committed.
+  const std::vector<Change>& changes() const { return changes_; }
+
  private:
   Connection& c_;
+  std::vector<Change> changes_;
 };
 
 }  // namespace tokend::store::sqlite

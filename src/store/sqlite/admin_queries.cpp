@@ -3,6 +3,7 @@
 // list_live_sessions, end_session), apart from sqlite_store.cpp.
 #include <string>
 
+#include "store/sqlite/change_rows.hpp"
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/connection_cache.hpp"
 #include "store/sqlite/rows.hpp"
@@ -35,11 +36,20 @@ SessionRecord read_session(const Stmt& s) {
 Status SqliteStore::set_admin(std::int64_t user_id, bool admin, TimeMs now) {
   auto lease = connections_->lease();
   if (!lease) return lease.error();
-  auto st = (*lease)->prepare("UPDATE users SET admin = ?, updated_at = ? WHERE id = ?");
-  if (!st) return st.error();
-  st->bind(1, std::int64_t{admin ? 1 : 0}).bind(2, now).bind(3, user_id);
-  if (st->step() != SQLITE_DONE) return db_error(**lease, "setting the admin role");
-  if ((*lease)->changes() == 0) return Error{ErrorCode::kNotFound, "no such user"};
+  Connection& c = **lease;
+  Tx tx(c);
+  if (auto s = tx.begin(); !s) return s;
+  {
+    auto st = c.prepare("UPDATE users SET admin = ?, updated_at = ? WHERE id = ?");
+    if (!st) return st.error();
+    st->bind(1, std::int64_t{admin ? 1 : 0}).bind(2, now).bind(3, user_id);
+    if (st->step() != SQLITE_DONE) return db_error(c, "setting the admin role");
+  }
+  if (c.changes() == 0) return Error{ErrorCode::kNotFound, "no such user"};
+  std::vector<Change> changes;
+  if (auto s = record_change(c, Change{user_id, 0}, changes); !s) return s;
+  if (auto s = tx.commit(); !s) return s;
+  announce(changes);
   return ok_status();
 }
 
@@ -70,20 +80,30 @@ Result<std::vector<User>> SqliteStore::list_users_page(const UserQuery& q) {
 Result<TokenRecord> SqliteStore::revoke_any_token(std::int64_t token_id, TimeMs now) {
   auto lease = connections_->lease();
   if (!lease) return lease.error();
-  // One statement: the row is found and revoked atomically, so two admins
-  // revoking the same token get one 204 and one 404.
-  auto st = (*lease)->prepare("UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND (revoked_at IS NULL OR revoked_at > ?1) "
-                              "AND expires_at > ?1 "
-                              "RETURNING " TOKEND_TOKEN_COLUMNS);
-  if (!st) return st.error();
-  st->bind(1, now).bind(2, token_id);  // a token in a rotation's grace period is live: ended now
-  const int rc = st->step();
-  if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such live token"};
-  if (rc != SQLITE_ROW) return db_error(**lease, "revoking a token");
-  TokenRecord t = read_token(*st, 0);
-  t.scopes = read_scopes(*st, 8);
-  t.revoked_at.reset();  // as it was before
-  if (st->step() != SQLITE_DONE) return db_error(**lease, "revoking a token");
+  Connection& c = **lease;
+  Tx tx(c);
+  if (auto s = tx.begin(); !s) return s.error();
+  TokenRecord t;
+  {
+    // One statement: the row is found and revoked atomically, so two admins
+    // revoking the same token get one 204 and one 404.
+    auto st = c.prepare("UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND (revoked_at IS NULL OR revoked_at > ?1) "
+                        "AND expires_at > ?1 "
+                        "RETURNING " TOKEND_TOKEN_COLUMNS);
+    if (!st) return st.error();
+    st->bind(1, now).bind(2, token_id);  // a token in a rotation's grace period is live: ended now
+    const int rc = st->step();
+    if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such live token"};
+    if (rc != SQLITE_ROW) return db_error(c, "revoking a token");
+    t = read_token(*st, 0);
+    t.scopes = read_scopes(*st, 8);
+    t.revoked_at.reset();  // as it was before
+    if (st->step() != SQLITE_DONE) return db_error(c, "revoking a token");
+  }
+  std::vector<Change> changes;
+  if (auto s = record_change(c, Change{t.user_id, 0}, changes); !s) return s.error();
+  if (auto s = tx.commit(); !s) return s.error();
+  announce(changes);
   return t;
 }
 
@@ -124,16 +144,26 @@ Result<std::vector<SessionRecord>> SqliteStore::list_live_sessions(std::int64_t 
 Result<SessionRecord> SqliteStore::end_session(std::int64_t session_id, TimeMs now) {
   auto lease = connections_->lease();
   if (!lease) return lease.error();
-  auto st = (*lease)->prepare("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND expires_at > ? "
-                              "RETURNING " TOKEND_SESSION_COLUMNS);
-  if (!st) return st.error();
-  st->bind(1, now).bind(2, session_id).bind(3, now);
-  const int rc = st->step();
-  if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such live session"};
-  if (rc != SQLITE_ROW) return db_error(**lease, "ending a session");
-  SessionRecord r = read_session(*st);
-  r.revoked = false;  // as it was before
-  if (st->step() != SQLITE_DONE) return db_error(**lease, "ending a session");
+  Connection& c = **lease;
+  Tx tx(c);
+  if (auto s = tx.begin(); !s) return s.error();
+  SessionRecord r;
+  {
+    auto st = c.prepare("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND expires_at > ? "
+                        "RETURNING " TOKEND_SESSION_COLUMNS);
+    if (!st) return st.error();
+    st->bind(1, now).bind(2, session_id).bind(3, now);
+    const int rc = st->step();
+    if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such live session"};
+    if (rc != SQLITE_ROW) return db_error(c, "ending a session");
+    r = read_session(*st);
+    r.revoked = false;  // as it was before
+    if (st->step() != SQLITE_DONE) return db_error(c, "ending a session");
+  }
+  std::vector<Change> changes;
+  if (auto s = record_change(c, Change{r.user_id, 0}, changes); !s) return s.error();
+  if (auto s = tx.commit(); !s) return s.error();
+  announce(changes);
   return r;
 }
 

@@ -78,6 +78,21 @@ CREATE INDEX throttle_attempts_at ON throttle_attempts (at);
     R"sql(
 ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 5: the change feed (store.hpp, Change): one row per write that can make
+    // a validation cache's answer wrong, in the write's own transaction.
+    // AUTOINCREMENT: a seq is never reused, even after purge() deleted the
+    // newest rows, and SQLite has one writer, so seq order is commit order (a
+    // reader's "seq > cursor" misses nothing). token_prefix is the uint64 of
+    // store::token_prefix() stored as its int64 bit pattern; 0 is "none", as
+    // is user_id 0.
+    R"sql(
+CREATE TABLE changes (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  at           INTEGER NOT NULL,
+  user_id      INTEGER NOT NULL DEFAULT 0,
+  token_prefix INTEGER NOT NULL DEFAULT 0
+);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

@@ -15,6 +15,7 @@
 
 #include "store/group_committer.hpp"
 #include "store/sqlite/account_queries.hpp"
+#include "store/sqlite/change_rows.hpp"
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/connection_cache.hpp"
 #include "store/sqlite/migrations.hpp"
@@ -111,10 +112,21 @@ Status SqliteStore::set_password_hash(std::int64_t user_id, const std::string& p
 Status SqliteStore::revoke_sessions(std::int64_t user_id, TimeMs now) {
   auto lease = connections_->lease();
   if (!lease) return lease.error();
-  auto st = (*lease)->prepare("UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL");
-  if (!st) return st.error();
-  st->bind(1, now).bind(2, user_id);
-  if (st->step() != SQLITE_DONE) return db_error(**lease, "revoking sessions");
+  Connection& c = **lease;
+  Tx tx(c);
+  if (auto s = tx.begin(); !s) return s;
+  std::vector<Change> changes;
+  {
+    auto st = c.prepare("UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL");
+    if (!st) return st.error();
+    st->bind(1, now).bind(2, user_id);
+    if (st->step() != SQLITE_DONE) return db_error(c, "revoking sessions");
+  }
+  if (c.changes() > 0) {
+    if (auto s = record_change(c, Change{user_id, 0}, changes); !s) return s;
+  }
+  if (auto s = tx.commit(); !s) return s;
+  announce(changes);
   return ok_status();
 }
 
@@ -144,7 +156,12 @@ Status SqliteStore::set_disabled(std::int64_t user_id, bool disabled, TimeMs now
     ss->bind(1, now).bind(2, user_id);
     if (ss->step() != SQLITE_DONE) return db_error(c, "revoking sessions");
   }
-  return tx.commit();
+  // Enabling changes what is remembered of the account too (its state).
+  std::vector<Change> changes;
+  if (auto s = record_change(c, Change{user_id, 0}, changes); !s) return s;
+  if (auto s = tx.commit(); !s) return s;
+  announce(changes);
+  return ok_status();
 }
 
 Status SqliteStore::in_transaction(const TransactionBody& body) {
@@ -155,7 +172,9 @@ Status SqliteStore::in_transaction(const TransactionBody& body) {
   if (auto s = tx.begin(); !s) return s;
   AccountQueries t(c);
   if (auto s = body(t); !s) return s;  // `tx` rolls back
-  return tx.commit();
+  if (auto s = tx.commit(); !s) return s;
+  announce(t.changes());
+  return ok_status();
 }
 
 // ---------------------------------------------------------------- tokens
@@ -183,17 +202,22 @@ std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<co
     // group and every later one would fail on BEGIN ("within a transaction")
     // or, worse, join its rows to it.
     if (!sqlite3_get_autocommit(c.handle())) (void)c.exec("ROLLBACK");
-    // A group of one commits on its own (autocommit): no BEGIN/COMMIT round
-    // trips when there is nobody to share the fsync with.
+    // Always a transaction, even for a group of one: each row comes with its
+    // change row (the new prefix), committed together or not at all.
     Tx tx(c);
-    if (group.size() > 1) {
-      if (auto s = tx.begin(); !s) return fail_all(s.error());
-    }
+    if (auto s = tx.begin(); !s) return fail_all(s.error());
+    std::vector<Change> changes;
+    changes.reserve(group.size());
     for (const NewToken* row : group) {
       const NewToken& t = *row;
+      // Security: the row is written only while its account exists and is
+      // enabled, checked by the INSERT itself under the write lock. A
+      // set_disabled racing this insert either committed first (no row: the
+      // caller hears kNotFound) or comes after and revokes the new row: a
+      // disabled account never keeps a token that works again once enabled.
       auto st = c.prepare(
           "INSERT INTO tokens (digest, user_id, name, source, created_at, expires_at, scopes) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?)");
+          "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 FROM users WHERE id = ?2 AND disabled = 0");
       if (!st) return fail_all(st.error());
       st->bind_blob(1, digest_ptr(t.digest), kDigestLen).bind(2, t.user_id).bind(3, t.name).bind(4, t.source);
       st->bind(5, t.created_at).bind(6, t.expires_at);
@@ -214,8 +238,16 @@ std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<co
         results.emplace_back(e);
         continue;
       }
+      if (c.changes() == 0) {
+        results.emplace_back(Error{ErrorCode::kNotFound, "no such enabled account"});
+        continue;
+      }
       TokenRecord r;
-      r.id = c.last_insert_rowid();
+      r.id = c.last_insert_rowid();  // before the change row's insert moves it
+      // Its change row: one cached statement stepped in this process, no
+      // round trip, so one per token costs what one multi-row INSERT would.
+      const Change added{0, token_prefix(t.digest)};
+      if (auto s = record_change(c, added, changes); !s) return fail_all(s.error());
       r.user_id = t.user_id;
       r.name = t.name;
       r.source = t.source;
@@ -224,9 +256,10 @@ std::vector<Result<TokenRecord>> SqliteStore::commit_tokens(const std::vector<co
       r.scopes = t.scopes;
       results.emplace_back(std::move(r));
     }
-    if (group.size() > 1) {
-      if (auto s = tx.commit(); !s) return fail_all(s.error());
-    }
+    if (auto s = tx.commit(); !s) return fail_all(s.error());
+    // Before the GroupCommitter calls anyone back: a client that validates
+    // its new token at once on this instance finds its prefix known.
+    announce(changes);
   }();
   return results;
 }
@@ -310,13 +343,22 @@ Result<std::int64_t> SqliteStore::count_live_tokens(std::int64_t user_id, TimeMs
 Status SqliteStore::revoke_token(std::int64_t user_id, std::int64_t token_id, TimeMs now) {
   auto lease = connections_->lease();
   if (!lease) return lease.error();
-  auto st = (*lease)->prepare(
-      "UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND user_id = ?3 AND (revoked_at IS NULL OR revoked_at > ?1) "
-      "AND expires_at > ?1");
-  if (!st) return st.error();
-  st->bind(1, now).bind(2, token_id).bind(3, user_id);
-  if (st->step() != SQLITE_DONE) return db_error(**lease, "revoking a token");
-  if ((*lease)->changes() == 0) return Error{ErrorCode::kNotFound, "no such live token"};
+  Connection& c = **lease;
+  Tx tx(c);
+  if (auto s = tx.begin(); !s) return s;
+  {
+    auto st = c.prepare(
+        "UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND user_id = ?3 AND (revoked_at IS NULL OR revoked_at > ?1) "
+        "AND expires_at > ?1");
+    if (!st) return st.error();
+    st->bind(1, now).bind(2, token_id).bind(3, user_id);
+    if (st->step() != SQLITE_DONE) return db_error(c, "revoking a token");
+  }
+  if (c.changes() == 0) return Error{ErrorCode::kNotFound, "no such live token"};
+  std::vector<Change> changes;
+  if (auto s = record_change(c, Change{user_id, 0}, changes); !s) return s;
+  if (auto s = tx.commit(); !s) return s;
+  announce(changes);
   return ok_status();
 }
 
@@ -361,7 +403,12 @@ Result<TokenRecord> SqliteStore::rotate_token(std::int64_t user_id, std::int64_t
     if (st->step() != SQLITE_DONE) return db_error(c, "inserting a rotated token");
     r.id = c.last_insert_rowid();
   }
+  // One row says both: the old token ends (forget the account's) and a new
+  // prefix exists.
+  std::vector<Change> changes;
+  if (auto s = record_change(c, Change{user_id, token_prefix(digest)}, changes); !s) return s.error();
   if (auto s = tx.commit(); !s) return s.error();
+  announce(changes);
   r.user_id = user_id;
   r.created_at = now;
   return r;
@@ -442,10 +489,26 @@ Status SqliteStore::touch_session(std::int64_t session_id, TimeMs now) {
 Status SqliteStore::revoke_session(std::int64_t session_id) {
   auto lease = connections_->lease();
   if (!lease) return lease.error();
-  auto st = (*lease)->prepare("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
-  if (!st) return st.error();
-  st->bind(1, now_ms()).bind(2, session_id);
-  if (st->step() != SQLITE_DONE) return db_error(**lease, "revoking a session");
+  Connection& c = **lease;
+  Tx tx(c);
+  if (auto s = tx.begin(); !s) return s;
+  std::vector<Change> changes;
+  {
+    // RETURNING: the session's account, read by the statement that revokes.
+    auto st = c.prepare("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING user_id");
+    if (!st) return st.error();
+    st->bind(1, now_ms()).bind(2, session_id);
+    const int rc = st->step();
+    if (rc == SQLITE_ROW) {
+      const std::int64_t user_id = st->int64(0);
+      if (st->step() != SQLITE_DONE) return db_error(c, "revoking a session");
+      if (auto s = record_change(c, Change{user_id, 0}, changes); !s) return s;
+    } else if (rc != SQLITE_DONE) {
+      return db_error(c, "revoking a session");
+    }
+  }
+  if (auto s = tx.commit(); !s) return s;
+  announce(changes);
   return ok_status();
 }
 
@@ -494,6 +557,16 @@ Status SqliteStore::purge(TimeMs cutoff) {
   if (!ss) return ss.error();
   ss->bind(1, cutoff).bind(2, cutoff);
   if (ss->step() != SQLITE_DONE) return db_error(c, "purging sessions");
+  // Changes past the feed's retention. seq order is time order here (one
+  // writer), so the boundary is the first row young enough, found by walking
+  // the primary key from its oldest end: the cost is the rows deleted, with
+  // no index on `at` for every token insert to maintain.
+  auto sc = c.prepare(
+      "DELETE FROM changes WHERE seq < COALESCE((SELECT seq FROM changes WHERE at >= ?1 ORDER BY seq LIMIT 1), "
+      "(SELECT MAX(seq) + 1 FROM changes))");
+  if (!sc) return sc.error();
+  sc->bind(1, now_ms() - kChangeRetentionMs);
+  if (sc->step() != SQLITE_DONE) return db_error(c, "purging changes");
   return tx.commit();
 }
 

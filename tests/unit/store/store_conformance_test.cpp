@@ -1098,6 +1098,7 @@ TEST_CASE("SqliteStore migration 4 adds the admin role to existing accounts, off
     // Back to a database written before migration 4.
     RawDb raw(path);
     raw.exec("ALTER TABLE users DROP COLUMN admin");
+    raw.exec("DROP TABLE changes");  // migration 5's
     raw.exec("DELETE FROM schema_migrations WHERE version >= 4");
   }
   auto s = open_at(path);
@@ -1108,7 +1109,38 @@ TEST_CASE("SqliteStore migration 4 adds the admin role to existing accounts, off
   REQUIRE((*s)->set_admin(id, true, kT0).ok());
   CHECK((*s)->find_user(id)->admin);
   RawDb raw(path);
-  CHECK(raw.scalar("SELECT MAX(version) FROM schema_migrations") == 4);
+  CHECK(raw.scalar("SELECT MAX(version) FROM schema_migrations") == tokend::store::sqlite::SqliteStore::schema_version());
+}
+
+TEST_CASE("SqliteStore migration 5 adds the change feed to an existing database", "[store][sqlite][feed]") {
+  tokend::testing::TempDir dir;
+  const std::string path = dir.file("tokend.db");
+  std::int64_t id = 0;
+  {
+    auto s = open_at(path);
+    REQUIRE(s.ok());
+    id = make_user(**s, "alice").id;
+    make_token(**s, id, "before", kT0);
+  }
+  {
+    // Back to a database written before migration 5.
+    RawDb raw(path);
+    raw.exec("DROP TABLE changes");
+    raw.exec("DELETE FROM schema_migrations WHERE version >= 5");
+  }
+  auto s = open_at(path);
+  REQUIRE(s.ok());
+  // The token from before is live and its prefix known; the feed starts empty.
+  auto loaded = (*s)->load_live_token_prefixes(kT0);
+  REQUIRE(loaded.ok());
+  CHECK(loaded->prefixes == std::vector<std::uint64_t>{tokend::store::token_prefix(digest("before"))});
+  REQUIRE((*s)->set_admin(id, true, kT0).ok());
+  auto changes = (*s)->read_changes(loaded->cursor);
+  REQUIRE(changes.ok());
+  REQUIRE(changes->changes.size() == 1);
+  CHECK(changes->changes[0].user_id == id);
+  RawDb raw(path);
+  CHECK(raw.scalar("SELECT MAX(version) FROM schema_migrations") == 5);
 }
 
 TEST_CASE("SqliteStore refuses a database from a newer tokend", "[store][sqlite]") {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <sqlite3.h>
 
 #include <functional>
 #include <memory>
@@ -29,6 +30,9 @@ class StoreFixture {
  public:
   virtual ~StoreFixture() = default;
   virtual store::Store& store() = 0;
+  // Runs `sql` on the same database behind the store's back (to age rows,
+  // or write as a tool other than tokend would). Fails the test when it fails.
+  virtual void exec_sql(const std::string& sql) = 0;
 };
 
 class SqliteFixture final : public StoreFixture {
@@ -41,6 +45,18 @@ class SqliteFixture final : public StoreFixture {
     store_ = std::move(*opened);
   }
   store::Store& store() override { return *store_; }
+  void exec_sql(const std::string& sql) override {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(path().c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    INFO(sql << ": " << (err ? err : ""));
+    sqlite3_free(err);
+    sqlite3_close(db);
+    REQUIRE(rc == SQLITE_OK);
+  }
+  std::string path() const { return dir_.file("tokend.db"); }
 
  private:
   TempDir dir_;
@@ -62,6 +78,7 @@ class PostgresFixture final : public StoreFixture {
     store_ = std::move(*opened);
   }
   store::Store& store() override { return *store_; }
+  void exec_sql(const std::string& sql) override { db_.exec(sql); }
   const PgDatabase& database() const { return db_; }
 
  private:

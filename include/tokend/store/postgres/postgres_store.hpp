@@ -18,6 +18,13 @@
 // - GroupCommitter (src/store/): token inserts of concurrent requests are
 //   sent in one pipeline and committed in one transaction.
 //
+// Change feed: every write listed in store.hpp (Change) adds its row to the
+// `changes` table in its own transaction (mostly a CTE of the write's one
+// statement) and tells the listener after the COMMIT; readers follow
+// transaction ids (feed_queries.cpp). A token insert share-locks its account's
+// row and refuses a disabled (or unknown) account (kNotFound), as rotation
+// does, so a concurrent set_disabled either comes first or revokes the row.
+//
 // Durability: insert_token returns, and insert_token_async calls back, only
 // after the COMMIT holding the row has returned; with PostgreSQL's default
 // synchronous_commit = on that COMMIT waited for the WAL flush (and, with
@@ -29,6 +36,7 @@
 // Thread-safety: all Store methods are safe from any number of threads.
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include "tokend/config/config.hpp"
@@ -95,6 +103,12 @@ class PostgresStore final : public Store {
   Result<DatabaseContents> export_contents() override;
   Status import_contents(const DatabaseContents& contents) override;
 
+  // The change feed: see store.hpp and feed_queries.cpp. The listener is an
+  // atomic pointer, as on SQLite.
+  void set_change_listener(ChangeListener* listener) override;
+  Result<TokenPrefixes> load_live_token_prefixes(TimeMs now) override;
+  Result<ChangeBatch> read_changes(ChangeCursor from) override;
+
   Status ping() override;
   Status purge(TimeMs cutoff) override;
   // Holds pg_try_advisory_lock on a dedicated key (on one pooled connection)
@@ -109,6 +123,7 @@ class PostgresStore final : public Store {
   explicit PostgresStore(std::unique_ptr<ConnectionPool> pool);
   std::vector<Result<TokenRecord>> commit_tokens(const std::vector<const NewToken*>& group);
 
+  std::atomic<ChangeListener*> listener_{nullptr};
   std::unique_ptr<ConnectionPool> pool_;
   std::unique_ptr<GroupCommitter> committer_;  // last: destroyed first, while the pool is open
 };

@@ -15,6 +15,13 @@
 //   in_transaction(); this file keeps the token, session and maintenance
 //   queries.
 //
+// Change feed: every write listed in store.hpp (Change) adds its row to the
+// `changes` table in its own transaction (change_rows.hpp) and tells the
+// listener after the COMMIT (feed_queries.cpp: reading the feed). A token
+// insert refuses a disabled (or unknown) account in the INSERT itself
+// (kNotFound), so a concurrent set_disabled either comes first or revokes the
+// new row.
+//
 // Durability: insert_token returns, and insert_token_async calls back, only
 // after the COMMIT holding the row; with synchronous=full (the default) that
 // includes the fsync, so a token that got a 200 survives kill -9 and power loss
@@ -24,6 +31,7 @@
 // Thread-safety: all Store methods are safe from any number of threads.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -92,15 +100,26 @@ class SqliteStore final : public Store {
   Result<DatabaseContents> export_contents() override;
   Status import_contents(const DatabaseContents& contents) override;
 
+  // The change feed: see store.hpp. The listener is an atomic pointer: it
+  // may be set (or cleared) at any time, and a commit tells the listener set
+  // when it committed.
+  void set_change_listener(ChangeListener* listener) override;
+  Result<TokenPrefixes> load_live_token_prefixes(TimeMs now) override;
+  Result<ChangeBatch> read_changes(ChangeCursor from) override;
+
   Status ping() override;
   Status purge(TimeMs cutoff) override;
 
  private:
+  // Hands committed `changes` to the listener, if any and if not empty.
+  void announce(const std::vector<Change>& changes);
+
   explicit SqliteStore(config::DatabaseConfig config);
   // How SQLite commits one group of token rows (GroupCommitter::CommitBatch).
   std::vector<Result<TokenRecord>> commit_tokens(const std::vector<const NewToken*>& group);
 
   config::DatabaseConfig config_;
+  std::atomic<ChangeListener*> listener_{nullptr};
   std::mutex throttle_mu_;  // orders this process's throttle transactions (in_throttle_transaction)
   std::unique_ptr<ConnectionCache> connections_;  // this store's per-thread connections
   std::unique_ptr<GroupCommitter> committer_;     // last: destroyed first, while the connections are open
