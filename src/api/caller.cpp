@@ -101,6 +101,24 @@ std::variant<Caller, http::HttpResponse> authenticate_caller(const http::HttpReq
   return c;
 }
 
+std::optional<std::variant<Caller, http::HttpResponse>> authenticate_caller_in_memory(const http::HttpRequest& request,
+                                                                                      ApiContext& ctx, Accept accept) {
+  using Answer = std::variant<Caller, http::HttpResponse>;
+  if (!request.header("authorization")) {
+    // A cookie is resolved on a worker (sessions are not remembered).
+    if (accept == Accept::kToken) return Answer(unauthenticated(accept));
+    return std::nullopt;
+  }
+  if (accept == Accept::kCookie) return Answer(unauthenticated(accept));
+  const auto t = bearer_token(request);
+  if (!t) return Answer(unauthenticated(accept));
+  auto v = ctx.tokens.validate_in_memory(*t);
+  if (!v) return std::nullopt;
+  // validate_in_memory fails only with kNotFound: no storage behind it.
+  if (!*v) return Answer(unauthenticated(accept));
+  return Answer(Caller{std::move((*v)->user), std::move((*v)->token), std::nullopt});
+}
+
 std::optional<http::HttpResponse> check_origin(const http::HttpRequest& request, ApiContext& ctx) {
   // Cross-site request forgery guard for cookie-authenticated changes. Browsers
   // always send Origin on cross-origin POST/DELETE (and Referer as a fallback);

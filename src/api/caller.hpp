@@ -32,6 +32,14 @@ enum class Accept { kToken, kCookie, kTokenOrCookie };
 std::variant<Caller, http::HttpResponse> authenticate_caller(const http::HttpRequest& request, ApiContext& ctx,
                                                              Accept accept);
 
+// authenticate_caller() without blocking, for a route's fast path on an I/O
+// thread: what authenticate_caller() would answer, when memory can tell (no
+// or a malformed Authorization header, a token the validation cache knows or
+// knows not to exist); nullopt when only the database can (a token to look
+// up, a session cookie): then run authenticate_caller() on a worker.
+std::optional<std::variant<Caller, http::HttpResponse>> authenticate_caller_in_memory(const http::HttpRequest& request,
+                                                                                      ApiContext& ctx, Accept accept);
+
 // The token in "Authorization: Bearer <t>" or "Authorization: token <t>"
 // (scheme case-insensitive), or nullopt when the header is absent or malformed.
 // A view into `request`'s header: valid as long as `request` is.

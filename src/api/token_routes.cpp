@@ -207,6 +207,18 @@ HttpResponse handle_rotate(const HttpRequest& req, const http::RouteParams& para
   return http::json_text_response(200, w.take());
 }
 
+HttpResponse handle_user(const HttpRequest& req, ApiContext& ctx) {
+  return user_answer(authenticate_caller(req, ctx, Accept::kToken), ctx);
+}
+
+// On the I/O thread: answered from memory when the validation cache can;
+// nullopt hands the request to handle_user on a worker.
+std::optional<HttpResponse> fast_user(const HttpRequest& req, ApiContext& ctx) {
+  auto caller = authenticate_caller_in_memory(req, ctx, Accept::kToken);
+  if (!caller) return std::nullopt;
+  return user_answer(std::move(*caller), ctx);
+}
+
 HttpResponse handle_revoke_by_id(const HttpRequest& req, const http::RouteParams& params, ApiContext& ctx) {
   auto caller = authenticate_caller(req, ctx, Accept::kTokenOrCookie);
   if (auto* err = std::get_if<HttpResponse>(&caller)) return std::move(*err);
@@ -237,8 +249,7 @@ HttpResponse handle_revoke_presented(const HttpRequest& req, ApiContext& ctx) {
   return http::no_content();
 }
 
-HttpResponse handle_user(const HttpRequest& req, ApiContext& ctx) {
-  auto caller = authenticate_caller(req, ctx, Accept::kToken);
+HttpResponse user_answer(std::variant<Caller, HttpResponse>&& caller, ApiContext& ctx) {
   if (auto* err = std::get_if<HttpResponse>(&caller)) return std::move(*err);
   const Caller& c = std::get<Caller>(caller);
   // The hot path of every service that checks a token: written directly, not
@@ -419,8 +430,12 @@ void register_token_routes(http::Router& router, ApiContext& ctx) {
              [&ctx](const HttpRequest& r, const RouteParams& p) { return handle_revoke_by_id(r, p, ctx); });
   router.add("POST", "/api/tokens/{id}/rotate", RunOn::kWorker,
              [&ctx](const HttpRequest& r, const RouteParams& p) { return handle_rotate(r, p, ctx); });
-  router.add("GET", "/api/user", RunOn::kWorker,
-             [&ctx](const HttpRequest& r, const RouteParams&) { return handle_user(r, ctx); });
+  // The hot path: tried from memory on the I/O thread first (no hand-off on
+  // a hit or a refusal), on a worker when the database must be read.
+  router.add(
+      "GET", "/api/user", RunOn::kWorker,
+      [&ctx](const HttpRequest& r, const RouteParams&) { return handle_user(r, ctx); },
+      [&ctx](const HttpRequest& r, const RouteParams&) { return fast_user(r, ctx); });
 }
 
 }  // namespace tokend::api

@@ -6,7 +6,10 @@
 // the client by the proxy. docs/forward-auth.md.
 #include <nlohmann/json.hpp>
 
+#include <functional>
+#include <optional>
 #include <string>
+#include <variant>
 #include <string_view>
 #include <vector>
 
@@ -61,7 +64,11 @@ HttpResponse unauthorized(bool credentials_sent) {
   return refuse(401, credentials_sent ? R"(Bearer realm="tokend", error="invalid_token")" : R"(Bearer realm="tokend")");
 }
 
-HttpResponse handle_verify(const HttpRequest& req, ApiContext& ctx) {
+// The answer to `req` for `caller` (authenticate_caller or its in-memory
+// twin), or nullopt when the caller must first be looked up on a worker.
+using CallerSource = std::function<std::optional<std::variant<Caller, HttpResponse>>(Accept)>;
+
+std::optional<HttpResponse> verify_answer(const HttpRequest& req, ApiContext& ctx, const CallerSource& find_caller) {
   const config::ForwardAuthConfig& fa = ctx.config.forward_auth;
   // The scopes this location requires: ?scope=a+b (or a%20b), set by the
   // proxy configuration, never by the client (the proxy builds this URL).
@@ -77,7 +84,9 @@ HttpResponse handle_verify(const HttpRequest& req, ApiContext& ctx) {
   const bool secure = req.tls || ctx.config.sessions.behind_tls_proxy;
   const bool sent = req.header("authorization").has_value() ||
                     (fa.session_cookie && req.cookie(ctx.sessions.cookie_name(secure)).has_value());
-  auto caller = authenticate_caller(req, ctx, accept);
+  auto found = find_caller(accept);
+  if (!found) return std::nullopt;
+  auto& caller = *found;
   if (auto* err = std::get_if<HttpResponse>(&caller)) {
     if (err->status == 401) return unauthorized(sent);
     // 503: tokend could not check. The proxy answers its client with an
@@ -114,6 +123,18 @@ HttpResponse handle_verify(const HttpRequest& req, ApiContext& ctx) {
   return r;
 }
 
+HttpResponse handle_verify(const HttpRequest& req, ApiContext& ctx) {
+  auto r = verify_answer(req, ctx, [&](Accept accept) {
+    return std::optional<std::variant<Caller, HttpResponse>>(authenticate_caller(req, ctx, accept));
+  });
+  // authenticate_caller always answers: so does verify_answer with it.
+  return r ? std::move(*r) : http::error_response(500, "internal_error", "Something went wrong on our side.");
+}
+
+std::optional<HttpResponse> fast_verify(const HttpRequest& req, ApiContext& ctx) {
+  return verify_answer(req, ctx, [&](Accept accept) { return authenticate_caller_in_memory(req, ctx, accept); });
+}
+
 }  // namespace
 
 void register_verify_routes(http::Router& router, ApiContext& ctx) {
@@ -132,8 +153,12 @@ void register_verify_routes(http::Router& router, ApiContext& ctx) {
   if (!ctx.config.forward_auth.enabled) return;
   // The same path as GET /api/user: one token lookup on a worker (the router
   // answers HEAD with the GET route, without the body there is none anyway).
-  router.add("GET", "/api/auth/verify", http::RunOn::kWorker,
-             [&ctx](const HttpRequest& r, const http::RouteParams&) { return handle_verify(r, ctx); });
+  // Tried from memory on the I/O thread first (tokens only: a cookie goes to
+  // the worker), as GET /api/user.
+  router.add(
+      "GET", "/api/auth/verify", http::RunOn::kWorker,
+      [&ctx](const HttpRequest& r, const http::RouteParams&) { return handle_verify(r, ctx); },
+      [&ctx](const HttpRequest& r, const http::RouteParams&) { return fast_verify(r, ctx); });
 }
 
 }  // namespace tokend::api

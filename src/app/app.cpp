@@ -25,6 +25,7 @@
 #include "tokend/app/service_notify.hpp"
 #include "tokend/app/worker_pool.hpp"
 #include "tokend/app/audit_setup.hpp"
+#include "tokend/app/cache_poller.hpp"
 #include "tokend/audit/json_lines_log.hpp"
 #include "tokend/auth/login_service.hpp"
 #include "tokend/auth/registry.hpp"
@@ -36,6 +37,7 @@
 #include "tokend/session/session_service.hpp"
 #include "tokend/store/open.hpp"
 #include "tokend/token/token_service.hpp"
+#include "tokend/token/validation_cache.hpp"
 
 namespace tokend::app {
 
@@ -121,7 +123,33 @@ int serve(const config::Config& config) {
   // itself, with the request's client address and id.
   auth::LoginThrottle throttle(config.throttle, *store, nullptr);
   auth::LoginService login(*store, throttle, metrics, audit);
-  token::TokenService tokens(*store, config.tokens, metrics, audit);
+  // Validation from memory (token/validation_cache.hpp): told of this
+  // process's changes by the store before serving, of other writers' by the
+  // poller's feed reads.
+  token::ValidationCache validation_cache(config.validation_cache, metrics);
+  if (validation_cache.enabled()) store->set_change_listener(&validation_cache);
+  metrics.gauge("tokend_validation_cache_fresh", "1 while validations may be answered from memory, 0 in fallback.",
+                [&validation_cache] { return validation_cache.fresh(now_ms()) ? 1.0 : 0.0; });
+  metrics.gauge("tokend_validation_cache_entries", "Tokens remembered by the validation cache.",
+                [&validation_cache] { return static_cast<double>(validation_cache.entries()); });
+  metrics.gauge("tokend_token_filter_prefixes", "Token digest prefixes in the validation cache's filter.",
+                [&validation_cache] { return static_cast<double>(validation_cache.filter_prefixes()); });
+  // On every way out of serve(), before the cache goes: nothing may reach it
+  // through the store or the metrics after that.
+  struct CacheDetach {
+    store::Store& store;
+    metrics::Metrics& metrics;
+    ~CacheDetach() {
+      store.set_change_listener(nullptr);
+      for (const char* g :
+           {"tokend_validation_cache_fresh", "tokend_validation_cache_entries", "tokend_token_filter_prefixes"}) {
+        metrics.remove_gauge(g);
+      }
+    }
+  } cache_detach{*store, metrics};
+  CachePoller cache_poller(validation_cache, *store, config.validation_cache.poll_interval_ms);
+  cache_poller.start();
+  token::TokenService tokens(*store, config.tokens, metrics, audit, &validation_cache);
   session::SessionService sessions(*store, config.sessions, audit);
 
   auto registry = auth::Registry::build(auth::FactoryContext{config, *store, metrics, hasher});
@@ -270,6 +298,7 @@ int serve(const config::Config& config) {
   // the stopped server's queue) before the server and its sessions go away.
   store->wait_idle();
   tokens.flush_usage();
+  cache_poller.stop();
   spdlog::info("tokend stopped");
   return 0;
 }

@@ -349,6 +349,11 @@ Result<Config> parse_config(const json& doc) {
                             s.read("statement_timeout_ms", c.database.statement_timeout_ms, 100, 3'600'000)});
       }),
       section("tokens", [&](const SettingsReader& s) { return read_token_lifetimes(s, c.tokens); }),
+      section("validation_cache", [&](const SettingsReader& s) {
+        return first_error({s.read("max_tokens", c.validation_cache.max_tokens, 0, 100'000'000),
+                            s.read("poll_interval_ms", c.validation_cache.poll_interval_ms, 1, 1000),
+                            s.read("max_staleness_ms", c.validation_cache.max_staleness_ms, 1, 1000)});
+      }),
       section("audit", [&](const SettingsReader& s) {
         return first_error({s.read("enabled", c.audit.enabled), s.read("path", c.audit.path)});
       }),

@@ -113,6 +113,11 @@ void Router::add_deferred(std::string method, std::string pattern, RunOn run_on,
   routes_.back().deferred = std::move(handler);
 }
 
+void Router::add(std::string method, std::string pattern, RunOn run_on, Handler handler, FastPath fast) {
+  add(std::move(method), std::move(pattern), run_on, std::move(handler));
+  routes_.back().fast = std::move(fast);
+}
+
 Match Router::match(std::string_view method, std::string_view path) const {
   const auto segs = split_path(path);
   const Route* best = nullptr;
@@ -130,6 +135,7 @@ Match Router::match(std::string_view method, std::string_view path) const {
     match_segments(best->segments, segs, &m.params, nullptr);
     m.handler = best->handler;
     m.deferred = best->deferred;
+    m.fast = best->fast;
     m.run_on = best->run_on;
     m.route = best->pattern;
     return m;
@@ -178,7 +184,11 @@ HttpResponse Router::handle(const HttpRequest& request) const {
   Match m = match(request.method, request.path);
   if (!m.matched()) return m.immediate;
   HttpResponse r;
-  if (m.handler) {
+  std::optional<HttpResponse> fast;
+  if (m.fast) fast = m.fast(request, m.params);
+  if (fast) {
+    r = std::move(*fast);
+  } else if (m.handler) {
     r = m.handler(request, m.params);
   } else {
     auto promise = std::make_shared<std::promise<HttpResponse>>();

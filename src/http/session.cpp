@@ -277,6 +277,13 @@ class Session : public SessionIface {
     Match m = shared_->router.match(r.method, r.path);
     route_ = m.route;
     if (!m.matched()) return send(std::move(m.immediate));
+    if (m.fast) {
+      // The route's non-blocking attempt on this I/O thread (an answer from
+      // memory); nullopt hands the request on as below.
+      std::optional<HttpResponse> answer;
+      if (auto failed = guarded(r, [&] { answer = m.fast(r, m.params); })) return send(std::move(*failed));
+      if (answer) return send(std::move(*answer));
+    }
     auto self = derived().shared_from_this();
     bool queued = true;
     if (m.deferred) {

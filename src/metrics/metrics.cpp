@@ -100,11 +100,27 @@ Histogram& Metrics::histogram(std::string_view name, std::string_view help, cons
   return *slot;
 }
 
+void Metrics::gauge(std::string_view name, std::string_view help, std::function<double()> read) {
+  std::lock_guard lock(mu_);
+  auto it = families_.find(name);
+  if (it == families_.end()) it = families_.emplace(std::string(name), Family{std::string(help)}).first;
+  it->second.gauge = std::move(read);
+}
+
+void Metrics::remove_gauge(std::string_view name) {
+  std::lock_guard lock(mu_);
+  if (auto it = families_.find(name); it != families_.end() && it->second.gauge) families_.erase(it);
+}
+
 std::string Metrics::render() const {
   std::ostringstream out;
   std::lock_guard lock(mu_);
   for (const auto& [name, fam] : families_) {
     out << "# HELP " << name << ' ' << escape_help(fam.help) << '\n';
+    if (fam.gauge) {
+      out << "# TYPE " << name << " gauge\n" << name << ' ' << fmt_sum(fam.gauge()) << '\n';
+      continue;
+    }
     out << "# TYPE " << name << (fam.is_histogram ? " histogram" : " counter") << '\n';
     for (const auto& [labels, c] : fam.counters) {
       out << name;

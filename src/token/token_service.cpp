@@ -9,6 +9,7 @@
 
 #include "tokend/crypto/crypto.hpp"
 #include "tokend/metrics/metrics.hpp"
+#include "tokend/token/validation_cache.hpp"
 
 namespace tokend::token {
 
@@ -28,8 +29,9 @@ bool well_formed_token(std::string_view s) {
 }
 
 TokenService::TokenService(store::Store& store, const config::TokenConfig& config, metrics::Metrics& metrics,
-                           audit::AuditLog* audit)
-    : store_(store), config_(config), metrics_(metrics), audit_(audit) {}
+                           audit::AuditLog* audit, ValidationCache* cache)
+    : store_(store), config_(config), metrics_(metrics), audit_(audit),
+      cache_(cache != nullptr && cache->enabled() ? cache : nullptr) {}
 
 TimeMs TokenService::expiry_for(TimeMs now, std::optional<std::int64_t> lifetime_ms) const {
   const std::int64_t ms = lifetime_ms ? *lifetime_ms : config_.lifetime_ms;
@@ -193,12 +195,46 @@ Result<store::TokenLookup> TokenService::validate(std::string_view token) {
   // Malformed input never reaches the database: an attacker's flood of junk
   // costs a length check.
   if (!well_formed_token(token)) return Error{ErrorCode::kNotFound, "malformed token"};
-  auto found = store_.find_token(crypto::sha256(token));
-  if (!found) return found.error();  // kNotFound: no token has this digest
-  store::TokenLookup& l = *found;
+  const crypto::Sha256 digest = crypto::sha256(token);
+  if (cache_ == nullptr) {
+    auto found = store_.find_token(digest);
+    if (!found) return found.error();  // kNotFound: no token has this digest
+    return accept_live(std::move(*found), now_ms());
+  }
+  ValidationCache::Answer a = cache_->lookup(digest, now_ms());
+  if (a.kind == ValidationCache::Kind::kHit) return accept_live(std::move(a.lookup), now_ms());
+  if (a.kind == ValidationCache::Kind::kUnknown) return Error{ErrorCode::kNotFound, "unknown token prefix"};
+  cache_->count_miss();
+  // Taken before the read: an invalidation of the account while it runs
+  // drops what it read instead of remembering it.
+  const std::uint64_t ticket = cache_->begin_fill();
+  auto found = store_.find_token(digest);
+  if (!found) return found.error();
+  cache_->fill(digest, *found, ticket);
+  return accept_live(std::move(*found), now_ms());
+}
+
+std::optional<Result<store::TokenLookup>> TokenService::validate_in_memory(std::string_view token) {
+  if (!well_formed_token(token)) return Result<store::TokenLookup>(Error{ErrorCode::kNotFound, "malformed token"});
+  if (cache_ == nullptr) return std::nullopt;
   const TimeMs now = now_ms();
+  ValidationCache::Answer a = cache_->lookup(crypto::sha256(token), now);
+  switch (a.kind) {
+    case ValidationCache::Kind::kHit:
+      return accept_live(std::move(a.lookup), now);
+    case ValidationCache::Kind::kUnknown:
+      return Result<store::TokenLookup>(Error{ErrorCode::kNotFound, "unknown token prefix"});
+    case ValidationCache::Kind::kMiss:
+      break;
+  }
+  return std::nullopt;
+}
+
+Result<store::TokenLookup> TokenService::accept_live(store::TokenLookup l, TimeMs now) {
   // One code for every reason: a client learns nothing from which it was.
   // A revocation time in the future is a rotation's grace period: still live.
+  // Checked against `now` at every use, remembered or read: an expiry or the
+  // end of a grace period counts at once.
   if (l.token.revoked_at && *l.token.revoked_at <= now) return Error{ErrorCode::kNotFound, "revoked token"};
   if (l.token.expires_at <= now) return Error{ErrorCode::kNotFound, "expired token"};
   if (l.user.disabled) return Error{ErrorCode::kNotFound, "disabled account"};
@@ -208,7 +244,7 @@ Result<store::TokenLookup> TokenService::validate(std::string_view token) {
     shard.pending[l.token.id] = now;
   }
   l.token.last_used_at = now;
-  return std::move(l);
+  return l;
 }
 
 void TokenService::flush_usage() {

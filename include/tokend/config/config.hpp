@@ -89,6 +89,18 @@ struct TokenConfig {
   int max_created_per_minute = 60;           // new tokens per account per minute; 0: no limit
 };
 
+// Validation from memory (token/validation_cache.hpp, issue 12).
+struct ValidationCacheConfig {
+  // Tokens remembered at most (digest -> record and account); 0 turns memory
+  // validation off: every validation reads the database.
+  std::size_t max_tokens = 100'000;
+  // How often the change feed is read (other instances', the CLI's writes).
+  std::int64_t poll_interval_ms = 50;
+  // Answers come from memory only while the last successful feed read
+  // started less than this long ago; 1 to 1000.
+  std::int64_t max_staleness_ms = 500;
+};
+
 struct PasswordConfig {
   // argon2id at the OWASP Password Storage Cheat Sheet's first recommendation.
   std::uint32_t memory_kib = 19'456;
@@ -186,6 +198,7 @@ struct Config {
   ThreadsConfig threads;
   DatabaseConfig database;
   TokenConfig tokens;
+  ValidationCacheConfig validation_cache;
   PasswordConfig passwords;
   ThrottleConfig throttle;
   SessionConfig sessions;

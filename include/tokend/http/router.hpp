@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,12 +62,19 @@ class Responder final {
 // thread. Runs where the route says, like a Handler.
 using DeferredHandler = std::function<void(const HttpRequest&, const RouteParams&, Responder)>;
 
+// A route's attempt to answer at once on the I/O thread, before its handler
+// is handed to where the route runs: the response, or nullopt to hand the
+// request on. Must never block (memory only: a hash-map lookup, an atomic
+// read).
+using FastPath = std::function<std::optional<HttpResponse>(const HttpRequest&, const RouteParams&)>;
+
 // How a matched request is to be run (by `handler` or by `deferred`: one is
 // set); or, when neither is, the ready response (404/405) to send.
 struct Match {
   Handler handler;
   DeferredHandler deferred;
   RouteParams params;
+  FastPath fast;  // set: try it first, on the I/O thread
   RunOn run_on = RunOn::kInline;
   std::string route;           // the pattern, e.g. "/api/tokens/{id}"
   HttpResponse immediate;      // used when neither handler is set
@@ -79,14 +87,18 @@ class Router final {
   // a path segment. Literal routes win over placeholder routes.
   void add(std::string method, std::string pattern, RunOn run_on, Handler handler);
   void add_deferred(std::string method, std::string pattern, RunOn run_on, DeferredHandler handler);
+  // Like add(), with `fast` tried first on the I/O thread; when it answers
+  // nullopt, `handler` runs where `run_on` says.
+  void add(std::string method, std::string pattern, RunOn run_on, Handler handler, FastPath fast);
 
   Match match(std::string_view method, std::string_view path) const;
 
   // Every registered pattern (the route labels of metrics), once each.
   std::vector<std::string> patterns() const;
 
-  // Runs the matched handler in this thread: for tests and inline routes. For
-  // a deferred handler, waits for its response.
+  // Runs the matched route in this thread as the server does (its fast path
+  // first, then its handler): for tests and inline routes. For a deferred
+  // handler, waits for its response.
   HttpResponse handle(const HttpRequest& request) const;
 
  private:
@@ -97,6 +109,7 @@ class Router final {
     RunOn run_on;
     Handler handler;
     DeferredHandler deferred;
+    FastPath fast;
   };
   std::vector<Route> routes_;
 };

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,6 +54,12 @@ class Metrics final {
   // Latency-style histogram in seconds; default buckets 0.5 ms .. 10 s.
   Histogram& histogram(std::string_view name, std::string_view help, const Labels& labels = {});
 
+  // A gauge `name` (no labels) whose value `read` gives at each render().
+  // `read` must be cheap, must not block and must not call this Metrics; what
+  // it reads must outlive every later render() (or call remove_gauge first).
+  void gauge(std::string_view name, std::string_view help, std::function<double()> read);
+  void remove_gauge(std::string_view name);
+
   // The whole registry in Prometheus text exposition format 0.0.4.
   std::string render() const;
 
@@ -60,6 +67,7 @@ class Metrics final {
   struct Family {
     std::string help;
     bool is_histogram = false;
+    std::function<double()> gauge;  // set: a gauge family
     std::map<std::string, std::unique_ptr<Counter>> counters;      // key: rendered labels
     std::map<std::string, std::unique_ptr<Histogram>> histograms;  // key: rendered labels
   };

@@ -44,12 +44,16 @@ struct IssuedToken {
   store::TokenRecord record;
 };
 
+class ValidationCache;
+
 class TokenService final {
  public:
   // `audit`: where token.issued, token.rotated and token.revoked go; null:
-  // nowhere. Outlives the service.
+  // nowhere. `cache`: validations answered from memory when it can
+  // (token/validation_cache.hpp); null or disabled: every validation reads
+  // the database. Both outlive the service.
   TokenService(store::Store& store, const config::TokenConfig& config, metrics::Metrics& metrics,
-               audit::AuditLog* audit = nullptr);
+               audit::AuditLog* audit = nullptr, ValidationCache* cache = nullptr);
 
   // A new token for `user_id`. `lifetime_ms`: nullopt for the configured
   // default; otherwise within tokens.min/max_lifetime (the caller validated
@@ -89,7 +93,16 @@ class TokenService final {
   // revoked, not expired, and its account not disabled. Error kNotFound
   // otherwise (one code for every reason: there is no live token `token`),
   // kStorageError when the database fails.
+  // With a validation cache, a remembered answer is used when the cache is
+  // fresh, and what the database said is remembered.
   Result<store::TokenLookup> validate(std::string_view token);
+
+  // validate() from memory only, without blocking (for an I/O thread): the
+  // lookup for a remembered live token; Error kNotFound when memory knows
+  // there is no live token `token` (malformed, no such prefix, remembered as
+  // revoked, expired or disabled); nullopt when only the database can tell
+  // (then call validate() on a worker).
+  std::optional<Result<store::TokenLookup>> validate_in_memory(std::string_view token);
 
   // Counts one token creation for `user_id` against
   // tokens.max_created_per_minute (a sliding 60 s window, in this process's
@@ -124,6 +137,9 @@ class TokenService final {
   config::TokenConfig config_;
   metrics::Metrics& metrics_;
   audit::AuditLog* audit_;
+  ValidationCache* cache_;  // null when off
+  // The checks of validate() on a found token, and its last-use record.
+  Result<store::TokenLookup> accept_live(store::TokenLookup l, TimeMs now);
   store::NewToken new_token(std::string_view plaintext, std::int64_t user_id, std::string_view source,
                             std::string_view name, std::optional<std::int64_t> lifetime_ms) const;
   void audit_issued(const store::TokenRecord& t, const audit::RequestContext& rc);

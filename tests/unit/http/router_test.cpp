@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -299,4 +301,50 @@ TEST_CASE("Router: very deep paths are 404, very deep patterns are refused", "[h
   CHECK(m.immediate.status == 404);
   CHECK(tag_of(router.handle(request("GET", "/1/2"))) == "ab");
   CHECK_THROWS_AS(router.add("GET", deep, RunOn::kInline, tagged("deep")), std::invalid_argument);
+}
+
+TEST_CASE("Router: a route's fast path answers first, or hands on to its handler", "[http][router]") {
+  Router router;
+  std::atomic<int> handler_calls{0};
+  router.add(
+      "GET", "/api/user", RunOn::kWorker,
+      [&handler_calls](const HttpRequest&, const RouteParams&) {
+        ++handler_calls;
+        HttpResponse r;
+        r.status = 200;
+        r.body = "from the handler";
+        return r;
+      },
+      [](const HttpRequest& req, const RouteParams&) -> std::optional<HttpResponse> {
+        if (req.header("authorization")) return std::nullopt;  // hand off
+        HttpResponse r;
+        r.status = 401;
+        r.body = "from memory";
+        return r;
+      });
+  HttpRequest plain;
+  plain.method = "GET";
+  plain.path = "/api/user";
+  auto m = router.match("GET", "/api/user");
+  REQUIRE(m.matched());
+  REQUIRE(m.fast);
+  CHECK(m.run_on == RunOn::kWorker);
+  auto answered = router.handle(plain);
+  CHECK(answered.status == 401);
+  CHECK(answered.body == "from memory");
+  CHECK(answered.route == "/api/user");
+  CHECK(handler_calls == 0);
+
+  HttpRequest with_token = plain;
+  with_token.headers.emplace_back("authorization", "Bearer x");
+  auto handed = router.handle(with_token);
+  CHECK(handed.status == 200);
+  CHECK(handed.body == "from the handler");
+  CHECK(handler_calls == 1);
+  // HEAD uses the GET route's fast path too.
+  auto head = router.match("HEAD", "/api/user");
+  CHECK(head.fast);
+  // Routes without one have none.
+  router.add("GET", "/plain", RunOn::kInline, tagged("plain"));
+  CHECK_FALSE(router.match("GET", "/plain").fast);
 }
