@@ -72,6 +72,8 @@ TEST_CASE("two instances on PostgreSQL: issue, revoke, disable by an admin and r
   REQUIRE(a.cli({"add", "root", "--admin"}, "roots password\n").exit_code == 0);
   const std::string admin = login(a, "root", "roots password");
   const std::string alices = login(a, "alice", "alices password");
+  // Issued on A: B may need the bound to learn of it.
+  REQUIRE(wait_until([&] { return b.get("/api/user", bearer(alices)).status == 200; }, 5));
   remember(b, alices);
 
   SECTION("a token issued on A validates on B") {
