@@ -207,18 +207,6 @@ HttpResponse handle_rotate(const HttpRequest& req, const http::RouteParams& para
   return http::json_text_response(200, w.take());
 }
 
-HttpResponse handle_user(const HttpRequest& req, ApiContext& ctx) {
-  return user_answer(authenticate_caller(req, ctx, Accept::kToken), ctx);
-}
-
-// On the I/O thread: answered from memory when the validation cache can;
-// nullopt hands the request to handle_user on a worker.
-std::optional<HttpResponse> fast_user(const HttpRequest& req, ApiContext& ctx) {
-  auto caller = authenticate_caller_in_memory(req, ctx, Accept::kToken);
-  if (!caller) return std::nullopt;
-  return user_answer(std::move(*caller), ctx);
-}
-
 HttpResponse handle_revoke_by_id(const HttpRequest& req, const http::RouteParams& params, ApiContext& ctx) {
   auto caller = authenticate_caller(req, ctx, Accept::kTokenOrCookie);
   if (auto* err = std::get_if<HttpResponse>(&caller)) return std::move(*err);
@@ -272,6 +260,18 @@ HttpResponse user_answer(std::variant<Caller, HttpResponse>&& caller, ApiContext
   w.key("username").value(c.user.username);
   w.end_object();
   return http::json_text_response(200, w.take());
+}
+
+HttpResponse handle_user(const HttpRequest& req, ApiContext& ctx) {
+  return user_answer(authenticate_caller(req, ctx, Accept::kToken), ctx);
+}
+
+// On the I/O thread: answered from memory when the validation cache can;
+// nullopt hands the request to handle_user on a worker.
+std::optional<HttpResponse> fast_user(const HttpRequest& req, ApiContext& ctx) {
+  auto caller = authenticate_caller_in_memory(req, ctx, Accept::kToken);
+  if (!caller) return std::nullopt;
+  return user_answer(std::move(*caller), ctx);
 }
 
 

@@ -58,6 +58,7 @@ TEST_CASE("admin CLI: user add --admin, grant-admin, revoke-admin, and /api/user
 
   // Granted while the server runs: alice's existing token carries it at once.
   auto granted = t.cli({"grant-admin", "Alice"});
+  e2e::wait_for_other_writers();  // the CLI is another writer: seen within max_staleness_ms
   REQUIRE(granted.exit_code == 0);
   CHECK(contains(granted.output, "alice is an admin"));
   CHECK(t.get("/api/user", bearer(alice)).json()["admin"] == true);
@@ -66,6 +67,7 @@ TEST_CASE("admin CLI: user add --admin, grant-admin, revoke-admin, and /api/user
   REQUIRE(listed.exit_code == 0);
   CHECK(contains(listed.output, "ROLE"));
   auto revoked = t.cli({"revoke-admin", "alice"});
+  e2e::wait_for_other_writers();  // the CLI is another writer: seen within max_staleness_ms
   REQUIRE(revoked.exit_code == 0);
   CHECK(t.get("/api/admin/users", bearer(alice)).status == 403);
   CHECK(t.get("/api/user", bearer(alice)).json()["admin"] == false);
@@ -98,8 +100,9 @@ TEST_CASE("admin CLI: token list shows no token values; token revoke works with 
 
   const long long alice_id = id_in_list(all.output, "ci-one");
   REQUIRE(alice_id > 0);
-  // With the server running: revoked at once.
+  // With the server running: revoked within validation_cache.max_staleness_ms.
   auto revoked = tokend_cli(t, {"token", "revoke", std::to_string(alice_id)});
+  e2e::wait_for_other_writers();  // the CLI is another writer: seen within max_staleness_ms
   REQUIRE(revoked.exit_code == 0);
   CHECK(contains(revoked.output, "of alice revoked"));
   CHECK(t.get("/api/user", bearer(alice_token)).status == 401);
@@ -186,6 +189,7 @@ TEST_CASE("LDAP admin_group: the role follows the directory group at each login"
   // A role granted by the CLI to a directory account is taken back at its
   // next login: the directory decides.
   REQUIRE(t.cli({"grant-admin", "bob"}).exit_code == 0);
+  e2e::wait_for_other_writers();  // the CLI is another writer: seen within max_staleness_ms
   CHECK(t.get("/api/admin/users", bearer(bob_token)).status == 200);
   REQUIRE(t.post("/api/authenticate/ldap", "username=bob&password=bob-password-2",
                  {{"Content-Type", "application/x-www-form-urlencoded"}})

@@ -70,6 +70,7 @@ TEST_CASE("several instances: a token issued on A validates on B and C, revoked 
   const std::string token = login(inst[0].port(), "alice", "alices password");
   const auto on_a = inst[0].get("/api/user", bearer(token));
   REQUIRE(on_a.status == 200);
+  e2e::wait_for_other_writers();  // another instance's change: seen within max_staleness_ms
   for (std::size_t i = 1; i < 3; ++i) {
     auto r = inst[i].get("/api/user", bearer(token));
     INFO("instance " << i << ": " << r.body);
@@ -80,16 +81,19 @@ TEST_CASE("several instances: a token issued on A validates on B and C, revoked 
 
   // A second token, listed and revoked by id on C.
   const std::string other = login(inst[1].port(), "alice", "alices password");
+  e2e::wait_for_other_writers();  // another instance's change: seen within max_staleness_ms
   const auto id = inst[2].get("/api/user", bearer(other)).json()["token"]["id"].get<long long>();
   auto del = e2e::http(inst[2].port(), "DELETE", "/api/tokens/" + std::to_string(id), "", bearer(token));
   REQUIRE(del.status == 204);
-  // Refused on A at its very next request, and on B.
+  // Refused on A and B once validation_cache.max_staleness_ms has passed.
+  e2e::wait_for_other_writers();  // another instance's change: seen within max_staleness_ms
   CHECK(inst[0].get("/api/user", bearer(other)).status == 401);
   CHECK(inst[1].get("/api/user", bearer(other)).status == 401);
   CHECK(inst[0].get("/api/user", bearer(token)).status == 200);
 
   // The token revoking itself on C (DELETE /api/token): gone on A and B.
   REQUIRE(e2e::http(inst[2].port(), "DELETE", "/api/token", "", bearer(token)).status == 204);
+  e2e::wait_for_other_writers();  // another instance's change: seen within max_staleness_ms
   CHECK(inst[0].get("/api/user", bearer(token)).status == 401);
   CHECK(inst[1].get("/api/user", bearer(token)).status == 401);
 }
@@ -101,6 +105,7 @@ TEST_CASE("several instances behind nginx: requests are spread over all three, e
   inst[0].add_user("alice", "alices password");
   NginxFixture nginx(e2e::nginx_upstream_conf(inst.ports()));
   const std::string token = login(inst[0].port(), "alice", "alices password");
+  e2e::wait_for_other_writers();  // another instance's change: seen within max_staleness_ms
 
   std::vector<int> before;
   for (std::size_t i = 0; i < 3; ++i) before.push_back(e2e::access_lines(inst[i], "/api/user", 200));
@@ -196,7 +201,8 @@ TEST_CASE("several instances: an account disabled through one instance's CLI is 
   auto r = inst[2].cli({"disable", "alice"});
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
-  for (std::size_t i = 0; i < 3; ++i) {
+  e2e::wait_for_other_writers();  // the CLI is another writer: seen within max_staleness_ms
+
     INFO("instance " << i);
     CHECK(inst[i].get("/api/user", bearer(token)).status == 401);
     CHECK(via(inst[i].port(), "GET", "/api/tokens", "", page).status == 401);
@@ -256,6 +262,7 @@ TEST_CASE("several instances behind nginx: one instance killed with kill -9 unde
   const std::string token = login(inst[0].port(), "alice", "alices password");
   const std::string cookie = sign_in(inst[0].port(), "alice", "alices password");
   const std::map<std::string, std::string> page = {{"Cookie", cookie}, {"Origin", kPublicOrigin}};
+  e2e::wait_for_other_writers();  // another instance's change: seen within max_staleness_ms
 
   // Four clients through nginx: validations (GET, which nginx passes to the
   // next instance when one fails) and token requests (POST, which nginx
@@ -316,6 +323,7 @@ TEST_CASE("several instances behind nginx: one instance killed with kill -9 unde
                             << " answered 502");
   CHECK(bad_gateway <= 2);
   // Every token answered 200 is stored: it validates on the survivors.
+  e2e::wait_for_other_writers();  // another instance's change: seen within max_staleness_ms
   for (const auto& t : tokens) {
     CHECK(inst[0].get("/api/user", bearer(t)).status == 200);
     CHECK(inst[2].get("/api/user", bearer(t)).status == 200);

@@ -43,12 +43,14 @@ TEST_CASE("tokend user commands work on the configured PostgreSQL database", "[e
 
   auto disable = t.cli({"disable", "alice"});
   REQUIRE(disable.exit_code == 0);
+  e2e::wait_for_other_writers();  // the CLI is another writer: seen within max_staleness_ms
   CHECK(t.get("/api/user", bearer(token2)).status == 401);
   CHECK(t.post("/api/authenticate/userpass", R"({"username":"alice","password":"alice password 2"})").status == 401);
   CHECK(db.exec("SELECT disabled FROM users WHERE username = 'alice'") == "t");
 
   auto enable = t.cli({"enable", "alice"});
   REQUIRE(enable.exit_code == 0);
+  e2e::wait_for_other_writers();  // the CLI is another writer: seen within max_staleness_ms
   CHECK(t.login("alice", "alice password 2").size() == 256);
   CHECK(t.get("/api/user", bearer(token2)).status == 401);  // revoked for good
 

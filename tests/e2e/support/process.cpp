@@ -122,6 +122,8 @@ Response http(std::uint16_t port, const std::string& method, const std::string& 
   return raw_http(port, req, 30000);
 }
 
+void wait_for_other_writers() { std::this_thread::sleep_for(std::chrono::milliseconds(600)); }
+
 long long metric(std::uint16_t port, const std::string& series) {
   const Response r = http(port, "GET", "/metrics");
   if (r.status != 200) return -1;

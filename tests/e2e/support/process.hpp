@@ -109,6 +109,14 @@ class TokendProcess {
   std::size_t log_offset_ = 0;
 };
 
+// Waits out the validation cache's bound on other writers
+// (validation_cache.max_staleness_ms, 500 ms by default, and a margin): a
+// change committed by another process (the CLI on the SQLite file, another
+// instance) is seen by every validation sent after this returns
+// (docs/operations.md, "Validation from memory"). Call it after such a change
+// and before the validation that must see it.
+void wait_for_other_writers();
+
 // "Authorization: Bearer <token>".
 std::map<std::string, std::string> bearer(const std::string& token);
 
