@@ -259,6 +259,37 @@ TEST_CASE("Store feed: each write records exactly its changes, told to the liste
   });
 }
 
+TEST_CASE("Store feed: every caller of a group commit hears back after the listener knows its token",
+          "[store][feed]") {
+  for_each_feed_backend([](StoreFixture& f, bool /*exact*/) {
+    Store& s = f.store();
+    RecordingListener heard;
+    s.set_change_listener(&heard);
+    const User alice = make_user(s, "alice");
+    constexpr int kRows = 200;  // several groups, some of many rows
+    std::atomic<int> ok{0}, known{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = t; i < kRows; i += 4) {
+          const std::string secret = "group-" + std::to_string(i);
+          s.insert_token_async(new_token(alice.id, secret), [&, secret](tokend::Result<tokend::store::TokenRecord> r) {
+            if (!r) return;
+            ++ok;
+            if (heard.has_prefix(token_prefix(digest(secret)))) ++known;
+          });
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    s.wait_idle();
+    CHECK(ok == kRows);
+    CHECK(known == kRows);
+    CHECK(heard.take().size() == kRows);  // one change per token, no more
+    s.set_change_listener(nullptr);
+  });
+}
+
 TEST_CASE("Store feed: the live prefixes and the cursor come from one snapshot", "[store][feed]") {
   for_each_feed_backend([](StoreFixture& f, bool exact) {
     Store& s = f.store();
