@@ -1,4 +1,4 @@
-// bench/helper: the two measurements of bench/run that wrk cannot make.
+// bench/helper: what bench/run needs besides wrk: two measurements and a fill.
 //
 //   helper hash-time DB USERNAME PASSWORD N
 //       Reads USERNAME's stored argon2id hash from the tokend SQLite database
@@ -19,6 +19,12 @@
 //       is an idle keep-alive connection between requests. Prints
 //       "ready ok=<answered with 200> failed=<others>" and holds the
 //       connections open until standard input closes.
+//   helper fill-tokens DB N
+//       Adds N live tokens (random 32-byte digests, valid for 30 days) to the
+//       tokend SQLite database DB, spread over its accounts in turn, in one
+//       transaction: the database of the "million" case. Nobody knows their
+//       plaintexts; they are there to be loaded (the prefix filter) and to
+//       make the tables and indexes that big. Prints "filled=N seconds=S".
 //
 // Built by bench/run with the C compiler (links libargon2 and libsqlite3,
 // which tokend's build needs anyway).
@@ -200,10 +206,47 @@ static int idle(int port, int n) {
   return 0;
 }
 
+static int fill_tokens(const char* db_path, long long n) {
+  sqlite3* db = NULL;
+  if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+    fprintf(stderr, "helper: cannot open %s: %s\n", db_path, db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    return 1;
+  }
+  sqlite3_busy_timeout(db, 30000);
+  // A large page cache: the digest index takes a million random inserts.
+  char sql[1024];
+  snprintf(sql, sizeof sql,
+           "PRAGMA cache_size = -400000; BEGIN; "
+           "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < %lld), "
+           "u(id, k) AS (SELECT id, row_number() OVER (ORDER BY id) - 1 FROM users), "
+           "c(n) AS (SELECT count(*) FROM users), "
+           "t(now) AS (SELECT CAST(strftime('%%s', 'now') AS INTEGER) * 1000) "
+           "INSERT INTO tokens (digest, user_id, name, source, created_at, expires_at) "
+           "SELECT randomblob(32), u.id, 'bulk', 'userpass', t.now, t.now + 30 * 86400000 "
+           "FROM n, c, t JOIN u ON u.k = n.i %% c.n; COMMIT;",
+           n);
+  const double t0 = now_ms();
+  char* err = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+    fprintf(stderr, "helper: cannot fill %s: %s\n", db_path, err ? err : sqlite3_errmsg(db));
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return 1;
+  }
+  const long long added = sqlite3_changes64(db);
+  sqlite3_close(db);
+  printf("filled=%lld seconds=%.1f\n", added, (now_ms() - t0) / 1000);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 6 && strcmp(argv[1], "hash-time") == 0) return hash_time(argv[2], argv[3], argv[4], atoi(argv[5]));
   if (argc == 5 && strcmp(argv[1], "hash-time-phc") == 0) return time_phc(argv[2], argv[3], atoi(argv[4]));
   if (argc == 4 && strcmp(argv[1], "idle") == 0) return idle(atoi(argv[2]), atoi(argv[3]));
-  fprintf(stderr, "usage: helper hash-time DB USERNAME PASSWORD N | helper hash-time-phc PHC PASSWORD N | helper idle PORT N\n");
+  if (argc == 4 && strcmp(argv[1], "fill-tokens") == 0) return fill_tokens(argv[2], atoll(argv[3]));
+  fprintf(stderr,
+          "usage: helper hash-time DB USERNAME PASSWORD N | helper hash-time-phc PHC PASSWORD N | helper idle PORT N"
+          " | helper fill-tokens DB N\n");
   return 2;
 }

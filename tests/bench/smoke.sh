@@ -2,7 +2,8 @@
 # The bench smoke test: bench/run --quick against the tokend just built, then
 # a check that the JSON it writes has the documented shape
 # ({"machine": {...}, "cases": {"validate": {"rps", "p50_ms", "p99_ms",
-# "errors", "ratio_to_nginx", "cpu_us_per_request"}, ...}}) with no errors, and
+# "errors", "ratio_to_nginx", "cpu_us_per_request"}, ...}}, revocations in the
+# revoking case, live tokens and RSS in the million case) with no errors, and
 # that neither a finished run nor one interrupted with Ctrl-C leaves a process
 # behind; then the same, cheaply, for --backend postgresql (validate, exchange,
 # pair), which must also leave no PostgreSQL cluster behind.
@@ -57,7 +58,7 @@ const fs = require('fs');
 const r = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const fail = (m) => { console.error('bench smoke: ' + m); process.exit(1); };
 if (typeof r.machine !== 'object' || !(r.machine.nproc > 0)) fail('machine.nproc missing');
-for (const c of ['validate', 'exchange', 'userpass', 'reject']) {
+for (const c of ['validate', 'exchange', 'userpass', 'reject', 'revoking', 'million']) {
   const x = r.cases && r.cases[c];
   if (!x) fail(`case ${c} missing`);
   for (const k of ['rps', 'p50_ms', 'p99_ms', 'errors', 'ratio_to_nginx', 'cpu_us_per_request']) {
@@ -69,6 +70,9 @@ for (const c of ['validate', 'exchange', 'userpass', 'reject']) {
 }
 if (!(r.cases.userpass.fraction_of_hashing_bound > 0)) fail('userpass.fraction_of_hashing_bound missing');
 if (!(r.cases.idle && r.cases.idle.rss_mib > 0)) fail('idle.rss_mib missing');
+if (!(r.cases.revoking.revocations_per_run > 0)) fail('revoking: no revocation during the runs');
+if (r.cases.revoking.revoker_errors !== 0) fail(`revoking: ${r.cases.revoking.revoker_errors} revoker errors`);
+if (!(r.cases.million.live_tokens > 0 && r.cases.million.rss_mib > 0)) fail('million.live_tokens or rss_mib missing');
 console.log('bench smoke: the JSON has every case and field, no errors');
 JS
 node - "$out/pg.json" <<'JS'

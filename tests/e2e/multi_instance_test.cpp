@@ -158,6 +158,7 @@ TEST_CASE("several instances: a session signed in on A works on B and C, signed 
   INFO(minted.body);
   REQUIRE(minted.status == 200);
   const std::string token = minted.json()["token"];
+  e2e::wait_for_other_writers();  // another instance's change: seen within max_staleness_ms
   CHECK(inst[0].get("/api/user", bearer(token)).status == 200);
   // The same through nginx: every request of the page lands on some instance.
   for (int i = 0; i < 6; ++i) {
