@@ -43,6 +43,11 @@ std::string fmt_double(double v) {
 // Sums grow without bound on a long-running server: print them with full
 // precision, or rate(_sum) goes wrong once they pass a million.
 std::string fmt_sum(double v) {
+  // Whole numbers as integers ("1000000", not the shortest "1e+06", which a
+  // reader that parses integers reads as 1).
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) {
+    return std::to_string(static_cast<long long>(v));
+  }
   char buf[64];
   // Shortest text that reads back as exactly this double.
   const auto r = std::to_chars(buf, buf + sizeof buf, v);

@@ -222,3 +222,15 @@ TEST_CASE("Metrics families are rendered each once, in a stable order", "[metric
   CHECK(occurrences(second, "# HELP b_total ") == 1);
   CHECK(second.find("b_total{k=\"z\"} 1") < second.find("# HELP c_total "));
 }
+
+TEST_CASE("Metrics renders whole-number gauges as integers, fractions exactly", "[metrics]") {
+  tokend::metrics::Metrics m;
+  double v = 1'000'000;
+  m.gauge("tokend_test_prefixes", "Prefixes.", [&v] { return v; });
+  // Not the shortest form "1e+06": readers that parse integers would read 1.
+  CHECK(m.render().find("tokend_test_prefixes 1000000\n") != std::string::npos);
+  v = 0.25;
+  CHECK(m.render().find("tokend_test_prefixes 0.25\n") != std::string::npos);
+  v = 0;
+  CHECK(m.render().find("tokend_test_prefixes 0\n") != std::string::npos);
+}
