@@ -164,6 +164,8 @@ TEST_CASE("faults: PostgreSQL restarted and its connections killed under load: b
   a.add_user("alice", "alices password");
   const std::string cookie = sign_in(a, "alice", "alices password");
   const std::string seed = a.login("alice", "alices password");
+  // Issued on A: B knows of it within validation_cache.max_staleness_ms.
+  e2e::wait_for_other_writers();
 
   // Four clients on two instances: tokens issued (cookie exchange, a write
   // per token) and validated (a read per request).

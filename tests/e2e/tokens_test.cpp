@@ -175,6 +175,9 @@ TEST_CASE("disabling an account kills its tokens", "[e2e][tokens]") {
   REQUIRE(t.get("/api/user", bearer(token)).status == 200);
   auto r = t.cli({"disable", "alice"});
   REQUIRE(r.exit_code == 0);
+  // The CLI is another writer: the server honours its change within
+  // validation_cache.max_staleness_ms (docs/operations.md).
+  e2e::wait_for_other_writers();
   CHECK(t.get("/api/user", bearer(token)).status == 401);
   REQUIRE(t.cli({"enable", "alice"}).exit_code == 0);
   CHECK(t.get("/api/user", bearer(token)).status == 401);  // revoked, not suspended
