@@ -178,7 +178,8 @@ struct Change {
   // Non-zero: what is remembered of this account (its tokens, its sessions,
   // its profile and role) may be wrong now: forget it. Recorded by
   // revoke_token, revoke_any_token, rotate_token, set_disabled, set_admin,
-  // revoke_sessions, revoke_session, end_session, Transaction::update_profile.
+  // revoke_sessions, revoke_session, end_session, Transaction::update_profile
+  // (only when username, email or display name differ).
   std::int64_t user_id = 0;
   // Non-zero: a token with this digest prefix was added (insert_token,
   // insert_token_async, rotate_token; not import_contents, which fills an
@@ -250,7 +251,9 @@ class Transaction {
   // The new user, created at `now` (and disabled false). Error kConflict when
   // the username is taken.
   virtual Result<User> insert_user(const NewUser& user, TimeMs now) = 0;
-  // Sets username, email and display name of `user_id`. Error kConflict when
+  // Sets username, email and display name of `user_id`. Records a Change only
+  // when one of the three differs from the stored value (every external login
+  // calls this, mostly with the profile the account has). Error kConflict when
   // the username is another account's, kNotFound when there is no such user.
   virtual Status update_profile(std::int64_t user_id, const ProfileUpdate& profile, TimeMs now) = 0;
 

@@ -345,6 +345,60 @@ TEST_CASE("Store feed: the live prefixes and the cursor come from one snapshot",
   });
 }
 
+TEST_CASE("Store feed: update_profile records a change only when the profile differs", "[store][feed]") {
+  for_each_feed_backend([](StoreFixture& f, bool exact) {
+    Store& s = f.store();
+    RecordingListener heard;
+    s.set_change_listener(&heard);
+    const User alice = make_user(s, "alice");
+    auto start = s.load_live_token_prefixes(now_ms());
+    REQUIRE(start.ok());
+    auto update = [&](const tokend::store::ProfileUpdate& p) {
+      return s.in_transaction([&](tokend::store::Transaction& tx) { return tx.update_profile(alice.id, p, now_ms()); });
+    };
+    // The very profile it has (as every external login sends it): ok, nothing recorded.
+    REQUIRE(update({alice.username, alice.email, alice.display_name}).ok());
+    CHECK(heard.take().empty());
+    auto same = s.read_changes(start->cursor);
+    REQUIRE(same.ok());
+    CHECK(same->changes.empty());
+    // Another email: one change, heard and read.
+    REQUIRE(update({alice.username, "alice@elsewhere.example", alice.display_name}).ok());
+    CHECK(heard.take() == std::vector<Change>{{alice.id, 0}});
+    auto one = s.read_changes(start->cursor);
+    REQUIRE(one.ok());
+    CHECK(one->changes == std::vector<Change>{{alice.id, 0}});
+    auto stored = s.find_user(alice.id);
+    REQUIRE(stored.ok());
+    CHECK(stored->email == "alice@elsewhere.example");
+    // The new values again: nothing. Another display name, another username: one each.
+    REQUIRE(update({alice.username, "alice@elsewhere.example", alice.display_name}).ok());
+    CHECK(heard.take().empty());
+    REQUIRE(update({alice.username, "alice@elsewhere.example", "Alice A."}).ok());
+    CHECK(heard.take() == std::vector<Change>{{alice.id, 0}});
+    REQUIRE(update({"alice2", "alice@elsewhere.example", "Alice A."}).ok());
+    CHECK(heard.take() == std::vector<Change>{{alice.id, 0}});
+    auto all = s.read_changes(start->cursor);
+    REQUIRE(all.ok());
+    CHECK(all->changes == std::vector<Change>{{alice.id, 0}, {alice.id, 0}, {alice.id, 0}});
+    // kNotFound and kConflict as before, and nothing recorded.
+    const User bob = make_user(s, "bob");
+    CHECK(s.in_transaction([&](tokend::store::Transaction& tx) {
+             return tx.update_profile(999'999, {"nobody", "", ""}, now_ms());
+           }).error().is_not_found());
+    CHECK(s.in_transaction([&](tokend::store::Transaction& tx) {
+             return tx.update_profile(bob.id, {"alice2", bob.email, bob.display_name}, now_ms());
+           }).error().code == tokend::ErrorCode::kConflict);
+    CHECK(heard.take().empty());
+    if (exact) {
+      auto none = s.read_changes(all->next);
+      REQUIRE(none.ok());
+      CHECK(none->changes.empty());
+    }
+    s.set_change_listener(nullptr);
+  });
+}
+
 TEST_CASE("Store feed: purge drops changes older than the retention, not younger ones", "[store][feed]") {
   for_each_feed_backend([](StoreFixture& f, bool /*exact*/) {
     Store& s = f.store();
