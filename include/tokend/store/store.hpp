@@ -200,16 +200,24 @@ inline std::uint64_t token_prefix(const crypto::Sha256& digest) {
 }
 
 // Where a reader of the feed is: opaque to everyone but the backend that made
-// it (SQLite: the last change's sequence number; PostgreSQL: the oldest
-// transaction id that was still running when it was read).
+// it. SQLite: `position` is the last change's sequence number, and
+// `in_progress` is unused (empty). PostgreSQL: `position` is the xmax of the
+// snapshot of the last read (the first transaction id not yet given out
+// then), and `in_progress` the ids of the transactions still running at that
+// snapshot (its xip list, at most one per server connection): the next read
+// returns the rows of transactions >= position and of those in in_progress.
 struct ChangeCursor {
   std::int64_t position = 0;
+  std::vector<std::int64_t> in_progress;  // PostgreSQL only
 };
 
 struct ChangeBatch {
-  // The changes committed after the cursor was made, oldest first. May repeat
-  // changes read before (PostgreSQL re-reads those of transactions that were
-  // running at the last read): applying a change twice must be harmless.
+  // The changes committed after the cursor was made, oldest first (SQLite:
+  // in commit order; PostgreSQL: in seq order within one batch, and a change
+  // of a transaction that was running at the last read comes in a later
+  // batch than changes with a larger seq). Neither backend repeats a change
+  // today, but the interface allows it: applying a change twice must be
+  // harmless.
   std::vector<Change> changes;
   ChangeCursor next;  // where to read from next time
 };

@@ -581,3 +581,51 @@ TEST_CASE("PostgresStore feed: a transaction rolled back records nothing and hol
   REQUIRE(after.ok());
   CHECK(after->changes == std::vector<Change>{{u.id, 0}});
 }
+
+TEST_CASE("PostgresStore feed: a transaction left open elsewhere does not make later reads repeat old rows",
+          "[store][feed][postgresql]") {
+  tokend::testing::PostgresFixture f;
+  Store& s = f.store();
+  const User alice = make_user(s, "alice");
+  auto start = s.load_live_token_prefixes(now_ms());
+  REQUIRE(start.ok());
+  // Another session holds a transaction id, as another application's
+  // idle-in-transaction session would (before, the cursor stopped there).
+  f.exec_sql("CREATE TABLE scratch (x integer)");
+  RawPg idle(f.database().url());
+  idle.exec("BEGIN");
+  idle.exec("INSERT INTO scratch VALUES (1)");
+  const auto idle_xid = std::stoll(idle.exec("SELECT pg_current_xact_id()::text"));
+
+  REQUIRE(s.set_admin(alice.id, true, now_ms()).ok());
+  auto first = s.read_changes(start->cursor);
+  REQUIRE(first.ok());
+  CHECK(first->changes == std::vector<Change>{{alice.id, 0}});
+  // The open transaction is in the cursor's in-progress list, below its position.
+  CHECK(std::count(first->next.in_progress.begin(), first->next.in_progress.end(), idle_xid) == 1);
+  CHECK(idle_xid < first->next.position);
+
+  make_token(s, alice.id, "after-the-open-one");
+  auto second = s.read_changes(first->next);
+  REQUIRE(second.ok());
+  INFO("second read " << describe(second->changes));
+  // Only the new row: the first change is not read again.
+  CHECK(second->changes == std::vector<Change>{{0, token_prefix(digest("after-the-open-one"))}});
+  auto third = s.read_changes(second->next);
+  REQUIRE(third.ok());
+  CHECK(third->changes.empty());
+
+  // The open transaction's own change row, committed later, is still read, once.
+  idle.exec("INSERT INTO changes (user_id) VALUES (4242)");
+  auto uncommitted = s.read_changes(third->next);
+  REQUIRE(uncommitted.ok());
+  CHECK(uncommitted->changes.empty());
+  idle.exec("COMMIT");
+  auto committed = s.read_changes(uncommitted->next);
+  REQUIRE(committed.ok());
+  CHECK(committed->changes == std::vector<Change>{{4242, 0}});
+  CHECK(std::count(committed->next.in_progress.begin(), committed->next.in_progress.end(), idle_xid) == 0);
+  auto after = s.read_changes(committed->next);
+  REQUIRE(after.ok());
+  CHECK(after->changes.empty());
+}
