@@ -22,6 +22,8 @@
 // a re-read of every row since it began (an earlier cursor, the snapshot's
 // xmin, did that).
 //
+// Both run on the feed's own connection (feed_reader.hpp), not a pooled one.
+//
 // A cursor whose xmax is beyond the server's current one cannot come from
 // this database's history (restored from a dump, or another cluster): the
 // read returns kConflict and the reader reloads.
@@ -30,6 +32,7 @@
 
 #include "store/announce.hpp"
 #include "store/postgres/connection_pool.hpp"
+#include "store/postgres/feed_reader.hpp"
 #include "tokend/store/postgres/postgres_store.hpp"
 
 namespace tokend::store::postgres {
@@ -108,9 +111,7 @@ void PostgresStore::set_change_listener(ChangeListener* listener) {
 }
 
 Result<TokenPrefixes> PostgresStore::load_live_token_prefixes(TimeMs now) {
-  auto lease = pool_->lease();
-  if (!lease) return lease.error();
-  auto r = (*lease)->exec(kLivePrefixes, Params().add(std::int64_t{now}));
+  auto r = feed_->exec(*pool_, kLivePrefixes, Params().add(std::int64_t{now}));
   if (!r) return r.error();
   TokenPrefixes out;
   auto cursor = snapshot_cursor(*r);
@@ -126,9 +127,7 @@ Result<TokenPrefixes> PostgresStore::load_live_token_prefixes(TimeMs now) {
 }
 
 Result<ChangeBatch> PostgresStore::read_changes(ChangeCursor from) {
-  auto lease = pool_->lease();
-  if (!lease) return lease.error();
-  auto r = (*lease)->exec(kReadChanges, Params().add(from.position).add(ids_text(from.in_progress)));
+  auto r = feed_->exec(*pool_, kReadChanges, Params().add(from.position).add(ids_text(from.in_progress)));
   if (!r) return r.error();
   auto cursor = snapshot_cursor(*r);
   if (!cursor) return cursor.error();

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <condition_variable>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -628,4 +629,57 @@ TEST_CASE("PostgresStore feed: a transaction left open elsewhere does not make l
   auto after = s.read_changes(committed->next);
   REQUIRE(after.ok());
   CHECK(after->changes.empty());
+}
+
+TEST_CASE("PostgresStore feed: reads on a connection of its own while every pooled one is busy",
+          "[store][feed][postgresql]") {
+  // One pooled connection, and short waits so that the busy pool shows quickly.
+  tokend::testing::PostgresFixture f(/*pool_size=*/1, /*connect_timeout_ms=*/300, /*statement_timeout_ms=*/300);
+  Store& s = f.store();
+  const User alice = make_user(s, "alice");
+  make_token(s, alice.id, "before");
+
+  // A long transaction holds the pool's only connection.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  bool held_ok = false;  // checked after the join (Catch2 asserts from the test's thread only)
+  std::thread holder([&] {
+    auto st = s.in_transaction([&](tokend::store::Transaction& tx) -> tokend::Status {
+      (void)tx.find_user(alice.id);
+      std::unique_lock l(mu);
+      entered = true;
+      cv.notify_all();
+      cv.wait(l, [&] { return release; });
+      return tokend::ok_status();
+    });
+    held_ok = st.ok();
+  });
+  {
+    std::unique_lock l(mu);
+    cv.wait(l, [&] { return entered; });
+  }
+  // The pool is saturated: a pooled call waits, then fails.
+  auto busy = s.find_user(alice.id);
+  CHECK_FALSE(busy.ok());
+  // A change written by another writer meanwhile.
+  f.exec_sql("INSERT INTO changes (user_id) VALUES (31337)");
+  // The feed, whose connection is opened only now, still answers.
+  auto loaded = s.load_live_token_prefixes(now_ms());
+  INFO((loaded.ok() ? std::string() : loaded.error().message));
+  REQUIRE(loaded.ok());
+  CHECK(loaded->prefixes == std::vector<std::uint64_t>{token_prefix(digest("before"))});
+  auto read = s.read_changes(ChangeCursor{});
+  INFO((read.ok() ? std::string() : read.error().message));
+  REQUIRE(read.ok());
+  CHECK(read->changes == std::vector<Change>{{0, token_prefix(digest("before"))}, {31337, 0}});
+  {
+    std::lock_guard l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  holder.join();
+  CHECK(held_ok);
+  // And the pool serves again.
+  CHECK(s.find_user(alice.id).ok());
 }
