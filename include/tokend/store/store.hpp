@@ -503,7 +503,13 @@ class Store {
   // The changes committed since `from` (every one: no limit), and the next
   // cursor. Changes are kept kChangeRetentionMs after they were recorded
   // (purge() removes older ones): a reader whose cursor is older than that
-  // must reload (load_live_token_prefixes) instead.
+  // must reload (load_live_token_prefixes) instead. Error kConflict when
+  // `from` is ahead of the feed, which happens when the database was
+  // replaced or restored under the server (SQLite: from.position is above
+  // the largest seq ever given out; PostgreSQL: above the server's next
+  // transaction id, the xmax of the current snapshot): changes to come might
+  // fall at or below the cursor and be missed, so the reader must reload
+  // (load_live_token_prefixes) and forget what it remembers.
   virtual Result<ChangeBatch> read_changes(ChangeCursor from) {
     (void)from;
     return Error{ErrorCode::kInternalError, "this store has no change feed"};

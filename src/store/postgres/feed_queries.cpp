@@ -131,6 +131,14 @@ Result<ChangeBatch> PostgresStore::read_changes(ChangeCursor from) {
   if (!r) return r.error();
   auto cursor = snapshot_cursor(*r);
   if (!cursor) return cursor.error();
+  if (from.position > cursor->position) {
+    // Ids this server has not given out yet: the cursor is from another
+    // history of the database (restored from a dump, another cluster), and
+    // changes to come could take ids below it.
+    return Error{ErrorCode::kConflict, "the change feed's cursor (" + std::to_string(from.position) +
+                                           ") is beyond the server's next transaction id (" +
+                                           std::to_string(cursor->position) + "): the database was replaced; reload"};
+  }
   ChangeBatch out;
   out.next = std::move(*cursor);
   for (int i = 0; i < r->size(); ++i) {

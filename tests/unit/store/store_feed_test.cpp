@@ -503,6 +503,93 @@ TEST_CASE("Store feed: a token insert racing a disable never leaves a live token
   });
 }
 
+TEST_CASE("Store feed: a cursor ahead of the feed (the database replaced) is kConflict", "[store][feed]") {
+  for_each_feed_backend([](StoreFixture& f, bool /*exact*/) {
+    Store& s = f.store();
+    const User alice = make_user(s, "alice");
+    make_token(s, alice.id, "one");
+    REQUIRE(s.set_admin(alice.id, true, now_ms()).ok());
+    auto read = s.read_changes(ChangeCursor{});
+    REQUIRE(read.ok());
+    REQUIRE(read->changes.size() == 2);
+    const ChangeCursor here = read->next;
+    // At the feed's end: ok, nothing.
+    auto at_end = s.read_changes(here);
+    REQUIRE(at_end.ok());
+    CHECK(at_end->changes.empty());
+    // Beyond it (SQLite: a seq never given out; PostgreSQL: an id the server
+    // has not given out): kConflict, and again on the next try.
+    ChangeCursor ahead = here;
+    ahead.position += 1'000'000'000;
+    for (int i = 0; i < 2; ++i) {
+      auto r = s.read_changes(ahead);
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.error().code == tokend::ErrorCode::kConflict);
+    }
+    // A reload gives a cursor that works again.
+    auto reloaded = s.load_live_token_prefixes(now_ms());
+    REQUIRE(reloaded.ok());
+    REQUIRE(s.set_admin(alice.id, false, now_ms()).ok());
+    auto after = s.read_changes(reloaded->cursor);
+    REQUIRE(after.ok());
+    CHECK(after->changes == std::vector<Change>{{alice.id, 0}});
+  });
+}
+
+TEST_CASE("SqliteStore feed: a cursor beyond every seq ever given out is kConflict, purged rows are not",
+          "[store][feed][sqlite]") {
+  tokend::testing::SqliteFixture f;
+  Store& s = f.store();
+  const User alice = make_user(s, "alice");
+  make_token(s, alice.id, "one");
+  make_token(s, alice.id, "two");
+  auto read = s.read_changes(ChangeCursor{});
+  REQUIRE(read.ok());
+  REQUIRE(read->changes.size() == 2);
+  const ChangeCursor here = read->next;
+  CHECK(here.position == 2);
+  ChangeCursor one_ahead = here;
+  ++one_ahead.position;
+  auto r = s.read_changes(one_ahead);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == tokend::ErrorCode::kConflict);
+
+  // purge() deleting every row does not make the cursor "ahead": seqs are
+  // never reused, and the next change is read.
+  f.exec_sql("UPDATE changes SET at = at - " + std::to_string(Store::kChangeRetentionMs + kMinute));
+  REQUIRE(s.purge(0).ok());
+  auto emptied = s.read_changes(ChangeCursor{});
+  REQUIRE(emptied.ok());
+  REQUIRE(emptied->changes.empty());
+  auto still = s.read_changes(here);
+  REQUIRE(still.ok());
+  CHECK(still->changes.empty());
+  REQUIRE(s.set_admin(alice.id, true, now_ms()).ok());
+  auto next = s.read_changes(here);
+  REQUIRE(next.ok());
+  CHECK(next->changes == std::vector<Change>{{alice.id, 0}});
+  const ChangeCursor later = next->next;  // position 3
+
+  // The file restored from a copy taken before those changes (as a restore
+  // writes it: the changes gone and the sequence back at 1).
+  f.exec_sql("DELETE FROM changes; UPDATE sqlite_sequence SET seq = 1 WHERE name = 'changes'");
+  auto restored = s.read_changes(later);
+  REQUIRE_FALSE(restored.ok());
+  CHECK(restored.error().code == tokend::ErrorCode::kConflict);
+  // No row in sqlite_sequence: MAX(seq) decides (the insert of seq 3 raises
+  // sqlite_sequence to 3, so its row goes after it).
+  f.exec_sql("INSERT INTO changes (seq, at, user_id) VALUES (3, 0, 7); "
+             "DELETE FROM sqlite_sequence WHERE name = 'changes'");
+  auto by_max = s.read_changes(later);
+  REQUIRE(by_max.ok());
+  CHECK(by_max->changes.empty());
+  ChangeCursor past_max = later;
+  ++past_max.position;
+  auto r2 = s.read_changes(past_max);
+  REQUIRE_FALSE(r2.ok());
+  CHECK(r2.error().code == tokend::ErrorCode::kConflict);
+}
+
 // ================================================================ PostgreSQL specifics
 
 namespace {
