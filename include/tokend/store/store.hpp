@@ -178,7 +178,8 @@ struct Change {
   // Non-zero: what is remembered of this account (its tokens, its sessions,
   // its profile and role) may be wrong now: forget it. Recorded by
   // revoke_token, revoke_any_token, rotate_token, set_disabled, set_admin,
-  // revoke_sessions, revoke_session, end_session, Transaction::update_profile.
+  // revoke_sessions, revoke_session, end_session, Transaction::update_profile
+  // (only when username, email or display name differ).
   std::int64_t user_id = 0;
   // Non-zero: a token with this digest prefix was added (insert_token,
   // insert_token_async, rotate_token; not import_contents, which fills an
@@ -199,16 +200,24 @@ inline std::uint64_t token_prefix(const crypto::Sha256& digest) {
 }
 
 // Where a reader of the feed is: opaque to everyone but the backend that made
-// it (SQLite: the last change's sequence number; PostgreSQL: the oldest
-// transaction id that was still running when it was read).
+// it. SQLite: `position` is the last change's sequence number, and
+// `in_progress` is unused (empty). PostgreSQL: `position` is the xmax of the
+// snapshot of the last read (the first transaction id not yet given out
+// then), and `in_progress` the ids of the transactions still running at that
+// snapshot (its xip list, at most one per server connection): the next read
+// returns the rows of transactions >= position and of those in in_progress.
 struct ChangeCursor {
   std::int64_t position = 0;
+  std::vector<std::int64_t> in_progress;  // PostgreSQL only
 };
 
 struct ChangeBatch {
-  // The changes committed after the cursor was made, oldest first. May repeat
-  // changes read before (PostgreSQL re-reads those of transactions that were
-  // running at the last read): applying a change twice must be harmless.
+  // The changes committed after the cursor was made, oldest first (SQLite:
+  // in commit order; PostgreSQL: in seq order within one batch, and a change
+  // of a transaction that was running at the last read comes in a later
+  // batch than changes with a larger seq). Neither backend repeats a change
+  // today, but the interface allows it: applying a change twice must be
+  // harmless.
   std::vector<Change> changes;
   ChangeCursor next;  // where to read from next time
 };
@@ -250,7 +259,9 @@ class Transaction {
   // The new user, created at `now` (and disabled false). Error kConflict when
   // the username is taken.
   virtual Result<User> insert_user(const NewUser& user, TimeMs now) = 0;
-  // Sets username, email and display name of `user_id`. Error kConflict when
+  // Sets username, email and display name of `user_id`. Records a Change only
+  // when one of the three differs from the stored value (every external login
+  // calls this, mostly with the profile the account has). Error kConflict when
   // the username is another account's, kNotFound when there is no such user.
   virtual Status update_profile(std::int64_t user_id, const ProfileUpdate& profile, TimeMs now) = 0;
 
@@ -492,7 +503,13 @@ class Store {
   // The changes committed since `from` (every one: no limit), and the next
   // cursor. Changes are kept kChangeRetentionMs after they were recorded
   // (purge() removes older ones): a reader whose cursor is older than that
-  // must reload (load_live_token_prefixes) instead.
+  // must reload (load_live_token_prefixes) instead. Error kConflict when
+  // `from` is ahead of the feed, which happens when the database was
+  // replaced or restored under the server (SQLite: from.position is above
+  // the largest seq ever given out; PostgreSQL: above the server's next
+  // transaction id, the xmax of the current snapshot): changes to come might
+  // fall at or below the cursor and be missed, so the reader must reload
+  // (load_live_token_prefixes) and forget what it remembers.
   virtual Result<ChangeBatch> read_changes(ChangeCursor from) {
     (void)from;
     return Error{ErrorCode::kInternalError, "this store has no change feed"};

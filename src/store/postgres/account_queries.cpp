@@ -24,16 +24,21 @@ const Query kFindByEmail{
 const Query kInsertUser{"acct_insert_user",
                         "INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at, admin) "
                         "VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (username) DO NOTHING RETURNING id"};
-// Columns: the user exists, the username is another account's, rows updated.
+// Columns: the user exists, the username is another account's, rows updated,
+// whether username, email or display name differed from the stored ones
+// (target reads the row as it was before the update: one snapshot).
 const Query kUpdateProfile{"acct_update_profile",
-                           "WITH target AS (SELECT id FROM users WHERE id = $5), "
+                           "WITH target AS (SELECT id, (username IS DISTINCT FROM $1 OR email IS DISTINCT FROM $2 "
+                           "OR display_name IS DISTINCT FROM $3) AS differs FROM users WHERE id = $5), "
                            "clash AS (SELECT id FROM users WHERE username = $1 AND id <> $5), "
                            "upd AS (UPDATE users SET username = $1, email = $2, display_name = $3, updated_at = $4 "
                            "WHERE id = $5 AND NOT EXISTS (SELECT 1 FROM clash) RETURNING id), "
-                           // The change-feed row: the account's remembered tokens carry its old name.
-                           "ch AS (INSERT INTO changes (user_id) SELECT id FROM upd) "
+                           // The change-feed row: the account's remembered tokens carry its old name;
+                           // none when nothing differs (every external login calls this).
+                           "ch AS (INSERT INTO changes (user_id) SELECT id FROM upd "
+                           "WHERE EXISTS (SELECT 1 FROM target WHERE differs)) "
                            "SELECT (SELECT count(*) FROM target), (SELECT count(*) FROM clash), "
-                           "(SELECT count(*) FROM upd)"};
+                           "(SELECT count(*) FROM upd), EXISTS (SELECT 1 FROM target WHERE differs)"};
 const Query kFindLink{"acct_find_link",
                       "SELECT provider, subject, user_id, created_at FROM identities "
                       "WHERE provider = $1 AND subject = $2"};
@@ -140,7 +145,7 @@ Status AccountQueries::update_profile(std::int64_t user_id, const ProfileUpdate&
   }
   if (r->int64(0, 0) == 0) return Error{ErrorCode::kNotFound, "no such user"};
   if (r->int64(0, 1) != 0 || r->int64(0, 2) == 0) return Error{ErrorCode::kConflict, "the username is taken"};
-  changes_.push_back(Change{user_id, 0});
+  if (r->boolean(0, 3)) changes_.push_back(Change{user_id, 0});
   return ok_status();
 }
 

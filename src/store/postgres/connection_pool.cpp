@@ -92,7 +92,27 @@ Result<ConnectionPool::Lease> ConnectionPool::lease() {
   }
   ++open_;
   l.unlock();
+  auto opened = connect();
+  if (!opened) {
+    {
+      std::lock_guard g(mu_);
+      --open_;
+    }
+    freed_.notify_all();
+    return opened.error();
+  }
+  return Lease(this, std::move(*opened), false);
+}
 
+Result<std::unique_ptr<Connection>> ConnectionPool::open_unpooled() {
+  {
+    std::lock_guard l(mu_);
+    if (Clock::now() < down_until_) return Error{ErrorCode::kStorageError, last_error_ + " (not retried yet)"};
+  }
+  return connect();
+}
+
+Result<std::unique_ptr<Connection>> ConnectionPool::connect() {
   auto opened = Connection::open(settings_);
   Status ready = ok_status();
   if (opened) {
@@ -105,9 +125,8 @@ Result<ConnectionPool::Lease> ConnectionPool::lease() {
       }
     }
   }
-  l.lock();
+  std::lock_guard l(mu_);
   if (!opened || !ready) {
-    --open_;
     const Error e = opened ? ready.error() : opened.error();
     unreachable_ = !opened;
     // Fail fast for a while instead of one connect_timeout_ms per call.
@@ -115,8 +134,6 @@ Result<ConnectionPool::Lease> ConnectionPool::lease() {
     down_until_ = Clock::now() + std::chrono::milliseconds(backoff_ms_);
     if (last_error_ != e.message) spdlog::error("{}", e.message);
     last_error_ = e.message;
-    l.unlock();
-    freed_.notify_all();
     return e;
   }
   if (backoff_ms_ != 0) spdlog::info("PostgreSQL ({}) reachable again", (*opened)->where());
@@ -124,7 +141,7 @@ Result<ConnectionPool::Lease> ConnectionPool::lease() {
   unreachable_ = false;
   down_until_ = {};
   last_error_.clear();
-  return Lease(this, std::move(*opened), false);
+  return std::move(*opened);
 }
 
 }  // namespace tokend::store::postgres

@@ -70,6 +70,14 @@ class ConnectionPool final {
   // connection frees up in time.
   Result<Lease> lease();
 
+  // A connection of the caller's own, not counted in size() and never lent
+  // (the change feed's reader has one: store/postgres/feed_reader.hpp). The
+  // same rules as lease() opening one: within connect_timeout_ms, the
+  // migrations first if they have not run, and fails at once while the
+  // server is known to be down (the backoff, which a failure here extends).
+  // Error kStorageError as lease().
+  Result<std::unique_ptr<Connection>> open_unpooled();
+
   // The most connections this pool opens at once (database.pool_size).
   int size() const { return size_; }
   // Whether the migrations have run on this pool's database.
@@ -79,6 +87,9 @@ class ConnectionPool final {
   bool unreachable() const;
 
  private:
+  // Opens one connection (migrating first when needed) and keeps the
+  // backoff's state. Takes mu_ itself: call without it.
+  Result<std::unique_ptr<Connection>> connect();
   void give_back(std::unique_ptr<Connection> c);
   void drop(std::unique_ptr<Connection> c);
 

@@ -11,6 +11,7 @@
 #include "store/group_committer.hpp"
 #include "store/postgres/account_queries.hpp"
 #include "store/postgres/connection_pool.hpp"
+#include "store/postgres/feed_reader.hpp"
 #include "store/postgres/migrations.hpp"
 #include "store/postgres/sql_state.hpp"
 #include "store/postgres/throttle_queries.hpp"
@@ -190,6 +191,7 @@ int PostgresStore::schema_version() { return postgres::schema_version(); }
 
 PostgresStore::PostgresStore(std::unique_ptr<ConnectionPool> pool)
     : pool_(std::move(pool)),
+      feed_(std::make_unique<FeedReader>()),
       committer_(std::make_unique<GroupCommitter>(
           [this](const std::vector<const NewToken*>& rows) { return commit_tokens(rows); }, kMaxGroup)) {}
 

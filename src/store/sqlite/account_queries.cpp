@@ -81,6 +81,20 @@ Result<std::vector<User>> AccountQueries::find_users_by_email(std::string_view e
 
 Status AccountQueries::update_profile(std::int64_t user_id, const ProfileUpdate& p, TimeMs now) {
   Connection& c = c_;
+  // Whether anything differs, read in this transaction before the update:
+  // every external login calls this with the profile it got, mostly the same
+  // one, and a change row would make every instance forget the account's
+  // remembered tokens for nothing.
+  bool differs = false;
+  {
+    auto old = c.prepare("SELECT username IS NOT ?1 OR email IS NOT ?2 OR display_name IS NOT ?3 FROM users WHERE id = ?4");
+    if (!old) return old.error();
+    old->bind(1, p.username).bind(2, p.email).bind(3, p.display_name).bind(4, user_id);
+    const int rc = old->step();
+    if (rc == SQLITE_DONE) return Error{ErrorCode::kNotFound, "no such user"};
+    if (rc != SQLITE_ROW) return db_error(c, "reading a profile");
+    differs = old->int64(0) != 0;
+  }
   auto st = c.prepare("UPDATE users SET username = ?, email = ?, display_name = ?, updated_at = ? WHERE id = ?");
   if (!st) return st.error();
   st->bind(1, p.username).bind(2, p.email).bind(3, p.display_name).bind(4, now).bind(5, user_id);
@@ -88,6 +102,7 @@ Status AccountQueries::update_profile(std::int64_t user_id, const ProfileUpdate&
   if (rc == SQLITE_CONSTRAINT_UNIQUE) return Error{ErrorCode::kConflict, "the username is taken"};
   if (rc != SQLITE_DONE) return db_error(c, "updating a profile");
   if (c.changes() == 0) return Error{ErrorCode::kNotFound, "no such user"};
+  if (!differs) return ok_status();
   // The remembered tokens of this account carry its old name and email.
   return record_change(c, Change{user_id, 0}, changes_);
 }

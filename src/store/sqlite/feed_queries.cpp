@@ -1,6 +1,7 @@
 // The SqliteStore side of the change feed (store.hpp: set_change_listener,
 // load_live_token_prefixes, read_changes), apart from sqlite_store.cpp. The
 // writes record their rows with change_rows.hpp.
+#include <string>
 #include <vector>
 
 #include "store/announce.hpp"
@@ -94,6 +95,26 @@ Result<ChangeBatch> SqliteStore::read_changes(ChangeCursor from) {
     out.changes.push_back(Change{st->int64(1), prefix_from_db(st->int64(2))});
   }
   if (rc != SQLITE_DONE) return db_error(c, "reading changes");
+  if (out.changes.empty() && from.position > 0) {
+    // A cursor beyond every seq ever given out comes from another file (this
+    // one was replaced or restored under the server): every change to come
+    // would have a seq at or below it and be missed without a word. The
+    // highest seq given out is in sqlite_sequence (AUTOINCREMENT never reuses
+    // one, even once purge() deleted the rows); MAX(seq) when that has no row
+    // (a file whose sqlite_sequence was emptied). When rows came back, some
+    // seq is above the cursor already.
+    auto top = c.prepare(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0), "
+        "COALESCE((SELECT MAX(seq) FROM changes), 0))");
+    if (!top) return top.error();
+    if (top->step() != SQLITE_ROW) return db_error(c, "reading the change feed's last position");
+    const std::int64_t last = top->int64(0);
+    if (from.position > last) {
+      return Error{ErrorCode::kConflict, "the change feed's cursor (" + std::to_string(from.position) +
+                                             ") is beyond its last position (" + std::to_string(last) +
+                                             "): the database was replaced; reload"};
+    }
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <condition_variable>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -345,6 +346,60 @@ TEST_CASE("Store feed: the live prefixes and the cursor come from one snapshot",
   });
 }
 
+TEST_CASE("Store feed: update_profile records a change only when the profile differs", "[store][feed]") {
+  for_each_feed_backend([](StoreFixture& f, bool exact) {
+    Store& s = f.store();
+    RecordingListener heard;
+    s.set_change_listener(&heard);
+    const User alice = make_user(s, "alice");
+    auto start = s.load_live_token_prefixes(now_ms());
+    REQUIRE(start.ok());
+    auto update = [&](const tokend::store::ProfileUpdate& p) {
+      return s.in_transaction([&](tokend::store::Transaction& tx) { return tx.update_profile(alice.id, p, now_ms()); });
+    };
+    // The very profile it has (as every external login sends it): ok, nothing recorded.
+    REQUIRE(update({alice.username, alice.email, alice.display_name}).ok());
+    CHECK(heard.take().empty());
+    auto same = s.read_changes(start->cursor);
+    REQUIRE(same.ok());
+    CHECK(same->changes.empty());
+    // Another email: one change, heard and read.
+    REQUIRE(update({alice.username, "alice@elsewhere.example", alice.display_name}).ok());
+    CHECK(heard.take() == std::vector<Change>{{alice.id, 0}});
+    auto one = s.read_changes(start->cursor);
+    REQUIRE(one.ok());
+    CHECK(one->changes == std::vector<Change>{{alice.id, 0}});
+    auto stored = s.find_user(alice.id);
+    REQUIRE(stored.ok());
+    CHECK(stored->email == "alice@elsewhere.example");
+    // The new values again: nothing. Another display name, another username: one each.
+    REQUIRE(update({alice.username, "alice@elsewhere.example", alice.display_name}).ok());
+    CHECK(heard.take().empty());
+    REQUIRE(update({alice.username, "alice@elsewhere.example", "Alice A."}).ok());
+    CHECK(heard.take() == std::vector<Change>{{alice.id, 0}});
+    REQUIRE(update({"alice2", "alice@elsewhere.example", "Alice A."}).ok());
+    CHECK(heard.take() == std::vector<Change>{{alice.id, 0}});
+    auto all = s.read_changes(start->cursor);
+    REQUIRE(all.ok());
+    CHECK(all->changes == std::vector<Change>{{alice.id, 0}, {alice.id, 0}, {alice.id, 0}});
+    // kNotFound and kConflict as before, and nothing recorded.
+    const User bob = make_user(s, "bob");
+    CHECK(s.in_transaction([&](tokend::store::Transaction& tx) {
+             return tx.update_profile(999'999, {"nobody", "", ""}, now_ms());
+           }).error().is_not_found());
+    CHECK(s.in_transaction([&](tokend::store::Transaction& tx) {
+             return tx.update_profile(bob.id, {"alice2", bob.email, bob.display_name}, now_ms());
+           }).error().code == tokend::ErrorCode::kConflict);
+    CHECK(heard.take().empty());
+    if (exact) {
+      auto none = s.read_changes(all->next);
+      REQUIRE(none.ok());
+      CHECK(none->changes.empty());
+    }
+    s.set_change_listener(nullptr);
+  });
+}
+
 TEST_CASE("Store feed: purge drops changes older than the retention, not younger ones", "[store][feed]") {
   for_each_feed_backend([](StoreFixture& f, bool /*exact*/) {
     Store& s = f.store();
@@ -448,6 +503,93 @@ TEST_CASE("Store feed: a token insert racing a disable never leaves a live token
   });
 }
 
+TEST_CASE("Store feed: a cursor ahead of the feed (the database replaced) is kConflict", "[store][feed]") {
+  for_each_feed_backend([](StoreFixture& f, bool /*exact*/) {
+    Store& s = f.store();
+    const User alice = make_user(s, "alice");
+    make_token(s, alice.id, "one");
+    REQUIRE(s.set_admin(alice.id, true, now_ms()).ok());
+    auto read = s.read_changes(ChangeCursor{});
+    REQUIRE(read.ok());
+    REQUIRE(read->changes.size() == 2);
+    const ChangeCursor here = read->next;
+    // At the feed's end: ok, nothing.
+    auto at_end = s.read_changes(here);
+    REQUIRE(at_end.ok());
+    CHECK(at_end->changes.empty());
+    // Beyond it (SQLite: a seq never given out; PostgreSQL: an id the server
+    // has not given out): kConflict, and again on the next try.
+    ChangeCursor ahead = here;
+    ahead.position += 1'000'000'000;
+    for (int i = 0; i < 2; ++i) {
+      auto r = s.read_changes(ahead);
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.error().code == tokend::ErrorCode::kConflict);
+    }
+    // A reload gives a cursor that works again.
+    auto reloaded = s.load_live_token_prefixes(now_ms());
+    REQUIRE(reloaded.ok());
+    REQUIRE(s.set_admin(alice.id, false, now_ms()).ok());
+    auto after = s.read_changes(reloaded->cursor);
+    REQUIRE(after.ok());
+    CHECK(after->changes == std::vector<Change>{{alice.id, 0}});
+  });
+}
+
+TEST_CASE("SqliteStore feed: a cursor beyond every seq ever given out is kConflict, purged rows are not",
+          "[store][feed][sqlite]") {
+  tokend::testing::SqliteFixture f;
+  Store& s = f.store();
+  const User alice = make_user(s, "alice");
+  make_token(s, alice.id, "one");
+  make_token(s, alice.id, "two");
+  auto read = s.read_changes(ChangeCursor{});
+  REQUIRE(read.ok());
+  REQUIRE(read->changes.size() == 2);
+  const ChangeCursor here = read->next;
+  CHECK(here.position == 2);
+  ChangeCursor one_ahead = here;
+  ++one_ahead.position;
+  auto r = s.read_changes(one_ahead);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == tokend::ErrorCode::kConflict);
+
+  // purge() deleting every row does not make the cursor "ahead": seqs are
+  // never reused, and the next change is read.
+  f.exec_sql("UPDATE changes SET at = at - " + std::to_string(Store::kChangeRetentionMs + kMinute));
+  REQUIRE(s.purge(0).ok());
+  auto emptied = s.read_changes(ChangeCursor{});
+  REQUIRE(emptied.ok());
+  REQUIRE(emptied->changes.empty());
+  auto still = s.read_changes(here);
+  REQUIRE(still.ok());
+  CHECK(still->changes.empty());
+  REQUIRE(s.set_admin(alice.id, true, now_ms()).ok());
+  auto next = s.read_changes(here);
+  REQUIRE(next.ok());
+  CHECK(next->changes == std::vector<Change>{{alice.id, 0}});
+  const ChangeCursor later = next->next;  // position 3
+
+  // The file restored from a copy taken before those changes (as a restore
+  // writes it: the changes gone and the sequence back at 1).
+  f.exec_sql("DELETE FROM changes; UPDATE sqlite_sequence SET seq = 1 WHERE name = 'changes'");
+  auto restored = s.read_changes(later);
+  REQUIRE_FALSE(restored.ok());
+  CHECK(restored.error().code == tokend::ErrorCode::kConflict);
+  // No row in sqlite_sequence: MAX(seq) decides (the insert of seq 3 raises
+  // sqlite_sequence to 3, so its row goes after it).
+  f.exec_sql("INSERT INTO changes (seq, at, user_id) VALUES (3, 0, 7); "
+             "DELETE FROM sqlite_sequence WHERE name = 'changes'");
+  auto by_max = s.read_changes(later);
+  REQUIRE(by_max.ok());
+  CHECK(by_max->changes.empty());
+  ChangeCursor past_max = later;
+  ++past_max.position;
+  auto r2 = s.read_changes(past_max);
+  REQUIRE_FALSE(r2.ok());
+  CHECK(r2.error().code == tokend::ErrorCode::kConflict);
+}
+
 // ================================================================ PostgreSQL specifics
 
 namespace {
@@ -526,4 +668,105 @@ TEST_CASE("PostgresStore feed: a transaction rolled back records nothing and hol
   auto after = s.read_changes(during->next);
   REQUIRE(after.ok());
   CHECK(after->changes == std::vector<Change>{{u.id, 0}});
+}
+
+TEST_CASE("PostgresStore feed: a transaction left open elsewhere does not make later reads repeat old rows",
+          "[store][feed][postgresql]") {
+  tokend::testing::PostgresFixture f;
+  Store& s = f.store();
+  const User alice = make_user(s, "alice");
+  auto start = s.load_live_token_prefixes(now_ms());
+  REQUIRE(start.ok());
+  // Another session holds a transaction id, as another application's
+  // idle-in-transaction session would (before, the cursor stopped there).
+  f.exec_sql("CREATE TABLE scratch (x integer)");
+  RawPg idle(f.database().url());
+  idle.exec("BEGIN");
+  idle.exec("INSERT INTO scratch VALUES (1)");
+  const auto idle_xid = std::stoll(idle.exec("SELECT pg_current_xact_id()::text"));
+
+  REQUIRE(s.set_admin(alice.id, true, now_ms()).ok());
+  auto first = s.read_changes(start->cursor);
+  REQUIRE(first.ok());
+  CHECK(first->changes == std::vector<Change>{{alice.id, 0}});
+  // The open transaction is in the cursor's in-progress list, below its position.
+  CHECK(std::count(first->next.in_progress.begin(), first->next.in_progress.end(), idle_xid) == 1);
+  CHECK(idle_xid < first->next.position);
+
+  make_token(s, alice.id, "after-the-open-one");
+  auto second = s.read_changes(first->next);
+  REQUIRE(second.ok());
+  INFO("second read " << describe(second->changes));
+  // Only the new row: the first change is not read again.
+  CHECK(second->changes == std::vector<Change>{{0, token_prefix(digest("after-the-open-one"))}});
+  auto third = s.read_changes(second->next);
+  REQUIRE(third.ok());
+  CHECK(third->changes.empty());
+
+  // The open transaction's own change row, committed later, is still read, once.
+  idle.exec("INSERT INTO changes (user_id) VALUES (4242)");
+  auto uncommitted = s.read_changes(third->next);
+  REQUIRE(uncommitted.ok());
+  CHECK(uncommitted->changes.empty());
+  idle.exec("COMMIT");
+  auto committed = s.read_changes(uncommitted->next);
+  REQUIRE(committed.ok());
+  CHECK(committed->changes == std::vector<Change>{{4242, 0}});
+  CHECK(std::count(committed->next.in_progress.begin(), committed->next.in_progress.end(), idle_xid) == 0);
+  auto after = s.read_changes(committed->next);
+  REQUIRE(after.ok());
+  CHECK(after->changes.empty());
+}
+
+TEST_CASE("PostgresStore feed: reads on a connection of its own while every pooled one is busy",
+          "[store][feed][postgresql]") {
+  // One pooled connection, and short waits so that the busy pool shows quickly.
+  tokend::testing::PostgresFixture f(/*pool_size=*/1, /*connect_timeout_ms=*/300, /*statement_timeout_ms=*/300);
+  Store& s = f.store();
+  const User alice = make_user(s, "alice");
+  make_token(s, alice.id, "before");
+
+  // A long transaction holds the pool's only connection.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  bool held_ok = false;  // checked after the join (Catch2 asserts from the test's thread only)
+  std::thread holder([&] {
+    auto st = s.in_transaction([&](tokend::store::Transaction& tx) -> tokend::Status {
+      (void)tx.find_user(alice.id);
+      std::unique_lock l(mu);
+      entered = true;
+      cv.notify_all();
+      cv.wait(l, [&] { return release; });
+      return tokend::ok_status();
+    });
+    held_ok = st.ok();
+  });
+  {
+    std::unique_lock l(mu);
+    cv.wait(l, [&] { return entered; });
+  }
+  // The pool is saturated: a pooled call waits, then fails.
+  auto busy = s.find_user(alice.id);
+  CHECK_FALSE(busy.ok());
+  // A change written by another writer meanwhile.
+  f.exec_sql("INSERT INTO changes (user_id) VALUES (31337)");
+  // The feed, whose connection is opened only now, still answers.
+  auto loaded = s.load_live_token_prefixes(now_ms());
+  INFO((loaded.ok() ? std::string() : loaded.error().message));
+  REQUIRE(loaded.ok());
+  CHECK(loaded->prefixes == std::vector<std::uint64_t>{token_prefix(digest("before"))});
+  auto read = s.read_changes(ChangeCursor{});
+  INFO((read.ok() ? std::string() : read.error().message));
+  REQUIRE(read.ok());
+  CHECK(read->changes == std::vector<Change>{{0, token_prefix(digest("before"))}, {31337, 0}});
+  {
+    std::lock_guard l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  holder.join();
+  CHECK(held_ok);
+  // And the pool serves again.
+  CHECK(s.find_user(alice.id).ok());
 }

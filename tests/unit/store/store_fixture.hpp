@@ -67,11 +67,15 @@ class SqliteFixture final : public StoreFixture {
 // (tests/support/pg_cluster.hpp), dropped at the end of the test.
 class PostgresFixture final : public StoreFixture {
  public:
-  PostgresFixture() {
+  // `pool_size` and the timeouts as database.pool_size, connect_timeout_ms
+  // and statement_timeout_ms.
+  explicit PostgresFixture(int pool_size = 4, int connect_timeout_ms = 5000, int statement_timeout_ms = 5000) {
     config::DatabaseConfig db;
     db.driver = "postgresql";
     db.url = db_.url();
-    db.pool_size = 4;
+    db.pool_size = pool_size;
+    db.connect_timeout_ms = connect_timeout_ms;
+    db.statement_timeout_ms = statement_timeout_ms;
     auto opened = store::postgres::PostgresStore::open(db);
     INFO((opened.ok() ? std::string() : opened.error().message));
     REQUIRE(opened.ok());

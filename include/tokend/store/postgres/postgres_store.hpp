@@ -15,6 +15,8 @@
 //   PostgreSQL advisory lock so instances starting together take turns.
 // - AccountQueries: the account primitives, also the Transaction of
 //   in_transaction().
+// - FeedReader: the change feed's own connection, outside the pool (one
+//   more than pool_size).
 // - GroupCommitter (src/store/): token inserts of concurrent requests are
 //   sent in one pipeline and committed in one transaction.
 //
@@ -49,6 +51,7 @@ class GroupCommitter;
 namespace tokend::store::postgres {
 
 class ConnectionPool;
+class FeedReader;
 
 class PostgresStore final : public Store {
  public:
@@ -104,7 +107,9 @@ class PostgresStore final : public Store {
   Status import_contents(const DatabaseContents& contents) override;
 
   // The change feed: see store.hpp and feed_queries.cpp. The listener is an
-  // atomic pointer, as on SQLite.
+  // atomic pointer, as on SQLite. read_changes and load_live_token_prefixes
+  // run on a connection of their own, one more than database.pool_size,
+  // so that a saturated pool does not delay them.
   void set_change_listener(ChangeListener* listener) override;
   Result<TokenPrefixes> load_live_token_prefixes(TimeMs now) override;
   Result<ChangeBatch> read_changes(ChangeCursor from) override;
@@ -125,6 +130,7 @@ class PostgresStore final : public Store {
 
   std::atomic<ChangeListener*> listener_{nullptr};
   std::unique_ptr<ConnectionPool> pool_;
+  std::unique_ptr<FeedReader> feed_;  // the change feed's own connection (feed_reader.hpp)
   std::unique_ptr<GroupCommitter> committer_;  // last: destroyed first, while the pool is open
 };
 
