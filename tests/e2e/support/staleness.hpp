@@ -114,4 +114,11 @@ inline void check_within_bound(const std::string& what, const ChangeSeen& seen) 
   CHECK(seen.old_after_bound == 0);
 }
 
+// The commonest case: `ask` (a validation's status) must be 401 for every
+// request sent after t0 + kMaxStalenessMs.
+inline void check_refused_within_bound(const std::string& what, StalenessClock::time_point t0,
+                                       const std::function<int()>& ask) {
+  check_within_bound(what, watch_change(t0, kMaxStalenessMs, ask, [](int s) { return s == 401; }));
+}
+
 }  // namespace e2e

@@ -6,10 +6,12 @@
 #include <set>
 #include <string>
 
+
 #include "tokend/common/time.hpp"
 #include "tokend/crypto/crypto.hpp"
 #include "tokend/session/session_service.hpp"
 #include "tokend/store/sqlite/sqlite_store.hpp"
+#include "unit/support/sqlite_exec.hpp"
 #include "unit/support/temp_dir.hpp"
 
 using tokend::TimeMs;
@@ -42,17 +44,7 @@ struct Harness {
          ", expires_at = " + std::to_string(expires_at) + " WHERE id = " + std::to_string(session_id));
   }
 
-  void exec(const std::string& sql) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(dir.file("tokend.db").c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-    INFO(sql << ": " << (err ? err : ""));
-    sqlite3_free(err);
-    sqlite3_close(db);
-    REQUIRE(rc == SQLITE_OK);
-  }
+  void exec(const std::string& sql) { tokend::testing::exec_sqlite(dir.file("tokend.db"), sql); }
 
   // The live session, or nullopt when resolve() says kNotFound.
   std::optional<tokend::store::SessionLookup> resolve(const std::string& cookie) {

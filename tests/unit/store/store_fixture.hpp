@@ -16,11 +16,13 @@
 #include <string>
 #include <vector>
 
+
 #include "tokend/config/config.hpp"
 #include "support/pg_cluster.hpp"
 #include "tokend/store/postgres/postgres_store.hpp"
 #include "tokend/store/sqlite/sqlite_store.hpp"
 #include "tokend/store/store.hpp"
+#include "unit/support/sqlite_exec.hpp"
 #include "unit/support/temp_dir.hpp"
 
 namespace tokend::testing {
@@ -45,17 +47,7 @@ class SqliteFixture final : public StoreFixture {
     store_ = std::move(*opened);
   }
   store::Store& store() override { return *store_; }
-  void exec_sql(const std::string& sql) override {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(path().c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-    INFO(sql << ": " << (err ? err : ""));
-    sqlite3_free(err);
-    sqlite3_close(db);
-    REQUIRE(rc == SQLITE_OK);
-  }
+  void exec_sql(const std::string& sql) override { tokend::testing::exec_sqlite(path(), sql); }
   std::string path() const { return dir_.file("tokend.db"); }
 
  private:

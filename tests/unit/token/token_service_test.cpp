@@ -6,11 +6,13 @@
 #include <set>
 #include <string>
 
+
 #include "tokend/common/time.hpp"
 #include "tokend/crypto/crypto.hpp"
 #include "tokend/metrics/metrics.hpp"
 #include "tokend/store/sqlite/sqlite_store.hpp"
 #include "tokend/token/token_service.hpp"
+#include "unit/support/sqlite_exec.hpp"
 #include "unit/support/temp_dir.hpp"
 
 using tokend::kNever;
@@ -75,17 +77,7 @@ std::vector<std::string> every_value(const std::string& path) {
   return values;
 }
 
-void raw_exec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  INFO(sql << ": " << (err ? err : ""));
-  sqlite3_free(err);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
-}
+void raw_exec(const std::string& path, const std::string& sql) { tokend::testing::exec_sqlite(path, sql); }
 
 void check_not_live(TokenService& t, const std::string& token) {
   auto v = t.validate(token);
