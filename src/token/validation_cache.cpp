@@ -326,10 +326,19 @@ Status ValidationCache::reload_locked(store::Store& store, TimeMs now, TimeMs mo
 Status ValidationCache::refresh(store::Store& store, TimeMs now, TimeMs mono) {
   if (!enabled()) return ok_status();
   std::lock_guard feed(feed_mu_);
-  const bool must_reload = !loaded_ || mono - last_success_started_ > kReloadAfterMs ||
-                           mono - last_reload_started_ > kFullReloadEveryMs ||
-                           filter_prefixes() > 2 * prefixes_at_load_ + 65'536;
+  // A reload is required when the feed cannot tell what was missed.
+  const bool must_reload = !loaded_ || mono - last_success_started_ > kReloadAfterMs;
   if (must_reload) return reload_locked(store, now, mono);
+  // A periodic one (the time, or the filter doubled) is housekeeping: if it
+  // fails (a huge database past statement_timeout, say), the feed is read as
+  // usual, so answers stay fresh, and it is tried again kFullReloadEveryMs
+  // later, not at every poll.
+  if (mono - last_reload_started_ > kFullReloadEveryMs || filter_prefixes() > 2 * prefixes_at_load_ + 65'536) {
+    Status r = reload_locked(store, now, mono);
+    if (r) return r;
+    last_reload_started_ = mono;
+    prefixes_at_load_ = filter_prefixes();
+  }
   Status s = read_feed(store, mono);
   // The cursor cannot be continued (the database was replaced or restored
   // under the server): start again from a new snapshot.

@@ -35,6 +35,8 @@ class FeedStore final : public store::Store {
   // read_changes says the cursor cannot be continued (kConflict), as a store
   // restored under a running server does.
   std::atomic<bool> conflict_feed{false};
+  // load_live_token_prefixes fails (read_changes still works).
+  std::atomic<bool> fail_load{false};
   std::atomic<int> feed_reads{0};
   // Called by load_live_token_prefixes once its snapshot is taken.
   std::function<void()> after_snapshot;
@@ -107,7 +109,7 @@ class FeedStore final : public store::Store {
   void set_change_listener(store::ChangeListener* l) override { listener_ = l; }
   Result<store::TokenPrefixes> load_live_token_prefixes(TimeMs now) override {
     feed_reads.fetch_add(1);
-    if (fail_feed) return Error{ErrorCode::kStorageError, "feed lost (test)"};
+    if (fail_feed || fail_load) return Error{ErrorCode::kStorageError, "feed lost (test)"};
     std::lock_guard lock(mu_);
     auto all = s_->export_contents();
     if (!all) return all.error();

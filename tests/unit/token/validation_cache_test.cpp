@@ -389,3 +389,34 @@ TEST_CASE("ValidationCache reloads when the store says its cursor cannot be cont
   CHECK(l.cache.entries() == 0);
   CHECK(l.cache.fresh(l.t0 + 11));
 }
+
+TEST_CASE("ValidationCache keeps reading the feed when a periodic reload fails", "[token][cache]") {
+  Loaded l;
+  l.fill(digest_of(1), 1, 1);
+  TimeMs t = l.t0;
+  while (t + 30'000 - l.t0 <= ValidationCache::kFullReloadEveryMs) {
+    t += 30'000;
+    REQUIRE(l.cache.refresh(l.store, t, t).ok());
+  }
+  // The periodic reload is due, and loading fails (say, past
+  // statement_timeout): the refresh reads the feed instead and is fresh.
+  l.store.fail_load = true;
+  l.store.record_external(Change{1, 0});
+  t += 30'000;
+  const int reads = l.store.feed_reads.load();
+  REQUIRE(l.cache.refresh(l.store, t, t).ok());
+  CHECK(l.store.feed_reads.load() == reads + 2);  // the failed load, then the feed
+  CHECK(l.cache.fresh(t + 1));
+  CHECK(l.kind(digest_of(1), t + 1) == Kind::kMiss);  // the change was applied
+  // The next polls do not retry the load at every poll...
+  const int reads2 = l.store.feed_reads.load();
+  REQUIRE(l.cache.refresh(l.store, t + 50, t + 50).ok());
+  CHECK(l.store.feed_reads.load() == reads2 + 1);
+  // ...but a required one (after a gap) still must succeed to be fresh.
+  const TimeMs later = t + 50 + ValidationCache::kReloadAfterMs + 1;
+  CHECK_FALSE(l.cache.refresh(l.store, later, later).ok());
+  CHECK_FALSE(l.cache.fresh(later + 1));
+  l.store.fail_load = false;
+  REQUIRE(l.cache.refresh(l.store, later + 10, later + 10).ok());
+  CHECK(l.cache.fresh(later + 11));
+}
