@@ -65,6 +65,7 @@ class Metrics final {
 
  private:
   struct Family {
+    explicit Family(std::string h) : help(std::move(h)) {}
     std::string help;
     bool is_histogram = false;
     std::function<double()> gauge;  // set: a gauge family
