@@ -20,6 +20,7 @@ stages=("$@")
 passed=0
 failed=0
 summary=()
+failures=()
 logdir="$(mktemp -d "${TMPDIR:-/tmp}/tokend-test-all-XXXXXX")"
 trap 'rm -rf "$logdir"' EXIT
 
@@ -62,6 +63,12 @@ run_stage() {
 ctest_stage() {
   local dir="$1" log="$logdir/$(basename "$1").log"
   ctest --test-dir "$dir" --output-on-failure -j"$JOBS" 2>&1 | tee "$log"
+  # ctest lists the failed tests after "The following tests FAILED:"; keep them
+  # for the closing summary so the end of a long log names what failed.
+  local t
+  while IFS= read -r t; do
+    [[ -n "$t" ]] && failures+=("$(basename "$dir"): $t")
+  done < <(sed -n '/The following tests FAILED:/,/^$/p' "$log" | grep -E '^[[:space:]]+[0-9]+ - ' | sed 's/^[[:space:]]*//')
   count_ctest "$log"
 }
 
@@ -118,5 +125,9 @@ done
 echo
 echo "=== stages"
 printf '%s\n' "${summary[@]}"
+if ((${#failures[@]})); then
+  echo "=== failed tests"
+  printf '%s\n' "${failures[@]}"
+fi
 echo "$passed passed, $failed failed"
 ((failed == 0))

@@ -132,6 +132,8 @@ int serve(const config::Config& config) {
                 [&validation_cache] { return validation_cache.fresh(steady_ms()) ? 1.0 : 0.0; });
   metrics.gauge("tokend_validation_cache_entries", "Tokens remembered by the validation cache.",
                 [&validation_cache] { return static_cast<double>(validation_cache.entries()); });
+  metrics.gauge("tokend_session_cache_entries", "Sessions remembered by the validation cache.",
+                [&validation_cache] { return static_cast<double>(validation_cache.session_entries()); });
   metrics.gauge("tokend_token_filter_prefixes", "Token digest prefixes in the validation cache's filter.",
                 [&validation_cache] { return static_cast<double>(validation_cache.filter_prefixes()); });
   // On every way out of serve(), before the cache goes: nothing may reach it
@@ -142,7 +144,8 @@ int serve(const config::Config& config) {
     ~CacheDetach() {
       store.set_change_listener(nullptr);
       for (const char* g :
-           {"tokend_validation_cache_fresh", "tokend_validation_cache_entries", "tokend_token_filter_prefixes"}) {
+           {"tokend_validation_cache_fresh", "tokend_validation_cache_entries", "tokend_session_cache_entries",
+            "tokend_token_filter_prefixes"}) {
         metrics.remove_gauge(g);
       }
     }
@@ -150,7 +153,7 @@ int serve(const config::Config& config) {
   CachePoller cache_poller(validation_cache, *store, config.validation_cache.poll_interval_ms);
   cache_poller.start();
   token::TokenService tokens(*store, config.tokens, metrics, audit, &validation_cache);
-  session::SessionService sessions(*store, config.sessions, audit);
+  session::SessionService sessions(*store, config.sessions, audit, &validation_cache);
 
   auto registry = auth::Registry::build(auth::FactoryContext{config, *store, metrics, hasher});
   if (!registry) {

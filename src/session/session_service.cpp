@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "tokend/crypto/crypto.hpp"
+#include "tokend/token/validation_cache.hpp"
 
 namespace tokend::session {
 
@@ -11,8 +12,9 @@ constexpr std::size_t kSessionBytes = 32;
 constexpr TimeMs kTouchEveryMs = 60'000;
 }  // namespace
 
-SessionService::SessionService(store::Store& store, const config::SessionConfig& config, audit::AuditLog* audit)
-    : store_(store), config_(config), audit_(audit) {}
+SessionService::SessionService(store::Store& store, const config::SessionConfig& config, audit::AuditLog* audit,
+                               token::ValidationCache* cache)
+    : store_(store), config_(config), audit_(audit), cache_(cache != nullptr && cache->enabled() ? cache : nullptr) {}
 
 Result<NewSessionCookie> SessionService::create(std::int64_t user_id, std::string_view method,
                                                 const audit::RequestContext& rc) {
@@ -42,7 +44,25 @@ TimeMs SessionService::expires_at(const store::SessionRecord& s) const {
 
 Result<store::SessionLookup> SessionService::resolve(std::string_view value) {
   if (value.size() != 2 * kSessionBytes || !crypto::is_hex(value)) return Error{ErrorCode::kNotFound, "malformed cookie"};
-  auto found = store_.find_session(crypto::sha256(value));
+  const crypto::Sha256 digest = crypto::sha256(value);
+  std::uint64_t ticket = 0;
+  if (cache_ != nullptr) {
+    // A remembered session answers when it is live by what was read and its
+    // idle timer needs no refresh (a refresh is a write: the database path).
+    // Anything else, even "over" by the remembered times (another instance
+    // may have refreshed the idle timer), is read again below.
+    if (auto hit = cache_->lookup_session(digest, steady_ms())) {
+      const TimeMs now = now_ms();
+      if (!hit->session.revoked && !hit->user.disabled && expires_at(hit->session) > now &&
+          now - hit->session.last_seen_at < kTouchEveryMs) {
+        return std::move(*hit);
+      }
+    }
+    // Taken before the read: an invalidation of the account while it runs
+    // (a sign-out, a disable) drops what it read instead of remembering it.
+    ticket = cache_->begin_fill();
+  }
+  auto found = store_.find_session(digest);
   if (!found) return found.error();  // kNotFound: no session has this digest
   store::SessionLookup& l = *found;
   const TimeMs now = now_ms();
@@ -53,6 +73,7 @@ Result<store::SessionLookup> SessionService::resolve(std::string_view value) {
     if (auto s = store_.touch_session(l.session.id, now); !s) return s.error();
     l.session.last_seen_at = now;
   }
+  if (cache_ != nullptr) cache_->fill_session(digest, l, ticket);
   return std::move(l);
 }
 

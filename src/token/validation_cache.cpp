@@ -83,6 +83,7 @@ std::size_t ValidationCache::DigestHash::operator()(const crypto::Sha256& d) con
 
 ValidationCache::ValidationCache(const config::ValidationCacheConfig& config, metrics::Metrics& metrics)
     : max_tokens_(config.max_tokens),
+      max_sessions_(config.max_tokens == 0 ? 0 : std::max<std::size_t>(1, config.max_tokens / 4)),
       max_staleness_ms_(config.max_staleness_ms),
       // Accounts whose invalidation is remembered one by one; past that, a
       // whole epoch shard is invalidated at once (its floor) and forgotten.
@@ -94,7 +95,12 @@ ValidationCache::ValidationCache(const config::ValidationCacheConfig& config, me
                                "Token validations that read the database (not remembered, invalidated, or the "
                                "cache not fresh).")),
       rejects_(&metrics.counter("tokend_validation_cache_rejects_total",
-                                "Token validations refused from memory: no live token has the digest's prefix.")) {}
+                                "Token validations refused from memory: no live token has the digest's prefix.")),
+      session_hits_(&metrics.counter("tokend_session_cache_hits_total",
+                                     "Session cookies resolved from memory with a remembered session.")),
+      session_misses_(&metrics.counter("tokend_session_cache_misses_total",
+                                       "Session cookies resolved by reading the database (not remembered, "
+                                       "invalidated, or the cache not fresh).")) {}
 
 ValidationCache::~ValidationCache() = default;
 
@@ -124,32 +130,62 @@ ValidationCache::Answer ValidationCache::lookup(const crypto::Sha256& digest, Ti
     a.kind = Kind::kUnknown;
     return a;
   }
+  if (find_current(&Shard::map, digest, a.lookup)) {
+    a.kind = Kind::kHit;
+    hits_->inc();
+  }
+  return a;
+}
+
+template <class Lookup>
+bool ValidationCache::find_current(Map<Lookup> Shard::*which, const crypto::Sha256& digest, Lookup& out) {
   Shard& s = shard_of(digest);
   std::uint64_t ticket = 0;
   {
     std::shared_lock lock(s.mu);
-    auto it = s.map.find(digest);
-    if (it != s.map.end()) {
+    const Map<Lookup>& m = s.*which;
+    auto it = m.find(digest);
+    if (it != m.end()) {
       ticket = it->second.ticket;
-      a.lookup = it->second.lookup;
+      out = it->second.lookup;
     }
   }
+  bool current = false;
   // The account's epoch is checked after the shard's lock is released (fill()
   // takes the two locks the other way round).
   if (ticket != 0 && ticket >= global_floor_.load(std::memory_order_acquire)) {
-    EpochShard& es = epoch_shard_of(a.lookup.user.id);
+    EpochShard& es = epoch_shard_of(out.user.id);
     std::shared_lock elock(es.mu);
     // An entry whose read began after the account's last invalidation
     // (ticket >= epoch: begin_fill() read the value the bump left) is
     // current; one whose read began before is not.
-    if (epoch_locked(es, a.lookup.user.id) <= ticket) a.kind = Kind::kHit;
+    current = epoch_locked(es, out.user.id) <= ticket;
   }
-  if (a.kind == Kind::kHit) {
-    hits_->inc();
-  } else {
-    a.lookup = {};
+  if (!current) out = {};
+  return current;
+}
+
+std::optional<store::SessionLookup> ValidationCache::lookup_session(const crypto::Sha256& digest, TimeMs mono) {
+  if (!fresh(mono)) {
+    if (enabled()) session_misses_->inc();
+    return std::nullopt;
   }
-  return a;
+  store::SessionLookup l;
+  if (!find_current(&Shard::sessions, digest, l)) {
+    session_misses_->inc();
+    return std::nullopt;
+  }
+  session_hits_->inc();
+  return l;
+}
+
+void ValidationCache::fill_session(const crypto::Sha256& digest, const store::SessionLookup& found,
+                                   std::uint64_t ticket) {
+  if (!enabled() || ticket < global_floor_.load(std::memory_order_acquire)) return;
+  Entry<store::SessionLookup> entry{found, ticket};
+  entry.lookup.user.password_hash.clear();  // never kept: no session route checks a password from it
+  entry.lookup.user.password_hash.shrink_to_fit();
+  insert_current(&Shard::sessions, digest, std::move(entry), session_count_, max_sessions_);
 }
 
 void ValidationCache::count_miss() { misses_->inc(); }
@@ -160,10 +196,17 @@ void ValidationCache::fill(const crypto::Sha256& digest, const store::TokenLooku
   // "maybe" for it, whatever happens to the entry.
   add_prefix(store::token_prefix(digest));
   if (ticket < global_floor_.load(std::memory_order_acquire)) return;
-  Entry entry{found, ticket};
+  Entry<store::TokenLookup> entry{found, ticket};
   entry.lookup.user.password_hash.clear();  // never kept: no validation checks a password
   entry.lookup.user.password_hash.shrink_to_fit();
-  const std::int64_t user = found.user.id;
+  insert_current(&Shard::map, digest, std::move(entry), count_, max_tokens_);
+}
+
+template <class Lookup>
+void ValidationCache::insert_current(Map<Lookup> Shard::*which, const crypto::Sha256& digest, Entry<Lookup> entry,
+                                     std::atomic<std::size_t>& count, std::size_t cap) {
+  const std::int64_t user = entry.lookup.user.id;
+  const std::uint64_t ticket = entry.ticket;
   EpochShard& es = epoch_shard_of(user);
   // The account's epoch lock is held across the insert: an invalidation of
   // this account either came before (and the check drops the fill) or comes
@@ -173,28 +216,29 @@ void ValidationCache::fill(const crypto::Sha256& digest, const store::TokenLooku
   if (epoch > ticket) return;  // invalidated after the read began
   Shard& s = shard_of(digest);
   std::unique_lock lock(s.mu);
-  auto it = s.map.find(digest);
-  if (it != s.map.end()) {
+  Map<Lookup>& m = s.*which;
+  auto it = m.find(digest);
+  if (it != m.end()) {
     it->second = std::move(entry);
     return;
   }
-  if (count_.fetch_add(1, std::memory_order_relaxed) >= max_tokens_) {
-    count_.fetch_sub(1, std::memory_order_relaxed);
-    if (s.map.empty()) return;  // full, and nothing of this shard to give up
+  if (count.fetch_add(1, std::memory_order_relaxed) >= cap) {
+    count.fetch_sub(1, std::memory_order_relaxed);
+    if (m.empty()) return;  // full, and nothing of this shard to give up
     // Random eviction: a random bucket, then the next non-empty one.
     std::uint64_t r = evict_rng_.fetch_add(0x9e3779b97f4a7c15ULL, std::memory_order_relaxed);
     r ^= r >> 31;
-    const std::size_t buckets = s.map.bucket_count();
+    const std::size_t buckets = m.bucket_count();
     for (std::size_t b = r % buckets;; b = (b + 1) % buckets) {
-      if (s.map.bucket_size(b) > 0) {
-        s.map.erase(s.map.begin(b)->first);
+      if (m.bucket_size(b) > 0) {
+        m.erase(m.begin(b)->first);
         break;
       }
     }
-    s.map.emplace(digest, std::move(entry));
+    m.emplace(digest, std::move(entry));
     return;
   }
-  s.map.emplace(digest, std::move(entry));
+  m.emplace(digest, std::move(entry));
 }
 
 void ValidationCache::invalidate(std::int64_t user_id) {
@@ -264,11 +308,14 @@ void ValidationCache::forget_all() {
   // emptied shard by shard, each freed outside its lock.
   global_floor_.store(seq_.fetch_add(1, std::memory_order_acq_rel) + 1, std::memory_order_release);
   for (Shard& s : shards_) {
-    std::unordered_map<crypto::Sha256, Entry, DigestHash> old;
+    Map<store::TokenLookup> old;
+    Map<store::SessionLookup> old_sessions;
     {
       std::unique_lock lock(s.mu);
       old.swap(s.map);
+      old_sessions.swap(s.sessions);
       count_.fetch_sub(old.size(), std::memory_order_relaxed);
+      session_count_.fetch_sub(old_sessions.size(), std::memory_order_relaxed);
     }
   }
 }

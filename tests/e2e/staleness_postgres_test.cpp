@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -113,6 +114,22 @@ TEST_CASE("two instances on PostgreSQL: issue, revoke, disable by an admin and r
                          return b.get("/api/user", bearer(bobs)).status;
                        });
     CHECK(b.get("/api/user", bearer(alices)).status == 200);
+  }
+  SECTION("a session signed out on A: on B its cookie no longer mints tokens") {
+    const std::string cookie = e2e::sign_in(a.port(), "alice", "alices password");
+    const std::map<std::string, std::string> page = {{"Cookie", cookie}, {"Origin", e2e::kPublicOrigin}};
+    // Used on B twice: the second exchange resolves the session from memory.
+    REQUIRE(e2e::via(b.port(), "POST", "/api/token", "{}", page).status == 200);
+    const long long before = e2e::metric(b.port(), "tokend_session_cache_hits_total");
+    REQUIRE(e2e::via(b.port(), "POST", "/api/token", "{}", page).status == 200);
+    REQUIRE(e2e::metric(b.port(), "tokend_session_cache_hits_total") == before + 1);
+    auto out = e2e::via(a.port(), "POST", "/api/logout", "", page);
+    const auto t0 = StalenessClock::now();
+    REQUIRE(out.status == 204);
+    CHECK(e2e::via(a.port(), "POST", "/api/token", "{}", page).status == 401);  // on A: at once
+    check_refused_within_bound("signed out on A, cookie exchanged on B", t0, [&] {
+                         return e2e::via(b.port(), "POST", "/api/token", "{}", page).status;
+                       });
   }
   SECTION("a token rotated on A: on B the old one is refused and the new one validates") {
     const std::string old = login(a, "alice", "alices password");

@@ -18,15 +18,7 @@ using e2e::TokendProcess;
 
 namespace {
 
-// Waits until the cache has loaded and answers from memory (it loads in the
-// background at start).
-void wait_fresh(TokendProcess& t) {
-  for (int i = 0; i < 200; ++i) {
-    if (e2e::metric(t.port(), "tokend_validation_cache_fresh") == 1) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  FAIL("the validation cache never became fresh");
-}
+void wait_fresh(TokendProcess& t) { e2e::wait_cache_fresh(t.port()); }
 
 long long hits(TokendProcess& t) { return e2e::metric(t.port(), "tokend_validation_cache_hits_total"); }
 long long rejects(TokendProcess& t) { return e2e::metric(t.port(), "tokend_validation_cache_rejects_total"); }

@@ -16,6 +16,10 @@
 #include "tokend/config/config.hpp"
 #include "tokend/store/store.hpp"
 
+namespace tokend::token {
+class ValidationCache;
+}  // namespace tokend::token
+
 namespace tokend::session {
 
 struct NewSessionCookie {
@@ -26,7 +30,12 @@ struct NewSessionCookie {
 class SessionService final {
  public:
   // `audit`: where session.created and session.ended go; null: nowhere.
-  SessionService(store::Store& store, const config::SessionConfig& config, audit::AuditLog* audit = nullptr);
+  // `cache`: sessions remembered between requests (token/validation_cache.hpp:
+  // revocations in this process count at once, other writers' within
+  // validation_cache.max_staleness_ms); null or disabled: every resolve
+  // reads the database.
+  SessionService(store::Store& store, const config::SessionConfig& config, audit::AuditLog* audit = nullptr,
+                 token::ValidationCache* cache = nullptr);
 
   // A new session for `user_id`, signed in with `method`. Error kStorageError
   // when it could not be stored.
@@ -34,7 +43,8 @@ class SessionService final {
                                   const audit::RequestContext& rc = {});
 
   // The live session and its user for a cookie value, its idle timer
-  // refreshed (at most once a minute). Error kNotFound when the cookie is
+  // refreshed (at most once a minute). From memory when the cache remembers
+  // it and no refresh is due; otherwise from the database. Error kNotFound when the cookie is
   // malformed, unknown, expired (idle or absolute), revoked, or its account is
   // disabled; kStorageError when the database fails.
   Result<store::SessionLookup> resolve(std::string_view cookie_value);
@@ -66,6 +76,7 @@ class SessionService final {
   store::Store& store_;
   config::SessionConfig config_;
   audit::AuditLog* audit_;
+  token::ValidationCache* cache_;  // null when off
 };
 
 }  // namespace tokend::session

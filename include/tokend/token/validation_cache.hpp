@@ -16,6 +16,12 @@
 //   a shared_mutex (hits from the I/O threads take shared locks). When full, a
 //   fill evicts one entry of its shard picked at random (a random bucket,
 //   O(1) expected). Entries hold digests, never tokens.
+// - a second capped map, digest of a session cookie -> the session and its
+//   account (without the password hash), for the cookie exchange and the
+//   other cookie routes (SessionService::resolve), filled and invalidated
+//   like the tokens; at most max_tokens / 4 entries. A remembered session is
+//   used only while it is live by what was read and its idle timer needs no
+//   refresh; otherwise the database is read (SessionService).
 // - invalidation by account: every Change with a user_id bumps the account's
 //   epoch to a new value of a global sequence; an entry filled before it (its
 //   ticket is older) is a miss from then on, and a fill whose database read
@@ -124,6 +130,16 @@ class ValidationCache final : public store::ChangeListener {
   // taken (then the fill is dropped). Adds the prefix to the filter.
   void fill(const crypto::Sha256& digest, const store::TokenLookup& found, std::uint64_t ticket);
 
+  // The remembered session of a cookie digest at `mono`, when there is one
+  // and it is current (fresh, and its account not invalidated since it was
+  // read); nullopt: read the database (counted as a miss). Never blocks on I/O.
+  std::optional<store::SessionLookup> lookup_session(const crypto::Sha256& digest, TimeMs mono);
+  // Like fill(), for a session the database said is live (no filter: sessions
+  // have none).
+  void fill_session(const crypto::Sha256& digest, const store::SessionLookup& found, std::uint64_t ticket);
+  std::size_t session_entries() const { return session_count_.load(std::memory_order_relaxed); }
+  std::size_t max_sessions() const { return max_sessions_; }
+
   // ChangeListener: this process's committed changes, applied at once.
   void on_committed(const std::vector<store::Change>& changes) override;
 
@@ -152,17 +168,31 @@ class ValidationCache final : public store::ChangeListener {
   bool contains_prefix(std::uint64_t prefix) const;
 
  private:
+  template <class Lookup>
   struct Entry {
-    store::TokenLookup lookup;
+    Lookup lookup;
     std::uint64_t ticket = 0;  // the sequence value when its database read began
   };
   struct DigestHash {
     std::size_t operator()(const crypto::Sha256& d) const noexcept;
   };
+  template <class Lookup>
+  using Map = std::unordered_map<crypto::Sha256, Entry<Lookup>, DigestHash>;
   struct alignas(64) Shard {
     mutable std::shared_mutex mu;
-    std::unordered_map<crypto::Sha256, Entry, DigestHash> map;
+    Map<store::TokenLookup> map;
+    Map<store::SessionLookup> sessions;
   };
+  // The one implementation of both maps: the entry of `digest` in
+  // shard.*which when it is current (its account not invalidated since).
+  template <class Lookup>
+  bool find_current(Map<Lookup> Shard::*which, const crypto::Sha256& digest, Lookup& out);
+  // Stores `entry` for `digest` in shard.*which unless its account was
+  // invalidated after entry.ticket; past `cap` entries (counted in `count`)
+  // one of the shard's is evicted at random.
+  template <class Lookup>
+  void insert_current(Map<Lookup> Shard::*which, const crypto::Sha256& digest, Entry<Lookup> entry,
+                      std::atomic<std::size_t>& count, std::size_t cap);
   struct alignas(64) EpochShard {
     mutable std::shared_mutex mu;
     std::unordered_map<std::int64_t, std::uint64_t> epochs;  // account -> last invalidation
@@ -181,6 +211,7 @@ class ValidationCache final : public store::ChangeListener {
   Status reload_locked(store::Store& store, TimeMs now, TimeMs mono);
 
   const std::size_t max_tokens_;
+  const std::size_t max_sessions_;
   const TimeMs max_staleness_ms_;
   const std::size_t max_epochs_per_shard_;
 
@@ -189,6 +220,7 @@ class ValidationCache final : public store::ChangeListener {
   std::atomic<std::uint64_t> seq_{1};
   std::atomic<std::uint64_t> global_floor_{0};  // every entry older than this is a miss
   std::atomic<std::size_t> count_{0};
+  std::atomic<std::size_t> session_count_{0};
   std::atomic<std::uint64_t> evict_rng_{0x9e3779b97f4a7c15ULL};
 
   // The filter: readers take filter_mu_ shared; writers serialise on
@@ -215,6 +247,8 @@ class ValidationCache final : public store::ChangeListener {
   metrics::Counter* hits_;
   metrics::Counter* misses_;
   metrics::Counter* rejects_;
+  metrics::Counter* session_hits_;
+  metrics::Counter* session_misses_;
 };
 
 }  // namespace tokend::token

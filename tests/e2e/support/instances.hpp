@@ -162,6 +162,20 @@ inline Response via(std::uint16_t port, const std::string& method, const std::st
   return raw_http(port, req, 30000);
 }
 
+// Signs in with the page's request (POST /api/login from the public origin,
+// through `port` with the public Host) and returns "name=value" of the cookie.
+inline std::string sign_in(std::uint16_t port, const std::string& user, const std::string& password) {
+  auto r = via(port, "POST", "/api/login", nlohmann::json{{"username", user}, {"password", password}}.dump(),
+               {{"Origin", kPublicOrigin}});
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  const std::string set = r.header("set-cookie");
+  // behind_tls_proxy: Secure, and so the __Host- prefix.
+  REQUIRE(set.rfind("__Host-tokend_session=", 0) == 0);
+  CHECK(set.find("Secure") != std::string::npos);
+  return set.substr(0, set.find(';'));
+}
+
 // How many access-log lines of `t` so far answered `path` with `status`.
 inline int access_lines(const TokendProcess& t, const std::string& path, int status) {
   const std::string needle = "path=" + path + " status=" + std::to_string(status);

@@ -1,5 +1,7 @@
 #include "support/process.hpp"
 
+#include <catch2/catch.hpp>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -123,6 +125,14 @@ Response http(std::uint16_t port, const std::string& method, const std::string& 
 }
 
 void wait_for_other_writers() { std::this_thread::sleep_for(std::chrono::milliseconds(600)); }
+
+void wait_cache_fresh(std::uint16_t port) {
+  for (int i = 0; i < 200; ++i) {
+    if (metric(port, "tokend_validation_cache_fresh") == 1) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  FAIL("the validation cache never became fresh");
+}
 
 long long metric(std::uint16_t port, const std::string& series) {
   const Response r = http(port, "GET", "/metrics");

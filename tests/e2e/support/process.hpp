@@ -117,6 +117,11 @@ class TokendProcess {
 // and before the validation that must see it.
 void wait_for_other_writers();
 
+// Waits (at most 5 s, else FAILs) until the validation cache of the instance
+// on `port` has loaded and may answer from memory (it loads in the
+// background at start).
+void wait_cache_fresh(std::uint16_t port);
+
 // "Authorization: Bearer <token>".
 std::map<std::string, std::string> bearer(const std::string& token);
 

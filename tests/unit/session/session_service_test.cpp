@@ -2,14 +2,17 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <memory>
 #include <set>
 #include <string>
-
+#include <thread>
 
 #include "tokend/common/time.hpp"
 #include "tokend/crypto/crypto.hpp"
+#include "tokend/metrics/metrics.hpp"
 #include "tokend/session/session_service.hpp"
+#include "tokend/token/validation_cache.hpp"
 #include "tokend/store/sqlite/sqlite_store.hpp"
 #include "unit/support/sqlite_exec.hpp"
 #include "unit/support/temp_dir.hpp"
@@ -230,4 +233,127 @@ TEST_CASE("SessionService::expires_at is the earlier of both deadlines", "[sessi
   CHECK(h.sessions->expires_at(r) == r.last_seen_at + 30 * kMinute);
   r.last_seen_at = r.expires_at - 5 * kMinute;
   CHECK(h.sessions->expires_at(r) == r.expires_at);
+}
+
+namespace {
+
+// A Harness whose SessionService remembers sessions in a ValidationCache
+// told of the store's changes, as serve() wires them.
+struct CachedHarness {
+  static constexpr TimeMs kStaleness = 300;
+  CachedHarness() : cache(config(), metrics) {
+    h.store->set_change_listener(&cache);
+    h.sessions = std::make_unique<SessionService>(*h.store, h.config, nullptr, &cache);
+    fresh();
+  }
+  ~CachedHarness() { h.store->set_change_listener(nullptr); }
+  static tokend::config::ValidationCacheConfig config() {
+    tokend::config::ValidationCacheConfig c;
+    c.max_tokens = 1000;
+    c.max_staleness_ms = kStaleness;
+    return c;
+  }
+  void fresh() { REQUIRE(cache.refresh(*h.store, tokend::now_ms(), tokend::steady_ms()).ok()); }
+  std::uint64_t hits() {
+    const std::string text = metrics.render();
+    const std::string name = "tokend_session_cache_hits_total";
+    const auto at = text.find("\n" + name + " ");
+    return at == std::string::npos ? 0 : std::stoull(text.substr(at + name.size() + 2));
+  }
+  Harness h;
+  tokend::metrics::Metrics metrics;
+  tokend::token::ValidationCache cache;
+};
+
+}  // namespace
+
+TEST_CASE("SessionService with a cache answers from memory, and a change in this process counts at once",
+          "[session][cache]") {
+  CachedHarness c;
+  auto made = c.h.sessions->create(c.h.user_id, "userpass");
+  REQUIRE(made.ok());
+  REQUIRE(c.h.resolve(made->value));  // read, and remembered
+  CHECK(c.hits() == 0);
+  // A write the store does not announce (plain SQL): memory does not see it,
+  // which shows the next answer comes from memory...
+  c.h.exec("UPDATE users SET username = 'bob' WHERE id = " + std::to_string(c.h.user_id));
+  auto again = c.h.resolve(made->value);
+  REQUIRE(again);
+  CHECK(again->user.username == "alice");
+  CHECK(c.hits() == 1);
+  CHECK(again->user.password_hash.empty());
+  // ...until max_staleness_ms without a feed read: then the database answers.
+  std::this_thread::sleep_for(std::chrono::milliseconds(CachedHarness::kStaleness + 50));
+  auto read = c.h.resolve(made->value);
+  REQUIRE(read);
+  CHECK(read->user.username == "bob");
+  CHECK(c.hits() == 1);
+  // That read remembered it again: once fresh, answers come from memory.
+  c.fresh();
+  REQUIRE(c.h.resolve(made->value));
+  REQUIRE(c.h.resolve(made->value));
+  CHECK(c.hits() == 3);
+
+  const TimeMs now = tokend::now_ms();
+  SECTION("signed out: the very next resolve refuses") {
+    REQUIRE(c.h.sessions->end(made->record.id).ok());
+    CHECK_FALSE(c.h.resolve(made->value));
+  }
+  SECTION("ended by an admin (end_session)") {
+    REQUIRE(c.h.store->end_session(made->record.id, now).ok());
+    CHECK_FALSE(c.h.resolve(made->value));
+  }
+  SECTION("every session of the account ended (a password change)") {
+    REQUIRE(c.h.store->revoke_sessions(c.h.user_id, now).ok());
+    CHECK_FALSE(c.h.resolve(made->value));
+  }
+  SECTION("account disabled") {
+    REQUIRE(c.h.store->set_disabled(c.h.user_id, true, now).ok());
+    CHECK_FALSE(c.h.resolve(made->value));
+  }
+  SECTION("admin role granted: the next answer carries it") {
+    REQUIRE(c.h.store->set_admin(c.h.user_id, true, now).ok());
+    auto s = c.h.resolve(made->value);
+    REQUIRE(s);
+    CHECK(s->user.admin);
+  }
+  SECTION("another account's sign-out leaves it remembered") {
+    tokend::store::NewUser u;
+    u.username = "carol";
+    auto other = c.h.store->create_user(u);
+    REQUIRE(other.ok());
+    auto theirs = c.h.sessions->create(other->id, "userpass");
+    REQUIRE(theirs.ok());
+    REQUIRE(c.h.sessions->end(theirs->record.id).ok());
+    const auto before = c.hits();
+    REQUIRE(c.h.resolve(made->value));
+    CHECK(c.hits() == before + 1);
+  }
+}
+
+TEST_CASE("SessionService with a cache reads the database when the idle timer is due a refresh", "[session][cache]") {
+  CachedHarness c;
+  auto made = c.h.sessions->create(c.h.user_id, "userpass");
+  REQUIRE(made.ok());
+  const TimeMs now = tokend::now_ms();
+  // Last seen two minutes ago (by the database), then read and remembered:
+  // the read refreshes the timer and remembers the refreshed session.
+  c.h.set_times(made->record.id, now - 2 * kMinute, now + 6 * kHour);
+  auto first = c.h.resolve(made->value);
+  REQUIRE(first);
+  CHECK(first->session.last_seen_at >= now);
+  auto stored = c.h.store->find_session(tokend::crypto::sha256(made->value));
+  REQUIRE(stored.ok());
+  CHECK(stored->session.last_seen_at >= now);
+  // A remembered session whose refresh is due is not answered from memory:
+  // remembered with last_seen two minutes ago (as another instance may have
+  // left it), the next resolve reads the database, refreshes and remembers.
+  tokend::store::SessionLookup old = *stored;
+  old.session.last_seen_at = now - 2 * kMinute;
+  c.cache.fill_session(tokend::crypto::sha256(made->value), old, c.cache.begin_fill());
+  const auto before = c.hits();
+  auto next = c.h.resolve(made->value);
+  REQUIRE(next);
+  CHECK(next->session.last_seen_at >= now);
+  CHECK(c.hits() == before + 1);  // looked up in memory (a hit), then not used
 }

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "tokend/store/sqlite/sqlite_store.hpp"
@@ -94,14 +95,35 @@ class FeedStore final : public store::Store {
   Status record_token_use(const std::vector<std::pair<std::int64_t, TimeMs>>& u) override {
     return s_->record_token_use(u);
   }
-  Result<store::SessionRecord> insert_session(const store::NewSession& n) override { return s_->insert_session(n); }
-  Result<store::SessionLookup> find_session(const crypto::Sha256& d) override { return s_->find_session(d); }
+  Result<store::SessionRecord> insert_session(const store::NewSession& n) override {
+    auto r = s_->insert_session(n);
+    if (r) {
+      std::lock_guard lock(mu_);
+      session_owner_[r->id] = r->user_id;
+    }
+    return r;
+  }
+  Result<store::SessionLookup> find_session(const crypto::Sha256& d) override {
+    session_finds.fetch_add(1);
+    return s_->find_session(d);
+  }
   Status touch_session(std::int64_t id, TimeMs now) override { return s_->touch_session(id, now); }
-  Status revoke_session(std::int64_t id) override { return s_->revoke_session(id); }
+  Status revoke_session(std::int64_t id) override {
+    std::int64_t owner = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = session_owner_.find(id); it != session_owner_.end()) owner = it->second;
+    }
+    return told(s_->revoke_session(id), {{owner, 0}});
+  }
   Result<std::vector<store::SessionRecord>> list_live_sessions(std::int64_t id, TimeMs now) override {
     return s_->list_live_sessions(id, now);
   }
-  Result<store::SessionRecord> end_session(std::int64_t id, TimeMs now) override { return s_->end_session(id, now); }
+  Result<store::SessionRecord> end_session(std::int64_t id, TimeMs now) override {
+    auto r = s_->end_session(id, now);
+    if (r) told(ok_status(), {{r->user_id, 0}});
+    return r;
+  }
   Status in_throttle_transaction(const ThrottleBody& body) override { return s_->in_throttle_transaction(body); }
   Status ping() override { return s_->ping(); }
   Status purge(TimeMs cutoff) override { return s_->purge(cutoff); }
@@ -137,6 +159,7 @@ class FeedStore final : public store::Store {
   }
 
   std::atomic<int> finds{0};
+  std::atomic<int> session_finds{0};
 
  private:
   Status told(Status s, std::vector<store::Change> changes) {
@@ -153,6 +176,7 @@ class FeedStore final : public store::Store {
   std::unique_ptr<store::sqlite::SqliteStore> s_;
   std::mutex mu_;
   std::vector<store::Change> changes_;
+  std::unordered_map<std::int64_t, std::int64_t> session_owner_;  // session id -> user id
   store::ChangeListener* listener_ = nullptr;
 };
 

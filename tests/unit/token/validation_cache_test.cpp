@@ -420,3 +420,66 @@ TEST_CASE("ValidationCache keeps reading the feed when a periodic reload fails",
   REQUIRE(l.cache.refresh(l.store, later + 10, later + 10).ok());
   CHECK(l.cache.fresh(later + 11));
 }
+
+namespace {
+
+tokend::store::SessionLookup session_for(std::int64_t session_id, std::int64_t user_id) {
+  tokend::store::SessionLookup l;
+  l.session.id = session_id;
+  l.session.user_id = user_id;
+  l.session.method = "userpass";
+  l.user.id = user_id;
+  l.user.username = "user" + std::to_string(user_id);
+  l.user.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+  return l;
+}
+
+Sha256 cookie_digest(std::uint64_t n) { return tokend::crypto::sha256("cookie-" + std::to_string(n)); }
+
+}  // namespace
+
+TEST_CASE("ValidationCache remembers sessions apart from tokens, and forgets them with their account",
+          "[token][cache][session]") {
+  Loaded l;
+  const Sha256 d = cookie_digest(1);
+  CHECK_FALSE(l.cache.lookup_session(d, l.t0 + 1).has_value());
+  l.cache.fill_session(d, session_for(7, 10), l.cache.begin_fill());
+  l.cache.fill_session(cookie_digest(2), session_for(8, 11), l.cache.begin_fill());
+  auto hit = l.cache.lookup_session(d, l.t0 + 1);
+  REQUIRE(hit.has_value());
+  CHECK(hit->session.id == 7);
+  CHECK(hit->user.username == "user10");
+  CHECK(hit->user.password_hash.empty());  // never kept
+  CHECK(l.cache.session_entries() == 2);
+  // A session digest is no token: the token side neither knows nor counts it.
+  CHECK(l.kind(d) == Kind::kUnknown);
+  CHECK(l.cache.entries() == 0);
+  // A sign-out, a disable, a role change: the account's change drops it.
+  l.cache.on_committed({Change{10, 0}});
+  CHECK_FALSE(l.cache.lookup_session(d, l.t0 + 1).has_value());
+  CHECK(l.cache.lookup_session(cookie_digest(2), l.t0 + 1).has_value());
+  // A read that began before the change is not remembered.
+  const std::uint64_t ticket = l.cache.begin_fill();
+  l.cache.on_committed({Change{10, 0}});
+  l.cache.fill_session(d, session_for(7, 10), ticket);
+  CHECK_FALSE(l.cache.lookup_session(d, l.t0 + 1).has_value());
+  // Not fresh: nothing from memory.
+  CHECK_FALSE(l.cache.lookup_session(cookie_digest(2), l.t0 + 10'000).has_value());
+  // A reload forgets every session.
+  REQUIRE(l.cache.reload(l.store, l.t0 + 2, l.t0 + 2).ok());
+  CHECK(l.cache.session_entries() == 0);
+  CHECK_FALSE(l.cache.lookup_session(cookie_digest(2), l.t0 + 3).has_value());
+}
+
+TEST_CASE("ValidationCache keeps at most max_tokens / 4 sessions", "[token][cache][session]") {
+  Loaded l(cfg(20));
+  REQUIRE(l.cache.max_sessions() == 5);
+  for (int i = 0; i < 50; ++i) {
+    l.cache.fill_session(cookie_digest(i), session_for(i, 1), l.cache.begin_fill());
+    REQUIRE(l.cache.session_entries() <= 5);
+  }
+  CHECK(l.cache.session_entries() == 5);
+  int hits = 0;
+  for (int i = 0; i < 50; ++i) hits += l.cache.lookup_session(cookie_digest(i), l.t0 + 1).has_value() ? 1 : 0;
+  CHECK(hits == 5);
+}
