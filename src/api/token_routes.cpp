@@ -390,7 +390,7 @@ void issue_token(const store::User& user, const std::string& source, const Token
        in_flight = std::move(in_flight)](Result<token::IssuedToken> issued) mutable {
         // Committed or failed: no longer in flight, before anyone hears of it.
         in_flight.reset();
-        // On the store's committer thread: answer and return, nothing slow.
+        // On the store's completion thread: answer and return, nothing slow.
         // kNotFound: the account was disabled (or deleted) after this request
         // checked it; the store refused the row atomically
         // (Store::insert_token). The answer a disabled account gets.

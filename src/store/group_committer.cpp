@@ -19,7 +19,17 @@ GroupCommitter::~GroupCommitter() {
     stopping_ = true;
     queued_cv_.notify_all();
   }
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) thread_.join();  // it commits what is queued, then marks itself ended
+  if (completer_.joinable()) completer_.join();  // it calls back what was committed, then ends
+}
+
+bool GroupCommitter::on_own_thread() const {
+  const auto me = std::this_thread::get_id();
+  return me == thread_id_.load() || me == completer_id_.load();
+}
+
+bool GroupCommitter::idle_locked() const {
+  return queue_.empty() && !committing_ && committed_.empty() && !completing_;
 }
 
 void GroupCommitter::submit(const NewToken& row, Done done) {
@@ -27,6 +37,8 @@ void GroupCommitter::submit(const NewToken& row, Done done) {
     std::lock_guard lock(mu_);
     if (!stopping_) {
       if (!thread_.joinable()) {
+        completer_ = std::thread([this] { complete(); });
+        completer_id_.store(completer_.get_id());
         thread_ = std::thread([this] { run(); });
         thread_id_.store(thread_.get_id());
       }
@@ -39,8 +51,8 @@ void GroupCommitter::submit(const NewToken& row, Done done) {
 }
 
 Result<TokenRecord> GroupCommitter::submit_and_wait(const NewToken& row) {
-  // From a callback on the committer thread this would wait for itself.
-  if (std::this_thread::get_id() == thread_id_.load()) {
+  // From a callback this would wait for itself.
+  if (on_own_thread()) {
     return Error{ErrorCode::kStorageError, "insert_token called from a token insert callback"};
   }
   std::mutex mu;
@@ -59,52 +71,75 @@ Result<TokenRecord> GroupCommitter::submit_and_wait(const NewToken& row) {
 }
 
 void GroupCommitter::wait_idle() {
-  if (std::this_thread::get_id() == thread_id_.load()) return;  // from a callback: it would wait for itself
+  if (on_own_thread()) return;  // from a callback: it would wait for itself
   std::unique_lock lock(mu_);
-  idle_cv_.wait(lock, [&] { return queue_.empty() && !committing_; });
+  idle_cv_.wait(lock, [&] { return idle_locked(); });
 }
 
 void GroupCommitter::run() {
   std::unique_lock lock(mu_);
   for (;;) {
     queued_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, and everything was committed
+    if (queue_.empty()) {  // stopping, and everything was committed
+      committer_ended_ = true;
+      committed_cv_.notify_all();
+      return;
+    }
     const std::size_t n = std::min(queue_.size(), max_group_);
-    std::vector<Pending> group;
-    group.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) group.push_back(std::move(queue_[i]));
+    Committed done;
+    done.group.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) done.group.push_back(std::move(queue_[i]));
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
     committing_ = true;
     lock.unlock();
     std::vector<const NewToken*> rows;
-    rows.reserve(group.size());
-    for (const Pending& p : group) rows.push_back(&p.row);
-    std::vector<Result<TokenRecord>> results;
+    rows.reserve(done.group.size());
+    for (const Pending& p : done.group) rows.push_back(&p.row);
     try {
-      results = commit_(rows);
+      done.results = commit_(rows);
     } catch (const std::exception& e) {
       // Out of memory and the like: every caller must still hear back, or its
       // request would hang.
-      results.assign(group.size(), Error{ErrorCode::kStorageError, std::string("inserting a token: ") + e.what()});
+      done.results.assign(done.group.size(),
+                          Error{ErrorCode::kStorageError, std::string("inserting a token: ") + e.what()});
     }
-    if (results.size() != group.size()) {
-      results.assign(group.size(), Error{ErrorCode::kStorageError, "inserting a token: the batch lost rows"});
+    if (done.results.size() != done.group.size()) {
+      done.results.assign(done.group.size(), Error{ErrorCode::kStorageError, "inserting a token: the batch lost rows"});
     }
-    for (std::size_t i = 0; i < group.size(); ++i) {
+    lock.lock();
+    // Bounded: a completer that falls behind holds the committer back.
+    room_cv_.wait(lock, [&] { return committed_.size() < kMaxCompleted; });
+    committed_.push_back(std::move(done));
+    committing_ = false;
+    committed_cv_.notify_one();
+  }
+}
+
+void GroupCommitter::complete() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    committed_cv_.wait(lock, [&] { return !committed_.empty() || committer_ended_; });
+    if (committed_.empty()) return;  // the committer ended and everything was called back
+    Committed done = std::move(committed_.front());
+    committed_.pop_front();
+    completing_ = true;
+    room_cv_.notify_one();
+    lock.unlock();
+    for (std::size_t i = 0; i < done.group.size(); ++i) {
       // A callback that throws must not end this thread (the process would
       // terminate) nor keep the others of its group from hearing back.
       try {
-        group[i].done(std::move(results[i]));
+        done.group[i].done(std::move(done.results[i]));
       } catch (const std::exception& e) {
         spdlog::error("a token insert callback threw: {}", e.what());
       } catch (...) {
         spdlog::error("a token insert callback threw a non-standard exception");
       }
     }
-    group.clear();  // the callbacks' captures go before the committer reports idle
+    done = {};  // the callbacks' captures go before the committer reports idle
     lock.lock();
-    committing_ = false;
-    if (queue_.empty()) idle_cv_.notify_all();
+    completing_ = false;
+    if (idle_locked()) idle_cv_.notify_all();
   }
 }
 

@@ -185,7 +185,7 @@ void TokenService::issue_async(std::int64_t user_id, std::string_view source, st
       row, [this, token = std::move(token), done = std::move(done), rc](Result<store::TokenRecord> rec) mutable {
         if (!rec) return done(rec.error());
         count_issued(rec->source);
-        // On the store's commit thread (not an I/O thread): one local append.
+        // On the store's completion thread (not an I/O thread): one local append.
         audit_issued(*rec, rc);
         done(IssuedToken{std::move(token), std::move(*rec)});
       });

@@ -10,7 +10,7 @@
 // server calls it on SIGHUP).
 //
 // Writes are synchronous: record() is called from worker threads (and the
-// store's commit thread), never from an I/O thread, and a local append costs
+// store's completion thread), never from an I/O thread, and a local append costs
 // about what a log line does. A failed write is logged once (until a write
 // succeeds again) and counted in lost().
 //

@@ -126,3 +126,48 @@ TEST_CASE("GroupCommitter commits and calls back what is queued when destroyed",
   }
   CHECK(called == 50);
 }
+
+TEST_CASE("GroupCommitter commits the next group while the last one is called back, and calls back in commit order",
+          "[store][threads]") {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> committed;  // row names, in commit order
+  std::vector<std::string> called;     // row names, in callback order
+  bool release = false;
+  GroupCommitter committer(
+      [&](const std::vector<const NewToken*>& rows) {
+        std::lock_guard lock(mu);
+        for (const NewToken* r : rows) committed.push_back(r->name);
+        cv.notify_all();
+        return std::vector<Result<TokenRecord>>(rows.size(), TokenRecord{});
+      },
+      1);
+  auto callback = [&](const std::string& name, bool hold) {
+    return [&, name, hold](Result<TokenRecord>) {
+      std::unique_lock lock(mu);
+      called.push_back(name);
+      cv.notify_all();
+      // The first callback holds its thread until the test has seen the
+      // second row committed: the committer did not wait for it.
+      if (hold) cv.wait(lock, [&] { return release; });
+    };
+  };
+  committer.submit(row("first"), callback("first", true));
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return called.size() == 1; });
+  }
+  committer.submit(row("second"), callback("second", false));
+  committer.submit(row("third"), callback("third", false));
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return committed.size() == 3; });
+    CHECK(called == std::vector<std::string>{"first"});  // the others wait their turn
+    release = true;
+    cv.notify_all();
+  }
+  committer.wait_idle();
+  std::lock_guard lock(mu);
+  CHECK(committed == std::vector<std::string>{"first", "second", "third"});
+  CHECK(called == std::vector<std::string>{"first", "second", "third"});
+}

@@ -9,7 +9,8 @@
 // - GroupCommitter (src/store/, no SQLite in its interface): token inserts are
 //   group-committed by one committer thread: the rows queued while it commits
 //   are written together in the next transaction, with one fsync
-//   (commit_tokens() is the SQLite part).
+//   (commit_tokens() is the SQLite part); a second thread calls the callers
+//   back while the next group commits.
 // - migrations: schema changes are versioned migrations applied at open().
 // - AccountQueries: the account primitives, also the Transaction of
 //   in_transaction(); this file keeps the token, session and maintenance
