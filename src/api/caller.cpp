@@ -72,6 +72,18 @@ std::optional<std::string_view> bearer_token(const http::HttpRequest& request) {
   return t;
 }
 
+namespace {
+
+// The session cookie's value. Secure deployments read only the "__Host-"
+// name: a plain-named cookie may have been planted by a sibling domain or
+// over plain HTTP.
+auto session_cookie(const http::HttpRequest& request, ApiContext& ctx) {
+  const bool secure = request.tls || ctx.config.sessions.behind_tls_proxy;
+  return request.cookie(ctx.sessions.cookie_name(secure));
+}
+
+}  // namespace
+
 std::variant<Caller, http::HttpResponse> authenticate_caller(const http::HttpRequest& request, ApiContext& ctx,
                                                              Accept accept) {
   if (request.header("authorization")) {
@@ -87,10 +99,7 @@ std::variant<Caller, http::HttpResponse> authenticate_caller(const http::HttpReq
     return c;
   }
   if (accept == Accept::kToken) return unauthenticated(accept);
-  // Secure deployments read only the "__Host-" name: a plain-named cookie
-  // may have been planted by a sibling domain or over plain HTTP.
-  const bool secure = request.tls || ctx.config.sessions.behind_tls_proxy;
-  const auto cookie = request.cookie(ctx.sessions.cookie_name(secure));
+  const auto cookie = session_cookie(request, ctx);
   if (!cookie) return unauthenticated(accept);
   auto s = ctx.sessions.resolve(*cookie);
   if (!s) {
@@ -105,9 +114,15 @@ std::optional<std::variant<Caller, http::HttpResponse>> authenticate_caller_in_m
                                                                                       ApiContext& ctx, Accept accept) {
   using Answer = std::variant<Caller, http::HttpResponse>;
   if (!request.header("authorization")) {
-    // A cookie is resolved on a worker (sessions are not remembered).
     if (accept == Accept::kToken) return Answer(unauthenticated(accept));
-    return std::nullopt;
+    // A session memory does not remember is resolved on a worker.
+    const auto cookie = session_cookie(request, ctx);
+    if (!cookie) return Answer(unauthenticated(accept));
+    auto s = ctx.sessions.resolve_in_memory(*cookie);
+    if (!s) return std::nullopt;
+    // resolve_in_memory fails only with kNotFound: no storage behind it.
+    if (!*s) return Answer(unauthenticated(accept));
+    return Answer(Caller{std::move((*s)->user), std::nullopt, std::move((*s)->session)});
   }
   if (accept == Accept::kCookie) return Answer(unauthenticated(accept));
   const auto t = bearer_token(request);

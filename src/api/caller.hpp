@@ -35,8 +35,9 @@ std::variant<Caller, http::HttpResponse> authenticate_caller(const http::HttpReq
 // authenticate_caller() without blocking, for a route's fast path on an I/O
 // thread: what authenticate_caller() would answer, when memory can tell (no
 // or a malformed Authorization header, a token the validation cache knows or
-// knows not to exist); nullopt when only the database can (a token to look
-// up, a session cookie): then run authenticate_caller() on a worker.
+// knows not to exist, a session cookie it remembers); nullopt when only the
+// database can (a token or a session to look up): then run
+// authenticate_caller() on a worker.
 std::optional<std::variant<Caller, http::HttpResponse>> authenticate_caller_in_memory(const http::HttpRequest& request,
                                                                                       ApiContext& ctx, Accept accept);
 

@@ -42,21 +42,32 @@ TimeMs SessionService::expires_at(const store::SessionRecord& s) const {
   return std::min(s.expires_at, s.last_seen_at + static_cast<TimeMs>(config_.idle_timeout_minutes) * 60'000);
 }
 
+bool SessionService::usable_from_memory(const store::SessionLookup& l, TimeMs now) const {
+  // Live by what was read, and its idle timer needs no refresh (a refresh is
+  // a write: the database path). Anything else, even "over" by the
+  // remembered times (another instance may have refreshed the idle timer),
+  // is read again from the database.
+  return !l.session.revoked && !l.user.disabled && expires_at(l.session) > now &&
+         now - l.session.last_seen_at < kTouchEveryMs;
+}
+
+std::optional<Result<store::SessionLookup>> SessionService::resolve_in_memory(std::string_view value) {
+  if (value.size() != 2 * kSessionBytes || !crypto::is_hex(value)) {
+    return Result<store::SessionLookup>(Error{ErrorCode::kNotFound, "malformed cookie"});
+  }
+  if (cache_ == nullptr) return std::nullopt;
+  auto hit = cache_->lookup_session(crypto::sha256(value), steady_ms());
+  if (!hit || !usable_from_memory(*hit, now_ms())) return std::nullopt;
+  return Result<store::SessionLookup>(std::move(*hit));
+}
+
 Result<store::SessionLookup> SessionService::resolve(std::string_view value) {
   if (value.size() != 2 * kSessionBytes || !crypto::is_hex(value)) return Error{ErrorCode::kNotFound, "malformed cookie"};
   const crypto::Sha256 digest = crypto::sha256(value);
   std::uint64_t ticket = 0;
   if (cache_ != nullptr) {
-    // A remembered session answers when it is live by what was read and its
-    // idle timer needs no refresh (a refresh is a write: the database path).
-    // Anything else, even "over" by the remembered times (another instance
-    // may have refreshed the idle timer), is read again below.
-    if (auto hit = cache_->lookup_session(digest, steady_ms())) {
-      const TimeMs now = now_ms();
-      if (!hit->session.revoked && !hit->user.disabled && expires_at(hit->session) > now &&
-          now - hit->session.last_seen_at < kTouchEveryMs) {
-        return std::move(*hit);
-      }
+    if (auto hit = cache_->lookup_session(digest, steady_ms()); hit && usable_from_memory(*hit, now_ms())) {
+      return std::move(*hit);
     }
     // Taken before the read: an invalidation of the account while it runs
     // (a sign-out, a disable) drops what it read instead of remembering it.

@@ -156,6 +156,50 @@ TEST_CASE("validation cache: forward auth answers from memory and refuses at onc
   CHECK(t.get("/api/auth/verify", bearer(token)).status == 401);
 }
 
+TEST_CASE("validation cache: forward auth with a session cookie answers from memory and refuses at once after a sign-out",
+          "[e2e][cache][forward_auth][session]") {
+  TokendProcess t(nlohmann::json{{"forward_auth", {{"session_cookie", true}}}});
+  t.add_user("alice", "alices password");
+  t.add_user("bob", "bobs password");
+  wait_fresh(t);
+  auto sign_in = [&](const std::string& who, const std::string& password) {
+    auto login = t.post("/api/login", nlohmann::json{{"username", who}, {"password", password}}.dump());
+    REQUIRE(login.status == 200);
+    const std::string set_cookie = login.header("set-cookie");
+    return set_cookie.substr(0, set_cookie.find(';'));
+  };
+  const std::string alices = sign_in("alice", "alices password");
+  const std::string bobs = sign_in("bob", "bobs password");
+  auto session_hits = [&] { return e2e::metric(t.port(), "tokend_session_cache_hits_total"); };
+  REQUIRE(t.get("/api/auth/verify", {{"Cookie", alices}}).status == 200);  // read, and remembered
+  REQUIRE(t.get("/api/auth/verify", {{"Cookie", bobs}}).status == 200);
+  const long long h0 = session_hits();
+  auto ok = t.get("/api/auth/verify", {{"Cookie", alices}});
+  REQUIRE(ok.status == 200);
+  CHECK(ok.header("x-auth-username") == "alice");
+  CHECK(session_hits() == h0 + 1);
+  CHECK(e2e::metric(t.port(), "tokend_session_cache_entries") == 2);
+  // A malformed cookie is refused from memory too.
+  CHECK(t.get("/api/auth/verify", {{"Cookie", "tokend_session=nope"}}).status == 401);
+
+  SECTION("signed out") {
+    REQUIRE(t.post("/api/logout", "", {{"Cookie", alices}}).status == 204);
+  }
+  SECTION("account disabled by an admin") {
+    REQUIRE(t.cli({"add", "root", "--admin"}, "roots password\n").exit_code == 0);
+    const std::string admin = t.login("root", "roots password");
+    const long long alice_id = t.get("/api/session", {{"Cookie", alices}}).json()["user"]["id"].get<long long>();
+    REQUIRE(e2e::http(t.port(), "POST", "/api/admin/users/" + std::to_string(alice_id) + "/disable", "", bearer(admin))
+                .status == 200);
+  }
+  // The very next request refuses; bob's session is untouched (and still
+  // remembered).
+  CHECK(t.get("/api/auth/verify", {{"Cookie", alices}}).status == 401);
+  const long long h1 = session_hits();
+  CHECK(t.get("/api/auth/verify", {{"Cookie", bobs}}).status == 200);
+  CHECK(session_hits() == h1 + 1);
+}
+
 TEST_CASE("validation cache: max_tokens 0 reads the database for every validation", "[e2e][cache]") {
   TokendProcess t(nlohmann::json{{"validation_cache", {{"max_tokens", 0}}}});
   t.add_user("alice", "alices password");

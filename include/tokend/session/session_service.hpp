@@ -48,6 +48,10 @@ class SessionService final {
   // malformed, unknown, expired (idle or absolute), revoked, or its account is
   // disabled; kStorageError when the database fails.
   Result<store::SessionLookup> resolve(std::string_view cookie_value);
+  // resolve() without blocking, for an I/O thread: its answer when memory can
+  // tell (a malformed cookie; a remembered session that resolve() would
+  // answer from memory), nullopt when only the database can.
+  std::optional<Result<store::SessionLookup>> resolve_in_memory(std::string_view cookie_value);
 
   // Revokes the session. Ok also when it was revoked already.
   // Records session.ended for `user_id` (with `rc`).
@@ -73,6 +77,8 @@ class SessionService final {
   const config::SessionConfig& config() const { return config_; }
 
  private:
+  bool usable_from_memory(const store::SessionLookup& l, TimeMs now) const;
+
   store::Store& store_;
   config::SessionConfig config_;
   audit::AuditLog* audit_;

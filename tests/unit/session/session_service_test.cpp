@@ -357,3 +357,31 @@ TEST_CASE("SessionService with a cache reads the database when the idle timer is
   CHECK(next->session.last_seen_at >= now);
   CHECK(c.hits() == before + 1);  // looked up in memory (a hit), then not used
 }
+
+TEST_CASE("SessionService::resolve_in_memory answers only what memory can tell", "[session][cache]") {
+  CachedHarness c;
+  auto made = c.h.sessions->create(c.h.user_id, "userpass");
+  REQUIRE(made.ok());
+  // Malformed: refused without any lookup.
+  auto bad = c.h.sessions->resolve_in_memory("nope");
+  REQUIRE(bad.has_value());
+  CHECK(bad->error().is_not_found());
+  // Well-formed but not remembered (this one, or one that does not exist):
+  // only the database can tell.
+  CHECK_FALSE(c.h.sessions->resolve_in_memory(made->value).has_value());
+  CHECK_FALSE(c.h.sessions->resolve_in_memory(std::string(64, 'a')).has_value());
+  REQUIRE(c.h.resolve(made->value));
+  auto remembered = c.h.sessions->resolve_in_memory(made->value);
+  REQUIRE(remembered.has_value());
+  REQUIRE(remembered->ok());
+  CHECK((*remembered)->session.id == made->record.id);
+  CHECK((*remembered)->user.username == "alice");
+  // Signed out here: no longer answered from memory, and resolve() refuses.
+  REQUIRE(c.h.sessions->end(made->record.id).ok());
+  CHECK_FALSE(c.h.sessions->resolve_in_memory(made->value).has_value());
+  CHECK_FALSE(c.h.resolve(made->value));
+  // Without a cache: never from memory, but a malformed cookie still refused.
+  SessionService plain(*c.h.store, c.h.config);
+  CHECK_FALSE(plain.resolve_in_memory(std::string(64, 'a')).has_value());
+  CHECK(plain.resolve_in_memory("x").has_value());
+}
