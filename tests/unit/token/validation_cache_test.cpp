@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -482,4 +484,33 @@ TEST_CASE("ValidationCache keeps at most max_tokens / 4 sessions", "[token][cach
   int hits = 0;
   for (int i = 0; i < 50; ++i) hits += l.cache.lookup_session(cookie_digest(i), l.t0 + 1).has_value() ? 1 : 0;
   CHECK(hits == 5);
+}
+
+TEST_CASE("ValidationCache memory per remembered session (printed, for docs/operations.md)",
+          "[token][cache][memory][session]") {
+  constexpr int kSessions = 25'000;  // the cap with the default max_tokens 100000
+  std::vector<Sha256> digests;
+  for (int i = 0; i < kSessions; ++i) digests.push_back(cookie_digest(i));
+  tokend::testing::FeedStore store;
+  tokend::metrics::Metrics metrics;
+  ValidationCache cache(cfg(4 * kSessions), metrics);
+  REQUIRE(cache.reload(store, 1000, 1000).ok());
+  // Bytes the allocator handed out (not RSS, which memory freed by an
+  // earlier test in the same process would hide).
+  const std::size_t before = mallinfo2().uordblks;
+  for (int i = 0; i < kSessions; ++i) {
+    // A realistic record: the sign-in method, an email and a display name.
+    tokend::store::SessionLookup l = session_for(i, i);
+    l.session.method = "github";
+    l.user.email = "someone" + std::to_string(i) + "@example.org";
+    l.user.display_name = "Some One " + std::to_string(i);
+    cache.fill_session(digests[i], l, cache.begin_fill());
+  }
+  const std::size_t after = mallinfo2().uordblks;
+  REQUIRE(cache.session_entries() == static_cast<std::size_t>(kSessions));
+  const double per_session = static_cast<double>(after - before) / kSessions;
+  std::cout << "validation cache: " << kSessions << " sessions: allocated +" << (after - before) / 1024 << " KiB, "
+            << per_session << " bytes per session\n";
+  CHECK(per_session > 64);
+  CHECK(per_session < 4096);
 }
