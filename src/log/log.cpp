@@ -22,18 +22,23 @@ namespace {
 constexpr std::size_t kQueueLines = 16384;
 // Lines gathered before they are written even while more are queued.
 constexpr std::size_t kMaxBatchBytes = 64 * 1024;
-// How long the writer lets lines gather once it has caught up, before it
-// writes them: under load, one write and one wake-up per this many
+// How long the writer lets lines gather once it has caught up with the queue,
+// before it writes them: under load, one write and one wake-up per this many
 // milliseconds instead of one per line (each wake-up of the writer thread is
 // a context switch, which on a 2-core machine the I/O threads pay for).
 constexpr auto kGatherFor = std::chrono::milliseconds(1);
+// The oldest line of a batch is written at most this late, however steadily
+// new lines keep the queue from emptying.
+constexpr auto kMaxDelay = std::chrono::milliseconds(5);
 
 // The one sink: lines are formatted into a buffer on the logging thread and
-// written in batches, when the queue has been empty for kGatherFor or the
-// buffer holds kMaxBatchBytes. Writes go to standard error, or to a file
-// opened by name; reopen() (log rotation) switches to a new file of that
-// name, opened before the old one is let go, so a failed reopen (disk full,
-// folder gone) keeps logging into the old file instead of losing lines.
+// written in batches: when the queue has stayed empty for kGatherFor, when the
+// oldest buffered line is kMaxDelay old, when the buffer holds kMaxBatchBytes,
+// at once for a warning or an error, and on every explicit flush (and at
+// shutdown). Writes go to standard error, or to a file opened by name;
+// reopen() (log rotation) switches to a new file of that name, opened before
+// the old one is let go, so a failed reopen (disk full, folder gone) keeps
+// logging into the old file instead of losing lines.
 // Every call but reopen() comes from the logging thread (the async logger
 // hands lines and flushes over its queue); reopen() takes the sink's lock.
 class BatchingSink final : public spdlog::sinks::base_sink<std::mutex> {
@@ -45,7 +50,7 @@ class BatchingSink final : public spdlog::sinks::base_sink<std::mutex> {
   ~BatchingSink() override { write_out(); }
 
   // The queue whose length tells whether more lines are coming (the pool
-  // outlives every call made on its thread); null: write at every flush.
+  // outlives every call made on its thread); null: write every line at once.
   void set_pool(spdlog::details::thread_pool* pool) { pool_ = pool; }
 
   // Throws spdlog_ex when the file cannot be opened; the old one stays.
@@ -60,18 +65,22 @@ class BatchingSink final : public spdlog::sinks::base_sink<std::mutex> {
   bool writes_file() const { return !path_.empty(); }
 
  protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override { formatter_->format(msg, buf_); }
-
-  // Called after every line (flush_on(trace)): writes only once the writer
-  // has caught up with the queue, after letting a batch gather.
-  void flush_() override {
-    if (buf_.size() < kMaxBatchBytes && pool_ != nullptr) {
-      if (pool_->queue_size() > 0) return;  // the last line of the batch writes it
-      std::this_thread::sleep_for(kGatherFor);
-      if (pool_->queue_size() > 0) return;
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    const auto now = std::chrono::steady_clock::now();
+    if (buf_.size() == 0) oldest_ = now;
+    formatter_->format(msg, buf_);
+    if (pool_ == nullptr || msg.level >= spdlog::level::warn || buf_.size() >= kMaxBatchBytes ||
+        now - oldest_ >= kMaxDelay) {
+      return write_out();
     }
+    if (pool_->queue_size() > 0) return;  // more lines are coming: a later one writes the batch
+    std::this_thread::sleep_for(kGatherFor);
+    if (pool_->queue_size() > 0) return;
     write_out();
   }
+
+  // An explicit flush (logger->flush(), shutdown): everything gathered.
+  void flush_() override { write_out(); }
 
  private:
   static std::unique_ptr<spdlog::details::file_helper> open(const std::string& path) {
@@ -82,12 +91,13 @@ class BatchingSink final : public spdlog::sinks::base_sink<std::mutex> {
 
   void write_out() {
     if (buf_.size() == 0) return;
+    bool written = true;
     if (file_) {
       try {
         file_->write(buf_);
         file_->flush();
       } catch (const spdlog::spdlog_ex&) {
-        // A full disk: the batch is lost like a line spdlog could not write.
+        written = false;  // a full disk: the batch is lost
       }
     } else {
       const char* p = buf_.data();
@@ -95,18 +105,29 @@ class BatchingSink final : public spdlog::sinks::base_sink<std::mutex> {
       while (left > 0) {
         const ssize_t n = ::write(STDERR_FILENO, p, left);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;  // standard error closed: nowhere to write
+        if (n <= 0) break;  // standard error closed or full: nowhere to write
         p += n;
         left -= static_cast<std::size_t>(n);
       }
     }
     buf_.clear();
+    // Said once per outage, where it can still be read (standard error),
+    // and once more when writing works again.
+    if (!written && !failing_) {
+      std::fprintf(stderr, "tokend: log.file: cannot write to %s; log lines are lost until it works again\n",
+                   path_.c_str());
+    } else if (written && failing_) {
+      std::fprintf(stderr, "tokend: log.file: writing to %s works again\n", path_.c_str());
+    }
+    failing_ = !written;
   }
 
   const std::string path_;
   std::unique_ptr<spdlog::details::file_helper> file_;
   spdlog::memory_buf_t buf_;
   spdlog::details::thread_pool* pool_ = nullptr;
+  std::chrono::steady_clock::time_point oldest_{};  // when the first buffered line came
+  bool failing_ = false;                            // the last file write failed
 };
 
 }  // namespace
@@ -132,10 +153,9 @@ Status init(std::string_view level, const std::string& file) {
                                                        spdlog::async_overflow_policy::block);
   logger->set_level(lvl);
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
-  // The writer flushes once it has caught up with the queue (BatchingSink),
-  // so what was logged is written within about a millisecond (and all of it
-  // after shutdown()).
-  logger->flush_on(spdlog::level::trace);
+  // No flush per line: BatchingSink decides when to write (within about a
+  // millisecond of the last line of a burst, at most kMaxDelay after the
+  // first, at once for warnings and errors, and all of it after shutdown()).
   spdlog::set_default_logger(logger);
   return ok_status();
 }

@@ -57,7 +57,9 @@ std::optional<Result<store::SessionLookup>> SessionService::resolve_in_memory(st
   }
   if (cache_ == nullptr) return std::nullopt;
   auto hit = cache_->lookup_session(crypto::sha256(value), steady_ms());
+  // Not counted as a miss: resolve() on a worker looks it up again and counts.
   if (!hit || !usable_from_memory(*hit, now_ms())) return std::nullopt;
+  cache_->count_session(true);
   return Result<store::SessionLookup>(std::move(*hit));
 }
 
@@ -67,8 +69,10 @@ Result<store::SessionLookup> SessionService::resolve(std::string_view value) {
   std::uint64_t ticket = 0;
   if (cache_ != nullptr) {
     if (auto hit = cache_->lookup_session(digest, steady_ms()); hit && usable_from_memory(*hit, now_ms())) {
+      cache_->count_session(true);
       return std::move(*hit);
     }
+    cache_->count_session(false);
     // Taken before the read: an invalidation of the account while it runs
     // (a sign-out, a disable) drops what it read instead of remembering it.
     ticket = cache_->begin_fill();

@@ -23,6 +23,27 @@ GroupCommitter::~GroupCommitter() {
   if (completer_.joinable()) completer_.join();  // it calls back what was committed, then ends
 }
 
+void GroupCommitter::start_threads_locked() {
+  // Both or neither: a completer without a committer would wait for ever
+  // (and a second start would assign to a joinable std::thread). A failed
+  // start (no threads left) throws to the caller before anything is queued.
+  std::thread completer([this] { complete(); });
+  try {
+    thread_ = std::thread([this] { run(); });
+  } catch (...) {
+    committer_ended_ = true;  // the completer sees it under mu_, which this thread holds
+    committed_cv_.notify_all();
+    mu_.unlock();
+    completer.join();
+    mu_.lock();
+    committer_ended_ = false;
+    throw;
+  }
+  completer_ = std::move(completer);
+  completer_id_.store(completer_.get_id());
+  thread_id_.store(thread_.get_id());
+}
+
 bool GroupCommitter::on_own_thread() const {
   const auto me = std::this_thread::get_id();
   return me == thread_id_.load() || me == completer_id_.load();
@@ -36,12 +57,7 @@ void GroupCommitter::submit(const NewToken& row, Done done) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
-      if (!thread_.joinable()) {
-        completer_ = std::thread([this] { complete(); });
-        completer_id_.store(completer_.get_id());
-        thread_ = std::thread([this] { run(); });
-        thread_id_.store(thread_.get_id());
-      }
+      if (!thread_.joinable()) start_threads_locked();
       queue_.push_back(Pending{row, std::move(done)});
       queued_cv_.notify_one();
       return;

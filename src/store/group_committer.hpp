@@ -77,6 +77,8 @@ class GroupCommitter final {
   static constexpr std::size_t kMaxCompleted = 2;
   void run();
   void complete();
+  // Starts the committer and the completer (REQUIRES: mu_ held).
+  void start_threads_locked();
   bool on_own_thread() const;
   bool idle_locked() const;  // REQUIRES: mu_ held
 

@@ -166,17 +166,14 @@ bool ValidationCache::find_current(Map<Lookup> Shard::*which, const crypto::Sha2
 }
 
 std::optional<store::SessionLookup> ValidationCache::lookup_session(const crypto::Sha256& digest, TimeMs mono) {
-  if (!fresh(mono)) {
-    if (enabled()) session_misses_->inc();
-    return std::nullopt;
-  }
+  if (!fresh(mono)) return std::nullopt;
   store::SessionLookup l;
-  if (!find_current(&Shard::sessions, digest, l)) {
-    session_misses_->inc();
-    return std::nullopt;
-  }
-  session_hits_->inc();
+  if (!find_current(&Shard::sessions, digest, l)) return std::nullopt;
   return l;
+}
+
+void ValidationCache::count_session(bool answered_from_memory) {
+  (answered_from_memory ? session_hits_ : session_misses_)->inc();
 }
 
 void ValidationCache::fill_session(const crypto::Sha256& digest, const store::SessionLookup& found,

@@ -132,8 +132,12 @@ class ValidationCache final : public store::ChangeListener {
 
   // The remembered session of a cookie digest at `mono`, when there is one
   // and it is current (fresh, and its account not invalidated since it was
-  // read); nullopt: read the database (counted as a miss). Never blocks on I/O.
+  // read); nullopt: read the database. Never blocks on I/O. Counts nothing:
+  // the caller, which decides whether the session is usable, calls
+  // count_session().
   std::optional<store::SessionLookup> lookup_session(const crypto::Sha256& digest, TimeMs mono);
+  // Counts a session answered from memory (true) or read from the database.
+  void count_session(bool answered_from_memory);
   // Like fill(), for a session the database said is live (no filter: sessions
   // have none).
   void fill_session(const crypto::Sha256& digest, const store::SessionLookup& found, std::uint64_t ticket);

@@ -3,7 +3,10 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <chrono>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <thread>
@@ -46,4 +49,51 @@ TEST_CASE("log writer keeps every line that several threads log at once", "[log]
   CHECK(lines == kThreads * kLines);
   CHECK(seen.size() == static_cast<std::size_t>(kThreads * kLines));
   CHECK(seen.count("thread 3 line 499") == 1);
+}
+
+namespace {
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Polls `path` until it contains `needle` or `ms` pass; whether it did.
+bool appears_within(const std::string& path, const std::string& needle, int ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < until) {
+    if (read_all(path).find(needle) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+}  // namespace
+
+// Lines are written in batches (log.cpp, BatchingSink), never held back for
+// long: a lone line, a warning, and the first line of a steady trickle that
+// never lets the queue empty each reach the file without a shutdown. The
+// limits checked are generous (a loaded test machine), the designed ones are
+// about 1 ms and 5 ms.
+TEST_CASE("log writer writes batches promptly, even while lines keep coming", "[log][threads]") {
+  tokend::testing::TempDir dir;
+  const std::string file = dir.file("tokend.log");
+  REQUIRE(tokend::log::init("info", file).ok());
+  spdlog::info("a lone line");
+  CHECK(appears_within(file, "a lone line", 2000));
+  spdlog::warn("a warning");
+  CHECK(appears_within(file, "a warning", 2000));
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    for (int i = 0; !stop; ++i) {
+      spdlog::info("trickle {}", i);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  spdlog::info("first of the trickle");
+  CHECK(appears_within(file, "first of the trickle", 2000));
+  stop = true;
+  trickle.join();
+  tokend::log::shutdown();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>()));
 }
