@@ -10,6 +10,10 @@ namespace tokend::session {
 namespace {
 constexpr std::size_t kSessionBytes = 32;
 constexpr TimeMs kTouchEveryMs = 60'000;
+
+bool well_formed(std::string_view cookie_value) {
+  return cookie_value.size() == 2 * kSessionBytes && crypto::is_hex(cookie_value);
+}
 }  // namespace
 
 SessionService::SessionService(store::Store& store, const config::SessionConfig& config, audit::AuditLog* audit,
@@ -42,36 +46,37 @@ TimeMs SessionService::expires_at(const store::SessionRecord& s) const {
   return std::min(s.expires_at, s.last_seen_at + static_cast<TimeMs>(config_.idle_timeout_minutes) * 60'000);
 }
 
-bool SessionService::usable_from_memory(const store::SessionLookup& l, TimeMs now) const {
+std::optional<store::SessionLookup> SessionService::remembered(const crypto::Sha256& digest) const {
+  auto l = cache_->lookup_session(digest, steady_ms());
+  if (!l) return std::nullopt;
   // Live by what was read, and its idle timer needs no refresh (a refresh is
   // a write: the database path). Anything else, even "over" by the
   // remembered times (another instance may have refreshed the idle timer),
   // is read again from the database.
-  return !l.session.revoked && !l.user.disabled && expires_at(l.session) > now &&
-         now - l.session.last_seen_at < kTouchEveryMs;
+  const TimeMs now = now_ms();
+  if (l->session.revoked || l->user.disabled || expires_at(l->session) <= now ||
+      now - l->session.last_seen_at >= kTouchEveryMs) {
+    return std::nullopt;
+  }
+  cache_->count_session(true);
+  return l;
 }
 
 std::optional<Result<store::SessionLookup>> SessionService::resolve_in_memory(std::string_view value) {
-  if (value.size() != 2 * kSessionBytes || !crypto::is_hex(value)) {
-    return Result<store::SessionLookup>(Error{ErrorCode::kNotFound, "malformed cookie"});
-  }
+  if (!well_formed(value)) return Result<store::SessionLookup>(Error{ErrorCode::kNotFound, "malformed cookie"});
   if (cache_ == nullptr) return std::nullopt;
-  auto hit = cache_->lookup_session(crypto::sha256(value), steady_ms());
   // Not counted as a miss: resolve() on a worker looks it up again and counts.
-  if (!hit || !usable_from_memory(*hit, now_ms())) return std::nullopt;
-  cache_->count_session(true);
+  auto hit = remembered(crypto::sha256(value));
+  if (!hit) return std::nullopt;
   return Result<store::SessionLookup>(std::move(*hit));
 }
 
 Result<store::SessionLookup> SessionService::resolve(std::string_view value) {
-  if (value.size() != 2 * kSessionBytes || !crypto::is_hex(value)) return Error{ErrorCode::kNotFound, "malformed cookie"};
+  if (!well_formed(value)) return Error{ErrorCode::kNotFound, "malformed cookie"};
   const crypto::Sha256 digest = crypto::sha256(value);
   std::uint64_t ticket = 0;
   if (cache_ != nullptr) {
-    if (auto hit = cache_->lookup_session(digest, steady_ms()); hit && usable_from_memory(*hit, now_ms())) {
-      cache_->count_session(true);
-      return std::move(*hit);
-    }
+    if (auto hit = remembered(digest)) return std::move(*hit);
     cache_->count_session(false);
     // Taken before the read: an invalidation of the account while it runs
     // (a sign-out, a disable) drops what it read instead of remembering it.

@@ -179,10 +179,7 @@ void ValidationCache::count_session(bool answered_from_memory) {
 void ValidationCache::fill_session(const crypto::Sha256& digest, const store::SessionLookup& found,
                                    std::uint64_t ticket) {
   if (!enabled() || ticket < global_floor_.load(std::memory_order_acquire)) return;
-  Entry<store::SessionLookup> entry{found, ticket};
-  entry.lookup.user.password_hash.clear();  // never kept: no session route checks a password from it
-  entry.lookup.user.password_hash.shrink_to_fit();
-  insert_current(&Shard::sessions, digest, std::move(entry), session_count_, max_sessions_);
+  insert_current(&Shard::sessions, digest, Entry<store::SessionLookup>{found, ticket}, session_count_, max_sessions_);
 }
 
 void ValidationCache::count_miss() { misses_->inc(); }
@@ -193,15 +190,15 @@ void ValidationCache::fill(const crypto::Sha256& digest, const store::TokenLooku
   // "maybe" for it, whatever happens to the entry.
   add_prefix(store::token_prefix(digest));
   if (ticket < global_floor_.load(std::memory_order_acquire)) return;
-  Entry<store::TokenLookup> entry{found, ticket};
-  entry.lookup.user.password_hash.clear();  // never kept: no validation checks a password
-  entry.lookup.user.password_hash.shrink_to_fit();
-  insert_current(&Shard::map, digest, std::move(entry), count_, max_tokens_);
+  insert_current(&Shard::map, digest, Entry<store::TokenLookup>{found, ticket}, count_, max_tokens_);
 }
 
 template <class Lookup>
 void ValidationCache::insert_current(Map<Lookup> Shard::*which, const crypto::Sha256& digest, Entry<Lookup> entry,
                                      std::atomic<std::size_t>& count, std::size_t cap) {
+  // Never kept: no route answered from memory checks a password.
+  entry.lookup.user.password_hash.clear();
+  entry.lookup.user.password_hash.shrink_to_fit();
   const std::int64_t user = entry.lookup.user.id;
   const std::uint64_t ticket = entry.ticket;
   EpochShard& es = epoch_shard_of(user);

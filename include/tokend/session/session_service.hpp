@@ -77,7 +77,9 @@ class SessionService final {
   const config::SessionConfig& config() const { return config_; }
 
  private:
-  bool usable_from_memory(const store::SessionLookup& l, TimeMs now) const;
+  // The remembered session of `digest` when it may answer without the
+  // database (counted as a hit); nullopt otherwise. REQUIRES: cache_.
+  std::optional<store::SessionLookup> remembered(const crypto::Sha256& digest) const;
 
   store::Store& store_;
   config::SessionConfig config_;
